@@ -1,0 +1,37 @@
+//! The `dqc` command line.
+//!
+//! Each subcommand lives in its own file under `cli/`; this module holds the top-level parser
+//! and dispatch. Commands return the process exit code; `main.rs` exits with it.
+
+mod diff;
+mod size;
+
+use clap::{Parser, Subcommand};
+
+pub use diff::DiffArgs;
+
+/// dqc verifies dual runs: the same tables produced by a baseline and a candidate cluster.
+#[derive(Debug, Parser)]
+#[command(name = "dqc", version, about)]
+pub struct Cli {
+    /// Worker threads (default: one per core).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// A dqc command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compare two datasets by key; exit 0 consistent, 1 inconsistent, 2 error.
+    Diff(Box<DiffArgs>),
+}
+
+/// Runs a parsed command line and returns the exit code.
+pub async fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Diff(args) => diff::run(&args, cli.threads).await,
+    }
+}

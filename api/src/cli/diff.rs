@@ -1,0 +1,203 @@
+//! `dqc diff`: the CLI contract of DESIGN.md.
+//!
+//! ```text
+//! dqc diff --baseline <URI> --candidate <URI> --key <col[,col]> [--format text|json]
+//!          [--output report.json] [--export diff.parquet] [--ignore col,...] [--rename b=c,...]
+//!          [--abs-tol [col=]x] [--rel-tol [col=]x] [--memory-limit 4GiB] [--sample N]
+//! ```
+//! plus `--where <SQL predicate>` (for example on Hive partition columns) and
+//! `--trim-trailing-spaces`. Exit codes: 0 consistent, 1 inconsistent, 2 error.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use verifier::{DiffOptions, DiffSpec, ResourceLimits, Tolerance, Verdict};
+
+use super::size::parse_size;
+
+/// How the report is printed on standard output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// DESIGN.md's JSON report.
+    Json,
+}
+
+/// Arguments of `dqc diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The baseline dataset: a file, a directory tree or a file:// URL.
+    #[arg(long)]
+    pub baseline: String,
+    /// The candidate dataset.
+    #[arg(long)]
+    pub candidate: String,
+    /// Unique key columns, comma-separated. Without a key, whole rows are compared as multisets.
+    #[arg(long, value_delimiter = ',')]
+    pub key: Vec<String>,
+    /// Output format on standard output.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Also write the JSON report to this file.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Write every differing row to this Parquet file.
+    #[arg(long)]
+    pub export: Option<PathBuf>,
+    /// Columns to leave out, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub ignore: Vec<String>,
+    /// Renamed columns, `baseline_name=candidate_name`, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub rename: Vec<String>,
+    /// Absolute tolerance: `x` for every float column, `col=x` for one numeric column.
+    #[arg(long = "abs-tol")]
+    pub abs_tol: Vec<String>,
+    /// Relative tolerance: `x` for every float column, `col=x` for one numeric column.
+    #[arg(long = "rel-tol")]
+    pub rel_tol: Vec<String>,
+    /// Compare strings without their trailing spaces (CHAR(n) against STRING).
+    #[arg(long)]
+    pub trim_trailing_spaces: bool,
+    /// A SQL predicate applied to both sides, e.g. "dt = '2024-05-01'".
+    #[arg(long = "where")]
+    pub filter: Option<String>,
+    /// Memory the engine may use, e.g. 4GiB.
+    #[arg(long, value_parser = parse_size)]
+    pub memory_limit: Option<usize>,
+    /// Samples kept per kind of finding.
+    #[arg(long, default_value_t = 20)]
+    pub sample: usize,
+}
+
+impl DiffArgs {
+    /// The engine spec these arguments describe.
+    pub fn to_spec(&self, threads: Option<usize>) -> Result<DiffSpec, String> {
+        let mut options = DiffOptions {
+            ignore: self.ignore.clone(),
+            rename: parse_renames(&self.rename)?,
+            trim_trailing_spaces: self.trim_trailing_spaces,
+            sample_limit: self.sample,
+            filter: self.filter.clone(),
+            ..DiffOptions::default()
+        };
+        for (flag, values, set) in [
+            ("--abs-tol", &self.abs_tol, (|t: &mut Tolerance, x| t.absolute = Some(x)) as fn(&mut Tolerance, f64)),
+            ("--rel-tol", &self.rel_tol, |t: &mut Tolerance, x| t.relative = Some(x)),
+        ] {
+            for value in values {
+                let (column, amount) = parse_tolerance(flag, value)?;
+                match column {
+                    Some(column) => set(options.column_tolerances.entry(column).or_default(), amount),
+                    None => set(&mut options.tolerance, amount),
+                }
+            }
+        }
+        Ok(DiffSpec {
+            baseline: self.baseline.clone(),
+            candidate: self.candidate.clone(),
+            key: self.key.iter().map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect(),
+            options,
+            limits: ResourceLimits { memory_limit: self.memory_limit, threads },
+            export: self.export.clone(),
+        })
+    }
+}
+
+fn parse_renames(renames: &[String]) -> Result<BTreeMap<String, String>, String> {
+    renames
+        .iter()
+        .map(|rename| match rename.split_once('=') {
+            Some((from, to)) if !from.trim().is_empty() && !to.trim().is_empty() => Ok((from.trim().to_owned(), to.trim().to_owned())),
+            _ => Err(format!("--rename `{rename}`: expected baseline_name=candidate_name")),
+        })
+        .collect()
+}
+
+fn parse_tolerance(flag: &str, value: &str) -> Result<(Option<String>, f64), String> {
+    let (column, amount) = match value.rsplit_once('=') {
+        Some((column, amount)) => (Some(column.trim().to_owned()), amount),
+        None => (None, value),
+    };
+    let amount: f64 = amount.trim().parse().map_err(|_| format!("{flag} `{value}`: `{amount}` is not a number"))?;
+    if !amount.is_finite() || amount < 0.0 {
+        return Err(format!("{flag} `{value}`: a tolerance is a finite number >= 0"));
+    }
+    Ok((column, amount))
+}
+
+/// Runs `dqc diff` and returns its exit code.
+pub(crate) async fn run(args: &DiffArgs, threads: Option<usize>) -> i32 {
+    let outcome = match args.to_spec(threads) {
+        Ok(spec) => verifier::diff(&spec).await.map_err(|e| error_chain(&e)),
+        Err(message) => Err(message),
+    };
+    match outcome {
+        Ok(report) => {
+            let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+            if let Err(message) = write_output(args, &json) {
+                eprintln!("error: {message}");
+                return 2;
+            }
+            match args.format {
+                Format::Text => print!("{}", report.to_text()),
+                Format::Json => println!("{json}"),
+            }
+            report.verdict.exit_code()
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            let json = serde_json::to_string_pretty(&serde_json::json!({ "verdict": Verdict::Error, "error": message })).unwrap_or_default();
+            if args.format == Format::Json {
+                println!("{json}");
+            }
+            // The error itself is what matters; a failure to also write it is reported above.
+            let _ = write_output(args, &json);
+            Verdict::Error.exit_code()
+        }
+    }
+}
+
+fn write_output(args: &DiffArgs, json: &str) -> Result<(), String> {
+    match &args.output {
+        Some(path) => std::fs::write(path, format!("{json}\n")).map_err(|e| format!("cannot write the report to `{}`: {e}", path.display())),
+        None => Ok(()),
+    }
+}
+
+/// The error and its causes on one line: "cannot read ...: unexpected end of file".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerances_parse_globally_and_per_column() {
+        assert_eq!(parse_tolerance("--abs-tol", "0.01"), Ok((None, 0.01)));
+        assert_eq!(parse_tolerance("--abs-tol", "price=0.5"), Ok((Some("price".to_owned()), 0.5)));
+        assert!(parse_tolerance("--abs-tol", "price=abc").unwrap_err().contains("`abc` is not a number"));
+        assert!(parse_tolerance("--rel-tol", "-1").is_err());
+    }
+
+    #[test]
+    fn renames_need_both_names() {
+        assert_eq!(parse_renames(&["a=b".to_owned()]).unwrap().get("a").map(String::as_str), Some("b"));
+        assert!(parse_renames(&["a=".to_owned()]).is_err());
+        assert!(parse_renames(&["ab".to_owned()]).is_err());
+    }
+}

@@ -1,0 +1,589 @@
+//! Canonical values: the one definition of "equal" that hashing and comparing share.
+//!
+//! Every compared value is encoded to bytes such that two values are equal under DESIGN.md's
+//! semantics exactly when their encodings are equal: integers of any width and decimals of any
+//! scale by value (10.50 = 10.5), float32 widened to float64, NaN = NaN, -0.0 = 0.0,
+//! timestamps of any unit and zone as UTC instants, dates as days, strings optionally without
+//! trailing spaces, lists in order, structs field by field by name, and maps as unordered
+//! multisets of entries. NULL is its own tag, never a sentinel value.
+//!
+//! Encodings are self-delimiting (so a row's columns can be concatenated unambiguously) and,
+//! for integers, floats, dates, timestamps and strings, sort in value order, so that samples
+//! ordered by encoded key come out in key order.
+//!
+//! The [`Domain`] of a column pair is decided once from both sides' Arrow types; each batch
+//! column then gets an [`Encoder`] that downcasts its array once.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, FixedSizeListArray, GenericListArray, MapArray, OffsetSizeTrait,
+    StructArray,
+};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Fields, Float64Type, Int64Type, TimeUnit};
+
+use crate::error::{Error, Result};
+
+/// Tag of a NULL value. Sorts before any value.
+const NULL: u8 = 0;
+/// Tag of a present value.
+const VALUE: u8 = 1;
+/// Marks another element of a list or map; the sequence ends with [`NULL`].
+const MORE: u8 = 1;
+
+/// What a column pair is compared as, after type normalisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Domain {
+    /// Only NULLs on both sides (Arrow's Null type).
+    Null,
+    Boolean,
+    /// Integers of any width and decimals of any scale, by value.
+    Exact,
+    /// Floats (float32 widened), or a float compared with an exact number.
+    Float,
+    /// Strings; `trim` drops trailing spaces (CHAR(n) padding).
+    String { trim: bool },
+    Binary,
+    /// Days since the epoch.
+    Date,
+    /// UTC instants in nanoseconds.
+    Timestamp,
+    /// Time of day in nanoseconds.
+    Time,
+    /// Durations in nanoseconds.
+    Duration,
+    /// Elements in order.
+    List(Box<Domain>),
+    /// Fields by lowercased name, in name order.
+    Struct(Vec<(String, Domain)>),
+    /// Unordered entries.
+    Map(Box<Domain>, Box<Domain>),
+}
+
+impl Domain {
+    /// The domain two columns are compared in, or `None` when their types cannot be compared.
+    pub(crate) fn unify(baseline: &DataType, candidate: &DataType, trim: bool) -> Option<Domain> {
+        use DataType as T;
+        match (baseline, candidate) {
+            (T::Dictionary(_, inner), other) | (other, T::Dictionary(_, inner)) => Self::unify(inner, other, trim),
+            (T::Null, T::Null) => Some(Domain::Null),
+            (T::Null, other) | (other, T::Null) => Self::unify(other, other, trim),
+            (b, c) if is_exact(b) && is_exact(c) => Some(Domain::Exact),
+            (b, c) if (is_exact(b) || is_float(b)) && (is_exact(c) || is_float(c)) => Some(Domain::Float),
+            (T::Boolean, T::Boolean) => Some(Domain::Boolean),
+            (b, c) if is_string(b) && is_string(c) => Some(Domain::String { trim }),
+            (b, c) if is_binary(b) && is_binary(c) => Some(Domain::Binary),
+            (T::Date32 | T::Date64, T::Date32 | T::Date64) => Some(Domain::Date),
+            (T::Timestamp(..), T::Timestamp(..)) => Some(Domain::Timestamp),
+            (T::Time32(_) | T::Time64(_), T::Time32(_) | T::Time64(_)) => Some(Domain::Time),
+            (T::Duration(_), T::Duration(_)) => Some(Domain::Duration),
+            (T::Map(b, _), T::Map(c, _)) => {
+                let (bk, bv) = map_fields(b.data_type())?;
+                let (ck, cv) = map_fields(c.data_type())?;
+                let key = Self::unify(&bk, &ck, trim)?;
+                let value = Self::unify(&bv, &cv, trim)?;
+                Some(Domain::Map(Box::new(key), Box::new(value)))
+            }
+            (T::Struct(b), T::Struct(c)) => unify_struct(b, c, trim),
+            (b, c) => {
+                let inner = Self::unify(list_item(b)?, list_item(c)?, trim)?;
+                Some(Domain::List(Box::new(inner)))
+            }
+        }
+    }
+
+    /// True for numbers (tolerances apply to them).
+    pub(crate) fn is_numeric(&self) -> bool {
+        matches!(self, Domain::Exact | Domain::Float)
+    }
+}
+
+fn is_exact(t: &DataType) -> bool {
+    t.is_integer() || matches!(t, DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..))
+}
+
+fn is_float(t: &DataType) -> bool {
+    t.is_floating()
+}
+
+fn is_string(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+fn is_binary(t: &DataType) -> bool {
+    matches!(t, DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_))
+}
+
+fn list_item(t: &DataType) -> Option<&DataType> {
+    match t {
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) | DataType::ListView(f) | DataType::LargeListView(f) => {
+            Some(f.data_type())
+        }
+        _ => None,
+    }
+}
+
+fn map_fields(entries: &DataType) -> Option<(DataType, DataType)> {
+    match entries {
+        DataType::Struct(fields) if fields.len() == 2 => {
+            Some((fields[0].data_type().clone(), fields[1].data_type().clone()))
+        }
+        _ => None,
+    }
+}
+
+fn unify_struct(baseline: &Fields, candidate: &Fields, trim: bool) -> Option<Domain> {
+    if baseline.len() != candidate.len() {
+        return None;
+    }
+    let mut fields = baseline
+        .iter()
+        .map(|b| {
+            let c = candidate.iter().find(|c| c.name().eq_ignore_ascii_case(b.name()))?;
+            Some((b.name().to_lowercase(), Domain::unify(b.data_type(), c.data_type(), trim)?))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    fields.sort_by(|a, b| a.0.cmp(&b.0));
+    Some(Domain::Struct(fields))
+}
+
+/// Writes the canonical encoding of one row's value.
+pub(crate) trait Encode: Send {
+    /// Appends the encoding of the value at `row` to `out`.
+    fn encode(&self, row: usize, out: &mut Vec<u8>);
+}
+
+/// An [`Encode`] over one array.
+pub(crate) type Encoder = Box<dyn Encode>;
+
+/// Builds the encoder of `array` in `domain`.
+pub(crate) fn encoder(array: &ArrayRef, domain: &Domain) -> Result<Encoder> {
+    let array = match array.data_type() {
+        DataType::Dictionary(_, value) => cast(array, value)?,
+        DataType::Utf8View | DataType::LargeUtf8 => cast(array, &DataType::Utf8)?,
+        DataType::BinaryView | DataType::LargeBinary | DataType::FixedSizeBinary(_) => cast(array, &DataType::Binary)?,
+        _ => Arc::clone(array),
+    };
+    let unsupported = || Error::Internal(format!("no {domain:?} encoder for {}", array.data_type()));
+    Ok(match domain {
+        Domain::Null => Box::new(NullEncoder),
+        Domain::Boolean => Box::new(BooleanEncoder(array.as_boolean().clone())),
+        Domain::Exact => exact_encoder(&array).ok_or_else(unsupported)?,
+        Domain::Float => Box::new(FloatEncoder(cast(&array, &DataType::Float64)?.as_primitive::<Float64Type>().clone())),
+        Domain::String { trim } => Box::new(StringEncoder { array: array.as_string::<i32>().clone(), trim: *trim }),
+        Domain::Binary => Box::new(BinaryEncoder(array.as_binary::<i32>().clone())),
+        Domain::Date => Box::new(IntegerEncoder::new(&array, date_days(&array)?)),
+        Domain::Timestamp | Domain::Time | Domain::Duration => {
+            Box::new(IntegerEncoder::new(&array, nanoseconds(&array).ok_or_else(unsupported)?))
+        }
+        Domain::List(item) => list_encoder(&array, item).ok_or_else(unsupported)??,
+        Domain::Struct(fields) => struct_encoder(array.as_struct(), fields)?,
+        Domain::Map(key, value) => {
+            let map: &MapArray = array.as_map();
+            let entries = map.entries();
+            Box::new(MapEncoder {
+                nulls: array.logical_nulls(),
+                offsets: map.value_offsets().to_vec(),
+                key: encoder(entries.column(0), key)?,
+                value: encoder(entries.column(1), value)?,
+            })
+        }
+    })
+}
+
+struct NullEncoder;
+
+impl Encode for NullEncoder {
+    fn encode(&self, _row: usize, out: &mut Vec<u8>) {
+        out.push(NULL);
+    }
+}
+
+struct BooleanEncoder(BooleanArray);
+
+impl Encode for BooleanEncoder {
+    fn encode(&self, row: usize, out: &mut Vec<u8>) {
+        if self.0.is_null(row) {
+            out.push(NULL);
+        } else {
+            out.extend([VALUE, u8::from(self.0.value(row))]);
+        }
+    }
+}
+
+/// Integers and decimals as `(mantissa, scale)` with trailing zeros of the fraction removed.
+struct ExactEncoder {
+    nulls: Option<arrow::buffer::NullBuffer>,
+    mantissas: Vec<i128>,
+    scale: i8,
+}
+
+fn exact_encoder(array: &ArrayRef) -> Option<Encoder> {
+    use DataType as T;
+    let (mantissas, scale): (Vec<i128>, i8) = match array.data_type() {
+        T::Decimal32(_, s) | T::Decimal64(_, s) | T::Decimal128(_, s) => {
+            let widened = cast(array, &T::Decimal128(38, *s)).ok()?;
+            (widened.as_primitive::<arrow::datatypes::Decimal128Type>().values().to_vec(), *s)
+        }
+        T::Decimal256(_, s) => {
+            let values = array.as_primitive::<arrow::datatypes::Decimal256Type>();
+            // Values beyond 128 bits map to the extreme; 38-digit decimals (ORC's maximum) fit.
+            let mantissas = values.values().iter().map(|v| v.to_i128().unwrap_or(if v.is_negative() { i128::MIN } else { i128::MAX })).collect();
+            (mantissas, *s)
+        }
+        T::UInt64 => (array.as_primitive::<arrow::datatypes::UInt64Type>().values().iter().map(|&v| i128::from(v)).collect(), 0),
+        t if t.is_integer() => {
+            let widened = cast(array, &T::Int64).ok()?;
+            (widened.as_primitive::<Int64Type>().values().iter().map(|&v| i128::from(v)).collect(), 0)
+        }
+        _ => return None,
+    };
+    Some(Box::new(ExactEncoder { nulls: array.logical_nulls(), mantissas, scale }))
+}
+
+impl Encode for ExactEncoder {
+    fn encode(&self, row: usize, out: &mut Vec<u8>) {
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+            out.push(NULL);
+            return;
+        }
+        let (mantissa, scale) = normalize_decimal(self.mantissas[row], self.scale);
+        out.push(VALUE);
+        out.extend(sortable_i128(mantissa));
+        out.push(scale.cast_unsigned() ^ 0x80);
+    }
+}
+
+/// Removes trailing zeros of the fraction (and expands negative scales) so that each number has
+/// exactly one representation: 10.50 (1050, 2) -> (105, 1); 100 (100, 0) stays.
+pub(crate) fn normalize_decimal(mut mantissa: i128, mut scale: i8) -> (i128, i8) {
+    while scale < 0 {
+        match mantissa.checked_mul(10) {
+            Some(m) => {
+                mantissa = m;
+                scale += 1;
+            }
+            None => break,
+        }
+    }
+    while scale > 0 && mantissa % 10 == 0 {
+        mantissa /= 10;
+        scale -= 1;
+    }
+    if mantissa == 0 {
+        scale = 0;
+    }
+    (mantissa, scale)
+}
+
+fn sortable_i128(value: i128) -> [u8; 16] {
+    (value.cast_unsigned() ^ (1u128 << 127)).to_be_bytes()
+}
+
+struct FloatEncoder(arrow::array::Float64Array);
+
+impl Encode for FloatEncoder {
+    fn encode(&self, row: usize, out: &mut Vec<u8>) {
+        if self.0.is_null(row) {
+            out.push(NULL);
+        } else {
+            out.push(VALUE);
+            out.extend(sortable_f64(self.0.value(row)));
+        }
+    }
+}
+
+/// Order-preserving bits of a float, with every NaN the same and -0.0 equal to 0.0.
+pub(crate) fn sortable_f64(value: f64) -> [u8; 8] {
+    let value = if value.is_nan() {
+        f64::NAN
+    } else if value == 0.0 {
+        0.0
+    } else {
+        value
+    };
+    let bits = value.to_bits();
+    let bits = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
+    bits.to_be_bytes()
+}
+
+struct StringEncoder {
+    array: arrow::array::StringArray,
+    trim: bool,
+}
+
+impl Encode for StringEncoder {
+    fn encode(&self, row: usize, out: &mut Vec<u8>) {
+        if self.array.is_null(row) {
+            out.push(NULL);
+            return;
+        }
+        let value = self.array.value(row);
+        let value = if self.trim { value.trim_end_matches(' ') } else { value };
+        out.push(VALUE);
+        escape_bytes(value.as_bytes(), out);
+    }
+}
+
+struct BinaryEncoder(arrow::array::BinaryArray);
+
+impl Encode for BinaryEncoder {
+    fn encode(&self, row: usize, out: &mut Vec<u8>) {
+        if self.0.is_null(row) {
+            out.push(NULL);
+        } else {
+            out.push(VALUE);
+            escape_bytes(self.0.value(row), out);
+        }
+    }
+}
+
+/// Self-delimiting and order-preserving: 0x00 becomes 0x00 0xFF, the end is 0x00 0x00.
+fn escape_bytes(bytes: &[u8], out: &mut Vec<u8>) {
+    for &byte in bytes {
+        out.push(byte);
+        if byte == 0 {
+            out.push(0xFF);
+        }
+    }
+    out.extend([0, 0]);
+}
+
+/// Dates, timestamps, times and durations, as integers in a common unit.
+struct IntegerEncoder {
+    nulls: Option<arrow::buffer::NullBuffer>,
+    values: Vec<i128>,
+}
+
+impl IntegerEncoder {
+    fn new(array: &ArrayRef, values: Vec<i128>) -> Self {
+        Self { nulls: array.logical_nulls(), values }
+    }
+}
+
+impl Encode for IntegerEncoder {
+    fn encode(&self, row: usize, out: &mut Vec<u8>) {
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+            out.push(NULL);
+        } else {
+            out.push(VALUE);
+            out.extend(sortable_i128(self.values[row]));
+        }
+    }
+}
+
+fn date_days(array: &ArrayRef) -> Result<Vec<i128>> {
+    Ok(match array.data_type() {
+        DataType::Date64 => {
+            let millis = array.as_primitive::<arrow::datatypes::Date64Type>();
+            millis.values().iter().map(|&ms| i128::from(ms.div_euclid(86_400_000))).collect()
+        }
+        _ => {
+            let days = cast(array, &DataType::Date32)?;
+            days.as_primitive::<arrow::datatypes::Date32Type>().values().iter().map(|&d| i128::from(d)).collect()
+        }
+    })
+}
+
+/// Timestamps (their stored values are UTC whatever the zone), times and durations in ns.
+fn nanoseconds(array: &ArrayRef) -> Option<Vec<i128>> {
+    let unit = match array.data_type() {
+        DataType::Timestamp(unit, _) | DataType::Time32(unit) | DataType::Time64(unit) | DataType::Duration(unit) => *unit,
+        _ => return None,
+    };
+    let factor: i128 = match unit {
+        TimeUnit::Second => 1_000_000_000,
+        TimeUnit::Millisecond => 1_000_000,
+        TimeUnit::Microsecond => 1_000,
+        TimeUnit::Nanosecond => 1,
+    };
+    let as_int64 = match array.data_type() {
+        DataType::Time32(_) => cast(&cast(array, &DataType::Int32).ok()?, &DataType::Int64).ok()?,
+        _ => cast(array, &DataType::Int64).ok()?,
+    };
+    let raw = as_int64.as_primitive::<Int64Type>().values().iter().map(|&v| i128::from(v));
+    Some(raw.map(|v| v * factor).collect())
+}
+
+/// Lists in order: each element is preceded by [`MORE`], the list ends with [`NULL`].
+struct ListEncoder {
+    nulls: Option<arrow::buffer::NullBuffer>,
+    ranges: Vec<(usize, usize)>,
+    item: Encoder,
+}
+
+fn list_encoder(array: &ArrayRef, item: &Domain) -> Option<Result<Encoder>> {
+    fn ranges<O: OffsetSizeTrait>(list: &GenericListArray<O>) -> Vec<(usize, usize)> {
+        list.value_offsets().windows(2).map(|w| (w[0].as_usize(), w[1].as_usize())).collect()
+    }
+    let (ranges, values) = match array.data_type() {
+        DataType::List(_) => (ranges(array.as_list::<i32>()), array.as_list::<i32>().values().clone()),
+        DataType::LargeList(_) => (ranges(array.as_list::<i64>()), array.as_list::<i64>().values().clone()),
+        DataType::FixedSizeList(_, size) => {
+            let list: &FixedSizeListArray = array.as_fixed_size_list();
+            let size = usize::try_from(*size).ok()?;
+            ((0..list.len()).map(|i| (i * size, (i + 1) * size)).collect(), list.values().clone())
+        }
+        _ => return None,
+    };
+    Some(encoder(&values, item).map(|item| Box::new(ListEncoder { nulls: array.logical_nulls(), ranges, item }) as Encoder))
+}
+
+impl Encode for ListEncoder {
+    fn encode(&self, row: usize, out: &mut Vec<u8>) {
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+            out.push(NULL);
+            return;
+        }
+        out.push(VALUE);
+        let (start, end) = self.ranges[row];
+        for index in start..end {
+            out.push(MORE);
+            self.item.encode(index, out);
+        }
+        out.push(NULL);
+    }
+}
+
+/// Structs field by field, in lowercased field-name order.
+struct StructEncoder {
+    nulls: Option<arrow::buffer::NullBuffer>,
+    fields: Vec<Encoder>,
+}
+
+fn struct_encoder(array: &StructArray, domains: &[(String, Domain)]) -> Result<Encoder> {
+    let fields = domains
+        .iter()
+        .map(|(name, domain)| {
+            let index = array
+                .fields()
+                .iter()
+                .position(|f| f.name().eq_ignore_ascii_case(name))
+                .ok_or_else(|| Error::Internal(format!("struct field `{name}` vanished")))?;
+            encoder(array.column(index), domain)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Box::new(StructEncoder { nulls: array.logical_nulls(), fields }))
+}
+
+impl Encode for StructEncoder {
+    fn encode(&self, row: usize, out: &mut Vec<u8>) {
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+            out.push(NULL);
+            return;
+        }
+        out.push(VALUE);
+        for field in &self.fields {
+            field.encode(row, out);
+        }
+    }
+}
+
+/// Maps as multisets: entries are encoded one by one, sorted, then written as a list.
+struct MapEncoder {
+    nulls: Option<arrow::buffer::NullBuffer>,
+    offsets: Vec<i32>,
+    key: Encoder,
+    value: Encoder,
+}
+
+impl Encode for MapEncoder {
+    fn encode(&self, row: usize, out: &mut Vec<u8>) {
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+            out.push(NULL);
+            return;
+        }
+        let start = usize::try_from(self.offsets[row]).unwrap_or(0);
+        let end = usize::try_from(self.offsets[row + 1]).unwrap_or(0);
+        let mut entries: Vec<Vec<u8>> = (start..end)
+            .map(|index| {
+                let mut entry = Vec::new();
+                self.key.encode(index, &mut entry);
+                self.value.encode(index, &mut entry);
+                entry
+            })
+            .collect();
+        entries.sort_unstable();
+        out.push(VALUE);
+        for entry in entries {
+            out.push(MORE);
+            out.extend(entry);
+        }
+        out.push(NULL);
+    }
+}
+
+/// Encodes a toleranced float column coarsely, for the row hash only: two values that are *not*
+/// within the tolerance always land in different quanta, so a bucket holding such a difference
+/// always has a different digest. Values within the tolerance may still straddle a quantum
+/// boundary; their bucket is then compared exactly, with the tolerance, in the diff pass.
+struct QuantizedEncoder {
+    values: arrow::array::Float64Array,
+    tolerance: crate::spec::Tolerance,
+}
+
+/// The coarse encoder of a toleranced column (see [`QuantizedEncoder`]).
+pub(crate) fn quantized_encoder(array: &ArrayRef, tolerance: crate::spec::Tolerance) -> Result<Encoder> {
+    let values = cast(array, &DataType::Float64)?.as_primitive::<Float64Type>().clone();
+    Ok(Box::new(QuantizedEncoder { values, tolerance }))
+}
+
+impl Encode for QuantizedEncoder {
+    fn encode(&self, row: usize, out: &mut Vec<u8>) {
+        if self.values.is_null(row) {
+            out.push(NULL);
+            return;
+        }
+        out.push(VALUE);
+        out.extend(quantum(self.values.value(row), self.tolerance).to_be_bytes());
+    }
+}
+
+/// The quantum of `value`. With an absolute tolerance `a`, quanta are `a` wide, so values more
+/// than `a` apart never share one. With only a relative tolerance `r`, quanta are
+/// `-ln(1 - r)` wide on a log scale of the magnitude, so values more than `r` apart relatively
+/// never share one. Either bound alone is safe when both are given (a value pair must break
+/// both to differ). NaN, infinities and zero get quanta of their own.
+fn quantum(value: f64, tolerance: crate::spec::Tolerance) -> i128 {
+    const NAN: i128 = i128::MAX;
+    const POSITIVE_INFINITY: i128 = i128::MAX - 1;
+    const NEGATIVE_INFINITY: i128 = i128::MIN;
+    if value.is_nan() {
+        return NAN;
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { POSITIVE_INFINITY } else { NEGATIVE_INFINITY };
+    }
+    match (tolerance.absolute, tolerance.relative) {
+        (Some(absolute), _) if absolute > 0.0 => (value / absolute).floor() as i128,
+        (_, Some(relative)) if relative > 0.0 => {
+            if value == 0.0 {
+                return 0;
+            }
+            let width = if relative < 1.0 { -(1.0 - relative).ln() } else { f64::INFINITY };
+            let magnitude = (value.abs().ln() / width).floor() as i128;
+            // Keep the sign apart; magnitudes are offset so that no quantum is 0 (zero's).
+            let offset = magnitude.saturating_add(1 << 64);
+            if value > 0.0 { offset } else { -offset }
+        }
+        _ => i128::from(u64::from_be_bytes(sortable_f64(value))),
+    }
+}
+
+/// Whether two floats are equal under `tolerance` (Python's `math.isclose`, plus NaN = NaN).
+pub(crate) fn within_tolerance(baseline: f64, candidate: f64, tolerance: crate::spec::Tolerance) -> bool {
+    if baseline.is_nan() || candidate.is_nan() {
+        return baseline.is_nan() && candidate.is_nan();
+    }
+    if baseline == candidate {
+        return true;
+    }
+    if baseline.is_infinite() || candidate.is_infinite() {
+        return false;
+    }
+    let difference = (baseline - candidate).abs();
+    let absolute = tolerance.absolute.unwrap_or(0.0);
+    let relative = tolerance.relative.unwrap_or(0.0) * baseline.abs().max(candidate.abs());
+    difference <= absolute.max(relative)
+}

@@ -1,0 +1,190 @@
+//! The fingerprint pass: one streaming read of a side into per-bucket digests.
+//!
+//! Each row with a non-NULL key is hashed twice: its key (64-bit xxh3) picks a bucket, and the
+//! canonical encoding of key and values (128-bit xxh3) is added to that bucket's digest. A
+//! digest is the row count and the *wrapping sum* of row hashes: independent of row order, file
+//! split and batch size, and, unlike XOR, it does not cancel duplicate rows. Equal buckets need
+//! no further work, so memory does not grow with the size of equal data: it is one digest per
+//! bucket, plus (keyed mode) the 8-byte key hash of each row for finding duplicate keys.
+//!
+//! Rows whose key holds a NULL are not bucketed: they are counted, digested as whole rows and
+//! sampled per side.
+
+use std::collections::BTreeMap;
+
+use arrow::array::RecordBatch;
+use futures::StreamExt;
+use serde_json::{Map, Value};
+use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
+
+use crate::columns::ColumnPlan;
+use crate::error::{Error, Result};
+use crate::rows::BatchRows;
+use crate::sample;
+
+/// Row count and wrapping sum of row hashes of a set of rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Digest {
+    pub(crate) rows: u64,
+    pub(crate) sum: u128,
+}
+
+impl Digest {
+    fn add(&mut self, hash: u128) {
+        self.rows += 1;
+        self.sum = self.sum.wrapping_add(hash);
+    }
+
+    fn merge(&mut self, other: Digest) {
+        self.rows += other.rows;
+        self.sum = self.sum.wrapping_add(other.sum);
+    }
+}
+
+/// How keys map to buckets. A power of two, so the bucket is the key hash's low bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Buckets {
+    count: usize,
+}
+
+impl Buckets {
+    /// About four rows per bucket, between 2^10 and 2^22 buckets: a bucket that differs then
+    /// sends few equal rows to the diff pass, and the digests stay small (24 bytes each).
+    pub(crate) fn for_rows(rows: u64) -> Self {
+        let wanted = usize::try_from(rows / 4).unwrap_or(usize::MAX);
+        Self { count: wanted.clamp(1 << 10, 1 << 22).next_power_of_two() }
+    }
+
+    /// Number of buckets.
+    pub(crate) fn count(self) -> usize {
+        self.count
+    }
+
+    /// The bucket of a key hash.
+    pub(crate) fn of(self, key_hash: u64) -> usize {
+        (key_hash as usize) & (self.count - 1)
+    }
+}
+
+/// The key hash of an encoded key.
+pub(crate) fn key_hash(encoded_key: &[u8]) -> u64 {
+    xxh3_64(encoded_key)
+}
+
+/// What the fingerprint pass learned about one side.
+#[derive(Debug, Clone)]
+pub(crate) struct Fingerprint {
+    /// Rows read.
+    pub(crate) rows: u64,
+    /// Digest per bucket.
+    pub(crate) buckets: Vec<Digest>,
+    /// Key hash of every row with a non-NULL key (keyed mode), for finding duplicate keys.
+    pub(crate) key_hashes: Vec<u64>,
+    /// Digest of the rows whose key holds a NULL.
+    pub(crate) null_keys: Digest,
+    /// The first of those rows in canonical order, at most `sample_limit`.
+    pub(crate) null_key_samples: BTreeMap<Vec<u8>, Map<String, Value>>,
+    sample_limit: usize,
+    multiset: bool,
+}
+
+impl Fingerprint {
+    fn new(buckets: Buckets, sample_limit: usize, multiset: bool) -> Self {
+        Self {
+            rows: 0,
+            buckets: vec![Digest::default(); buckets.count()],
+            key_hashes: Vec::new(),
+            null_keys: Digest::default(),
+            null_key_samples: BTreeMap::new(),
+            sample_limit,
+            multiset,
+        }
+    }
+
+    fn add_batch(&mut self, batch: &RecordBatch, plan: &ColumnPlan, buckets: Buckets) -> Result<()> {
+        let rows = BatchRows::new(batch, plan)?;
+        let mut encoded = Vec::with_capacity(256);
+        for row in 0..rows.len() {
+            encoded.clear();
+            rows.encode_key(row, &mut encoded);
+            let key_length = encoded.len();
+            rows.encode_values(row, &mut encoded);
+            let row_hash = xxh3_128(&encoded);
+            if rows.has_null_key(row) {
+                self.null_keys.add(row_hash);
+                self.sample_null_key(batch, row, &encoded)?;
+                continue;
+            }
+            let key_hash = key_hash(&encoded[..key_length]);
+            self.buckets[buckets.of(key_hash)].add(row_hash);
+            if !self.multiset {
+                self.key_hashes.push(key_hash);
+            }
+        }
+        self.rows += rows.len() as u64;
+        Ok(())
+    }
+
+    fn sample_null_key(&mut self, batch: &RecordBatch, row: usize, encoded: &[u8]) -> Result<()> {
+        let full = self.null_key_samples.len() >= self.sample_limit;
+        if full && self.null_key_samples.last_key_value().is_none_or(|(last, _)| encoded >= last.as_slice()) {
+            return Ok(());
+        }
+        self.null_key_samples.insert(encoded.to_vec(), sample::row_json(batch, row)?);
+        if self.null_key_samples.len() > self.sample_limit {
+            self.null_key_samples.pop_last();
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, other: Fingerprint) {
+        self.rows += other.rows;
+        for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets) {
+            mine.merge(theirs);
+        }
+        self.key_hashes.extend(other.key_hashes);
+        self.null_keys.merge(other.null_keys);
+        self.null_key_samples.extend(other.null_key_samples);
+        while self.null_key_samples.len() > self.sample_limit {
+            self.null_key_samples.pop_last();
+        }
+    }
+
+    /// Buckets holding a key hash seen more than once: candidates for duplicate keys (or, rarely,
+    /// two keys with the same 64-bit hash). The diff pass looks at the actual keys.
+    pub(crate) fn duplicate_buckets(&mut self, buckets: Buckets) -> Vec<usize> {
+        self.key_hashes.sort_unstable();
+        let mut found: Vec<usize> =
+            self.key_hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| buckets.of(w[0])).collect();
+        found.dedup();
+        self.key_hashes = Vec::new();
+        found
+    }
+}
+
+/// Fingerprints one side from its scan partitions, one task per partition.
+pub(crate) async fn fingerprint(
+    streams: Vec<datafusion::execution::SendableRecordBatchStream>,
+    plan: &ColumnPlan,
+    buckets: Buckets,
+    sample_limit: usize,
+) -> Result<Fingerprint> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut stream in streams {
+        let plan = plan.clone();
+        tasks.spawn(async move {
+            let mut fingerprint = Fingerprint::new(buckets, sample_limit, plan.multiset);
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(Error::from_datafusion)?;
+                fingerprint.add_batch(&batch, &plan, buckets)?;
+            }
+            Ok::<_, Error>(fingerprint)
+        });
+    }
+    let mut total = Fingerprint::new(buckets, sample_limit, plan.multiset);
+    while let Some(joined) = tasks.join_next().await {
+        let partial = joined.map_err(|e| Error::Internal(format!("a fingerprint task failed: {e}")))??;
+        total.merge(partial);
+    }
+    Ok(total)
+}

@@ -1,0 +1,40 @@
+//! dqc's diff engine: two datasets in, a report out.
+//!
+//! # Layout
+//!
+//! Read in this order, the modules tell the diff's story:
+//!
+//! - [`spec`]: what to compare and how ([`DiffSpec`]).
+//! - `source`: the datasets: files under a URI, ORC and Parquet, one schema, a correct
+//!   DataFusion scan ([`Dataset`], [`DatasetTable`]).
+//! - `columns`: which column is compared with which, and the schema findings.
+//! - `canonical`: the one definition of "equal": canonical bytes of every value.
+//! - `rows`: a batch's rows as canonical keys, hashable rows and comparable cells.
+//! - `fingerprint`: pass 1, per-key-bucket digests of each side, streamed.
+//! - `diff`: pass 2, only the differing buckets, matched by key and classified.
+//! - [`report`]: the JSON contract and its text rendering; `export`: differing rows as Parquet.
+//! - `run`: the orchestration of one diff ([`diff`]).
+//!
+//! The engine reads no configuration and no environment: callers hand it a spec.
+
+mod canonical;
+mod columns;
+mod diff;
+mod error;
+mod export;
+mod fingerprint;
+pub mod report;
+mod rows;
+mod run;
+mod sample;
+mod source;
+pub mod spec;
+
+pub use error::{Error, Result};
+pub use report::{Report, Verdict};
+pub use run::diff;
+pub use source::{Dataset, DatasetScanExec, DatasetTable};
+pub use spec::{DiffOptions, DiffSpec, ResourceLimits, Side, Tolerance};
+
+/// Rows per batch, in the scan and the engine.
+pub(crate) const BATCH_SIZE: usize = 8192;

@@ -1,0 +1,129 @@
+//! One diff from spec to report: open both datasets, plan the columns, fingerprint both sides,
+//! diff the differing buckets, assemble the report and, if asked, the export.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::columns::ColumnPlan;
+use crate::diff::{Classified, Classifier, Retained, retain};
+use crate::error::{Error, Result};
+use crate::fingerprint::{Buckets, Fingerprint, fingerprint};
+use crate::report::{ColumnReport, DatasetSummary, Report, Samples, Verdict};
+use crate::source::{self, Dataset};
+use crate::spec::{DiffSpec, ResourceLimits, Side};
+use crate::{columns, export};
+
+/// Runs the diff `spec` describes. Differences are `Ok(report)`; `Err` means dqc could not tell.
+pub async fn diff(spec: &DiffSpec) -> Result<Report> {
+    let started = Instant::now();
+    let context = session(&spec.limits)?;
+    let (baseline, candidate) =
+        tokio::try_join!(Dataset::open(Side::Baseline, &spec.baseline), Dataset::open(Side::Candidate, &spec.candidate))?;
+    let (baseline, candidate) = (Arc::new(baseline), Arc::new(candidate));
+    let plan = ColumnPlan::new(&baseline.schema(), &candidate.schema(), &spec.key, &spec.options, [&spec.baseline, &spec.candidate])?;
+    let buckets = Buckets::for_rows(baseline.rows().max(candidate.rows()));
+    let filter = spec.options.filter.as_deref();
+    let sample_limit = spec.options.sample_limit;
+
+    let scan = |dataset: &Arc<Dataset>| {
+        let columns = plan.scan_columns(dataset.side());
+        let context = &context;
+        let dataset = Arc::clone(dataset);
+        async move { source::scan(context, &dataset, &columns, filter).await }
+    };
+    let (baseline_streams, candidate_streams) = tokio::try_join!(scan(&baseline), scan(&candidate))?;
+    let (mut baseline_fp, mut candidate_fp) = tokio::try_join!(
+        fingerprint(baseline_streams, &plan, buckets, sample_limit),
+        fingerprint(candidate_streams, &plan, buckets, sample_limit)
+    )?;
+    let differing = differing_buckets(&mut baseline_fp, &mut candidate_fp, buckets);
+    let matched_in_equal_buckets: u64 =
+        baseline_fp.buckets.iter().zip(&differing).filter(|(_, d)| !**d).map(|(digest, _)| digest.rows).sum();
+
+    let (baseline_rows, candidate_rows) = if differing.iter().any(|d| *d) {
+        let differing = Arc::new(differing);
+        let (b, c) = tokio::try_join!(scan(&baseline), scan(&candidate))?;
+        tokio::try_join!(retain(b, &plan, buckets, Arc::clone(&differing)), retain(c, &plan, buckets, differing))?
+    } else {
+        (Retained::default(), Retained::default())
+    };
+    let mut classified = Classifier::new(&plan, &baseline_rows, &candidate_rows, sample_limit, spec.export.is_some()).run()?;
+    classified.summary.matched += matched_in_equal_buckets;
+    if let Some(path) = &spec.export {
+        let names = [plan.scan_columns(Side::Baseline), plan.scan_columns(Side::Candidate)];
+        export::write(path, &classified.differing, &baseline_rows, &candidate_rows, [&names[0], &names[1]])?;
+    }
+    let sides = [(&baseline, &baseline_fp), (&candidate, &candidate_fp)];
+    let mut report = assemble(&plan, sides, classified);
+    report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(report)
+}
+
+/// A DataFusion session within the limits: `threads` partitions, a spillable memory pool.
+fn session(limits: &ResourceLimits) -> Result<SessionContext> {
+    let threads = limits.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    if threads == 0 {
+        return Err(Error::InvalidOption("--threads must be at least 1".to_owned()));
+    }
+    let config = SessionConfig::new().with_target_partitions(threads).with_batch_size(crate::BATCH_SIZE);
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(bytes) = limits.memory_limit {
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(bytes)));
+    }
+    Ok(SessionContext::new_with_config_rt(config, runtime.build_arc()?))
+}
+
+/// Buckets to read again: digests that differ, and buckets that may hold a duplicate key.
+fn differing_buckets(baseline: &mut Fingerprint, candidate: &mut Fingerprint, buckets: Buckets) -> Vec<bool> {
+    let mut differing: Vec<bool> = baseline.buckets.iter().zip(&candidate.buckets).map(|(b, c)| b != c).collect();
+    for bucket in baseline.duplicate_buckets(buckets).into_iter().chain(candidate.duplicate_buckets(buckets)) {
+        differing[bucket] = true;
+    }
+    differing
+}
+
+fn assemble(plan: &ColumnPlan, sides: [(&Arc<Dataset>, &Fingerprint); 2], classified: Classified) -> Report {
+    let [(baseline, baseline_fp), (candidate, candidate_fp)] = sides;
+    let mut summary = classified.summary;
+    summary.null_keys_baseline = baseline_fp.null_keys.rows;
+    summary.null_keys_candidate = candidate_fp.null_keys.rows;
+    summary.null_key_rows_match = baseline_fp.null_keys == candidate_fp.null_keys;
+    let samples = Samples {
+        null_keys_baseline: baseline_fp.null_key_samples.values().cloned().collect(),
+        null_keys_candidate: candidate_fp.null_key_samples.values().cloned().collect(),
+        ..classified.samples
+    };
+    let key_columns = plan.keys.iter().filter(|_| !plan.multiset).map(|pair| (pair, true, 0, Vec::new()));
+    let value_columns = plan.values.iter().zip(classified.mismatches).zip(classified.column_samples).map(|((pair, m), s)| (pair, false, m, s));
+    let columns = key_columns
+        .chain(value_columns)
+        .map(|(pair, key, mismatches, samples)| ColumnReport {
+            name: pair.baseline_name.clone(),
+            candidate_name: (!pair.candidate_name.eq_ignore_ascii_case(&pair.baseline_name)).then(|| pair.candidate_name.clone()),
+            baseline_type: columns::logical_type(&pair.baseline_type),
+            candidate_type: columns::logical_type(&pair.candidate_type),
+            key,
+            mismatches,
+            samples,
+        })
+        .collect();
+    let dataset = |d: &Arc<Dataset>, f: &Fingerprint| DatasetSummary { uri: d.uri().to_owned(), rows: f.rows, files: d.file_count() };
+    let mut report = Report {
+        verdict: Verdict::Inconsistent,
+        mode: if plan.multiset { "multiset" } else { "keyed" },
+        key: if plan.multiset { Vec::new() } else { plan.keys.iter().map(|k| k.baseline_name.clone()).collect() },
+        baseline: dataset(baseline, baseline_fp),
+        candidate: dataset(candidate, candidate_fp),
+        summary,
+        columns,
+        schema: plan.schema.clone(),
+        samples,
+        elapsed_ms: 0,
+    };
+    report.decide();
+    report
+}

@@ -1,0 +1,140 @@
+//! What to compare and how: the input of a diff.
+//!
+//! A [`DiffSpec`] names the two datasets, the unique key and the options of DESIGN.md's diff
+//! semantics. The engine reads no configuration or environment of its own: callers (the CLI, the
+//! service) build a spec and hand it over.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+/// Which copy of a dataset: the old cluster's (baseline) or the new one's (candidate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The old cluster's copy.
+    Baseline,
+    /// The new cluster's copy.
+    Candidate,
+}
+
+impl Side {
+    /// Both sides, baseline first.
+    pub const BOTH: [Side; 2] = [Side::Baseline, Side::Candidate];
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Baseline => "baseline",
+            Side::Candidate => "candidate",
+        })
+    }
+}
+
+/// A float tolerance: two values are equal when they differ by at most `absolute`, or by at
+/// most `relative` times the larger magnitude (Python's `math.isclose`). `None` means exact.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Tolerance {
+    /// Largest absolute difference accepted.
+    pub absolute: Option<f64>,
+    /// Largest difference accepted, relative to the larger magnitude of the two values.
+    pub relative: Option<f64>,
+}
+
+impl Tolerance {
+    /// True when the tolerance accepts any difference at all.
+    pub fn is_set(&self) -> bool {
+        self.absolute.is_some() || self.relative.is_some()
+    }
+
+    /// Overlays `other`'s set bounds on `self`.
+    pub fn or(self, fallback: Tolerance) -> Tolerance {
+        Tolerance {
+            absolute: self.absolute.or(fallback.absolute),
+            relative: self.relative.or(fallback.relative),
+        }
+    }
+}
+
+/// Options of the comparison (DESIGN.md, "Diff semantics").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiffOptions {
+    /// Columns left out of the comparison, by name on either side (case-insensitive).
+    pub ignore: Vec<String>,
+    /// Baseline column name -> candidate column name, for columns renamed by the migration.
+    pub rename: BTreeMap<String, String>,
+    /// Tolerance for every float column (float32/float64), unless a column has its own.
+    pub tolerance: Tolerance,
+    /// Tolerance per column (baseline name); applies to any numeric column.
+    pub column_tolerances: BTreeMap<String, Tolerance>,
+    /// Compare strings with trailing spaces removed (CHAR(n) padding against STRING).
+    pub trim_trailing_spaces: bool,
+    /// How many samples to keep per kind of finding.
+    pub sample_limit: usize,
+    /// A SQL predicate applied to both sides before comparing (for example `dt = '2024-05-01'`).
+    pub filter: Option<String>,
+}
+
+impl Default for DiffOptions {
+    fn default() -> Self {
+        Self {
+            ignore: Vec::new(),
+            rename: BTreeMap::new(),
+            tolerance: Tolerance::default(),
+            column_tolerances: BTreeMap::new(),
+            trim_trailing_spaces: false,
+            sample_limit: 20,
+            filter: None,
+        }
+    }
+}
+
+/// How the diff may use the machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourceLimits {
+    /// Bytes of memory the query engine may hold; `None`: unbounded.
+    pub memory_limit: Option<usize>,
+    /// Worker threads for scanning; `None`: one per core.
+    pub threads: Option<usize>,
+}
+
+/// One comparison: two datasets, the key and the options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffSpec {
+    /// URI of the baseline dataset: a file, a directory tree or an object-store URL.
+    pub baseline: String,
+    /// URI of the candidate dataset.
+    pub candidate: String,
+    /// Unique key columns (baseline names). Empty: the whole row is the key (multiset diff).
+    pub key: Vec<String>,
+    /// The comparison options.
+    pub options: DiffOptions,
+    /// Resource limits.
+    pub limits: ResourceLimits,
+    /// Where to write every differing row as Parquet, if anywhere (a local path).
+    pub export: Option<std::path::PathBuf>,
+}
+
+impl DiffSpec {
+    /// A spec with default options.
+    pub fn new(baseline: impl Into<String>, candidate: impl Into<String>, key: &[&str]) -> Self {
+        Self {
+            baseline: baseline.into(),
+            candidate: candidate.into(),
+            key: key.iter().map(|k| (*k).to_owned()).collect(),
+            options: DiffOptions::default(),
+            limits: ResourceLimits::default(),
+            export: None,
+        }
+    }
+
+    /// The URI of one side.
+    pub fn uri(&self, side: Side) -> &str {
+        match side {
+            Side::Baseline => &self.baseline,
+            Side::Candidate => &self.candidate,
+        }
+    }
+}
