@@ -1,0 +1,5 @@
+//! End-to-end scenarios of the diff engine on real files.
+
+mod fixtures;
+mod scan;
+mod semantics;
