@@ -1,5 +1,6 @@
 //! End-to-end scenarios of the diff engine on real files.
 
+mod errors;
 mod fixtures;
 mod scan;
 mod semantics;

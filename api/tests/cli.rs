@@ -1,0 +1,136 @@
+//! `dqc diff` as users run it: the real binary on the real fixtures; exit codes 0 / 1 / 2.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use arrow::array::{Array, AsArray};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::Value;
+
+fn fixture(side: &str) -> String {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/fixtures/orc");
+    root.join(side).to_string_lossy().into_owned()
+}
+
+fn dqc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dqc")).args(args).output().expect("run dqc")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn inconsistent_pair_exits_1_with_a_readable_text_report() {
+    let output = dqc(&["diff", "--baseline", &fixture("spark/baseline"), "--candidate", &fixture("spark/candidate"), "--key", "id", "--sample", "3"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.starts_with("verdict: INCONSISTENT   key: id"), "{text}");
+    for line in ["  matched                              985", "  changed                               10", "  only in baseline                       5", "  only in candidate                      4"] {
+        assert!(text.contains(line), "missing `{line}` in\n{text}");
+    }
+    assert!(text.contains("  c_map                              1  {\"k\":80,\"z\":-80} -> {\"k\":1}"), "{text}");
+    assert!(text.contains("   * c_int "), "the differing cell is marked:\n{text}");
+    assert_eq!(text.matches("  key id=").count(), 3, "--sample bounds the samples");
+}
+
+#[test]
+fn consistent_pair_exits_0_and_json_follows_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let output_path = dir.path().join("report.json");
+    let output = dqc(&[
+        "diff", "--baseline", &fixture("spark/candidate"), "--candidate", &fixture("arrow/candidate"), "--key", "id",
+        "--format", "json", "--output", output_path.to_str().unwrap(), "--ignore", "c_ts",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}\n{}", stdout(&output), stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).expect("JSON on stdout");
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&output_path).unwrap()).expect("JSON in --output");
+    assert_eq!(report["summary"], written["summary"]);
+    assert_eq!(report["verdict"], "consistent");
+    for field in ["verdict", "baseline", "candidate", "summary", "columns", "schema", "samples", "elapsed_ms"] {
+        assert!(report.get(field).is_some(), "contract field `{field}` missing");
+    }
+    for field in ["matched", "only_in_baseline", "only_in_candidate", "changed", "duplicate_keys_baseline", "duplicate_keys_candidate", "null_keys_baseline", "null_keys_candidate"] {
+        assert!(report["summary"][field].is_u64(), "summary.{field}");
+    }
+    assert_eq!(report["baseline"]["rows"], 999);
+    assert_eq!(report["candidate"]["files"], 1);
+    assert!(report["columns"][0]["mismatches"].is_u64() && report["columns"][0]["samples"].is_array());
+    for field in ["only_in_baseline", "only_in_candidate", "type_changes"] {
+        assert!(report["schema"][field].is_array(), "schema.{field}");
+    }
+    for field in ["only_in_baseline", "only_in_candidate", "changed"] {
+        assert!(report["samples"][field].is_array(), "samples.{field}");
+    }
+}
+
+#[test]
+fn export_writes_every_differing_row_as_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("diff.parquet");
+    let output = dqc(&["diff", "--baseline", &fixture("arrow/baseline"), "--candidate", &fixture("spark/candidate"), "--key", "id", "--sample", "1", "--export", export.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let file = std::fs::File::open(&export).expect("export written");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+    let batches: Vec<_> = reader.map(Result::unwrap).collect();
+    let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    assert_eq!(batch.num_rows(), 19, "5 + 4 + 10 differing rows, not bounded by --sample");
+    let kinds = batch.column_by_name("kind").unwrap().as_string::<i32>();
+    let count = |kind: &str| kinds.iter().filter(|k| *k == Some(kind)).count();
+    assert_eq!((count("only_in_baseline"), count("only_in_candidate"), count("changed")), (5, 4, 10));
+    let changed = batch.column_by_name("changed_columns").unwrap().as_list::<i32>();
+    let baseline_id = batch.column_by_name("baseline_id").unwrap();
+    let candidate_map = batch.column_by_name("candidate_c_map").unwrap();
+    assert!(matches!(candidate_map.data_type(), arrow::datatypes::DataType::Map(..)), "typed columns");
+    let mut changed_names = Vec::new();
+    for row in 0..batch.num_rows() {
+        match kinds.value(row) {
+            "only_in_candidate" => assert!(baseline_id.is_null(row)),
+            "changed" => changed_names.push(changed.value(row).as_string::<i32>().value(0).to_owned()),
+            _ => assert!(baseline_id.is_valid(row)),
+        }
+    }
+    changed_names.sort();
+    assert_eq!(changed_names, ["c_array", "c_bool", "c_date", "c_dec38", "c_double", "c_int", "c_map", "c_string", "c_struct", "c_ts"]);
+}
+
+#[test]
+fn bad_input_exits_2_with_a_message_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let not_data = dir.path().join("notes.txt");
+    std::fs::write(&not_data, "hello").unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (&["--baseline", "/no/such/dir", "--candidate", &fixture("spark/candidate"), "--key", "id"], "error: the baseline location `/no/such/dir` does not exist"),
+        (&["--baseline", &fixture("spark/baseline"), "--candidate", empty.to_str().unwrap(), "--key", "id"], "holds no data files"),
+        (&["--baseline", not_data.to_str().unwrap(), "--candidate", &fixture("spark/candidate"), "--key", "id"], "notes.txt` is neither ORC nor Parquet"),
+        (&["--baseline", &fixture("spark/baseline"), "--candidate", &fixture("spark/candidate"), "--key", "order_id"], "key column `order_id` not found in the baseline dataset"),
+        (&["--baseline", &fixture("spark/baseline"), "--candidate", &fixture("spark/candidate"), "--key", "id", "--abs-tol", "x=y"], "--abs-tol `x=y`: `y` is not a number"),
+        (&["--baseline", "s3://bucket/t", "--candidate", &fixture("spark/candidate"), "--key", "id"], "no object store for the `s3` scheme"),
+    ];
+    for (args, message) in cases {
+        let mut full = vec!["diff"];
+        full.extend_from_slice(args);
+        let output = dqc(&full);
+        assert_eq!(output.status.code(), Some(2), "{full:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(message), "{full:?}: expected `{message}` in `{}`", stderr(&output));
+    }
+    let json = dqc(&["diff", "--baseline", "/no/such/dir", "--candidate", "/tmp", "--key", "id", "--format", "json"]);
+    assert_eq!(json.status.code(), Some(2));
+    let report: Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(report["verdict"], "error");
+    assert!(report["error"].as_str().unwrap().contains("does not exist"));
+}
+
+#[test]
+fn memory_limit_and_threads_are_accepted() {
+    let output = dqc(&["--threads", "1", "diff", "--baseline", &fixture("spark/baseline"), "--candidate", &fixture("arrow/baseline"), "--key", "id", "--memory-limit", "256MiB", "--ignore", "c_ts"]);
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    let bad = dqc(&["diff", "--baseline", "a", "--candidate", "b", "--memory-limit", "lots"]);
+    assert_eq!(bad.status.code(), Some(2), "clap usage errors exit 2 as well");
+}
