@@ -2,5 +2,6 @@
 
 mod errors;
 mod fixtures;
+mod properties;
 mod scan;
 mod semantics;

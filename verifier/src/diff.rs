@@ -236,19 +236,23 @@ impl<'a> Classifier<'a> {
                 });
             }
         }
+        // Visit rows in canonical order so that which rows are left over, and in what order,
+        // does not depend on the order the files were read in.
+        let mut baseline = baseline.to_vec();
+        baseline.sort_by_cached_key(|&b| sort_key(&self.baseline.rows[b].cells));
         let mut unmatched: Vec<usize> = candidate.to_vec();
+        unmatched.sort_by_cached_key(|&c| sort_key(&self.candidate.rows[c].cells));
         let mut left_in_baseline = Vec::new();
-        for &b in baseline {
+        for b in baseline {
             let found = unmatched.iter().position(|&c| self.rows_equal(b, c));
             match found {
                 Some(position) => {
-                    unmatched.swap_remove(position);
+                    unmatched.remove(position);
                     self.out.summary.matched += 1;
                 }
                 None => left_in_baseline.push(b),
             }
         }
-        unmatched.sort_unstable();
         for b in left_in_baseline {
             self.only_in(Side::Baseline, b)?;
         }
@@ -281,4 +285,20 @@ impl<'a> Classifier<'a> {
         }
         Ok(())
     }
+}
+
+/// A byte string that orders rows by their canonical values.
+fn sort_key(cells: &[Cell]) -> Vec<u8> {
+    let mut key = Vec::new();
+    for cell in cells {
+        match cell {
+            Cell::Exact(bytes) => key.extend(bytes),
+            Cell::Float(None) => key.push(0),
+            Cell::Float(Some(value)) => {
+                key.push(1);
+                key.extend(crate::canonical::sortable_f64(*value));
+            }
+        }
+    }
+    key
 }

@@ -184,15 +184,26 @@ struct ObjectReader {
     size: u64,
 }
 
+impl ObjectReader {
+    async fn read(&self, range: Range<u64>) -> std::io::Result<Bytes> {
+        if range.end > self.size {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("read of bytes {range:?} past the end of a {}-byte file", self.size),
+            ));
+        }
+        // Readers ask for empty streams (an ORC column of only NULLs has an empty data stream);
+        // object stores refuse empty ranges.
+        if range.is_empty() {
+            return Ok(Bytes::new());
+        }
+        self.store.get_range(&self.path, range).await.map_err(std::io::Error::other)
+    }
+}
+
 impl AsyncFileReader for ObjectReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        async move {
-            self.store
-                .get_range(&self.path, range)
-                .await
-                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
-        }
-        .boxed()
+        async move { self.read(range).await.map_err(|e| parquet::errors::ParquetError::External(Box::new(e))) }.boxed()
     }
 
     fn get_metadata<'a>(
@@ -218,17 +229,7 @@ impl orc_rust::reader::AsyncChunkReader for ObjectReader {
     }
 
     fn get_bytes(&mut self, offset: u64, length: u64) -> BoxFuture<'_, std::io::Result<Bytes>> {
-        let range: Range<u64> = offset..offset.saturating_add(length);
-        async move {
-            if range.end > self.size {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    format!("read of bytes {range:?} past the end of a {}-byte file", self.size),
-                ));
-            }
-            self.store.get_range(&self.path, range).await.map_err(std::io::Error::other)
-        }
-        .boxed()
+        async move { self.read(offset..offset.saturating_add(length)).await }.boxed()
     }
 }
 
