@@ -26,11 +26,26 @@ fn stderr(output: &Output) -> String {
 
 #[test]
 fn inconsistent_pair_exits_1_with_a_readable_text_report() {
-    let output = dqc(&["diff", "--baseline", &fixture("spark/baseline"), "--candidate", &fixture("spark/candidate"), "--key", "id", "--sample", "3"]);
+    let output = dqc(&[
+        "diff",
+        "--baseline",
+        &fixture("spark/baseline"),
+        "--candidate",
+        &fixture("spark/candidate"),
+        "--key",
+        "id",
+        "--sample",
+        "3",
+    ]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let text = stdout(&output);
     assert!(text.starts_with("verdict: INCONSISTENT   key: id"), "{text}");
-    for line in ["  matched                              985", "  changed                               10", "  only in baseline                       5", "  only in candidate                      4"] {
+    for line in [
+        "  matched                              985",
+        "  changed                               10",
+        "  only in baseline                       5",
+        "  only in candidate                      4",
+    ] {
         assert!(text.contains(line), "missing `{line}` in\n{text}");
     }
     assert!(text.contains("  c_map                              1  {\"k\":80,\"z\":-80} -> {\"k\":1}"), "{text}");
@@ -43,18 +58,39 @@ fn consistent_pair_exits_0_and_json_follows_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let output_path = dir.path().join("report.json");
     let output = dqc(&[
-        "diff", "--baseline", &fixture("spark/candidate"), "--candidate", &fixture("arrow/candidate"), "--key", "id",
-        "--format", "json", "--output", output_path.to_str().unwrap(), "--ignore", "c_ts",
+        "diff",
+        "--baseline",
+        &fixture("spark/candidate"),
+        "--candidate",
+        &fixture("arrow/candidate"),
+        "--key",
+        "id",
+        "--format",
+        "json",
+        "--output",
+        output_path.to_str().unwrap(),
+        "--ignore",
+        "c_ts",
     ]);
     assert_eq!(output.status.code(), Some(0), "{}\n{}", stdout(&output), stderr(&output));
     let report: Value = serde_json::from_str(&stdout(&output)).expect("JSON on stdout");
-    let written: Value = serde_json::from_str(&std::fs::read_to_string(&output_path).unwrap()).expect("JSON in --output");
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(&output_path).unwrap()).expect("JSON in --output");
     assert_eq!(report["summary"], written["summary"]);
     assert_eq!(report["verdict"], "consistent");
     for field in ["verdict", "baseline", "candidate", "summary", "columns", "schema", "samples", "elapsed_ms"] {
         assert!(report.get(field).is_some(), "contract field `{field}` missing");
     }
-    for field in ["matched", "only_in_baseline", "only_in_candidate", "changed", "duplicate_keys_baseline", "duplicate_keys_candidate", "null_keys_baseline", "null_keys_candidate"] {
+    for field in [
+        "matched",
+        "only_in_baseline",
+        "only_in_candidate",
+        "changed",
+        "duplicate_keys_baseline",
+        "duplicate_keys_candidate",
+        "null_keys_baseline",
+        "null_keys_candidate",
+    ] {
         assert!(report["summary"][field].is_u64(), "summary.{field}");
     }
     assert_eq!(report["baseline"]["rows"], 999);
@@ -72,7 +108,19 @@ fn consistent_pair_exits_0_and_json_follows_the_contract() {
 fn export_writes_every_differing_row_as_parquet() {
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("diff.parquet");
-    let output = dqc(&["diff", "--baseline", &fixture("arrow/baseline"), "--candidate", &fixture("spark/candidate"), "--key", "id", "--sample", "1", "--export", export.to_str().unwrap()]);
+    let output = dqc(&[
+        "diff",
+        "--baseline",
+        &fixture("arrow/baseline"),
+        "--candidate",
+        &fixture("spark/candidate"),
+        "--key",
+        "id",
+        "--sample",
+        "1",
+        "--export",
+        export.to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let file = std::fs::File::open(&export).expect("export written");
     let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
@@ -95,7 +143,10 @@ fn export_writes_every_differing_row_as_parquet() {
         }
     }
     changed_names.sort();
-    assert_eq!(changed_names, ["c_array", "c_bool", "c_date", "c_dec38", "c_double", "c_int", "c_map", "c_string", "c_struct", "c_ts"]);
+    assert_eq!(
+        changed_names,
+        ["c_array", "c_bool", "c_date", "c_dec38", "c_double", "c_int", "c_map", "c_string", "c_struct", "c_ts"]
+    );
 }
 
 #[test]
@@ -106,12 +157,46 @@ fn bad_input_exits_2_with_a_message_naming_it() {
     let not_data = dir.path().join("notes.txt");
     std::fs::write(&not_data, "hello").unwrap();
     let cases: [(&[&str], &str); 6] = [
-        (&["--baseline", "/no/such/dir", "--candidate", &fixture("spark/candidate"), "--key", "id"], "error: the baseline location `/no/such/dir` does not exist"),
-        (&["--baseline", &fixture("spark/baseline"), "--candidate", empty.to_str().unwrap(), "--key", "id"], "holds no data files"),
-        (&["--baseline", not_data.to_str().unwrap(), "--candidate", &fixture("spark/candidate"), "--key", "id"], "notes.txt` is neither ORC nor Parquet"),
-        (&["--baseline", &fixture("spark/baseline"), "--candidate", &fixture("spark/candidate"), "--key", "order_id"], "key column `order_id` not found in the baseline dataset"),
-        (&["--baseline", &fixture("spark/baseline"), "--candidate", &fixture("spark/candidate"), "--key", "id", "--abs-tol", "x=y"], "--abs-tol `x=y`: `y` is not a number"),
-        (&["--baseline", "s3://bucket/t", "--candidate", &fixture("spark/candidate"), "--key", "id"], "no object store for the `s3` scheme"),
+        (
+            &["--baseline", "/no/such/dir", "--candidate", &fixture("spark/candidate"), "--key", "id"],
+            "error: the baseline location `/no/such/dir` does not exist",
+        ),
+        (
+            &["--baseline", &fixture("spark/baseline"), "--candidate", empty.to_str().unwrap(), "--key", "id"],
+            "holds no data files",
+        ),
+        (
+            &["--baseline", not_data.to_str().unwrap(), "--candidate", &fixture("spark/candidate"), "--key", "id"],
+            "notes.txt` is neither ORC nor Parquet",
+        ),
+        (
+            &[
+                "--baseline",
+                &fixture("spark/baseline"),
+                "--candidate",
+                &fixture("spark/candidate"),
+                "--key",
+                "order_id",
+            ],
+            "key column `order_id` not found in the baseline dataset",
+        ),
+        (
+            &[
+                "--baseline",
+                &fixture("spark/baseline"),
+                "--candidate",
+                &fixture("spark/candidate"),
+                "--key",
+                "id",
+                "--abs-tol",
+                "x=y",
+            ],
+            "--abs-tol `x=y`: `y` is not a number",
+        ),
+        (
+            &["--baseline", "s3://bucket/t", "--candidate", &fixture("spark/candidate"), "--key", "id"],
+            "no object store for the `s3` scheme",
+        ),
     ];
     for (args, message) in cases {
         let mut full = vec!["diff"];
@@ -129,7 +214,21 @@ fn bad_input_exits_2_with_a_message_naming_it() {
 
 #[test]
 fn memory_limit_and_threads_are_accepted() {
-    let output = dqc(&["--threads", "1", "diff", "--baseline", &fixture("spark/baseline"), "--candidate", &fixture("arrow/baseline"), "--key", "id", "--memory-limit", "256MiB", "--ignore", "c_ts"]);
+    let output = dqc(&[
+        "--threads",
+        "1",
+        "diff",
+        "--baseline",
+        &fixture("spark/baseline"),
+        "--candidate",
+        &fixture("arrow/baseline"),
+        "--key",
+        "id",
+        "--memory-limit",
+        "256MiB",
+        "--ignore",
+        "c_ts",
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
     let bad = dqc(&["diff", "--baseline", "a", "--candidate", "b", "--memory-limit", "lots"]);
     assert_eq!(bad.status.code(), Some(2), "clap usage errors exit 2 as well");

@@ -69,7 +69,10 @@ fn a_file_that_is_neither_orc_nor_parquet() {
     std::fs::write(dir.path().join("export.csv"), "id,amount\n1,2\n").unwrap();
     let error = error_of(&DiffSpec::new(path_str(dir.path()), fixture("spark/candidate"), &["id"]));
     assert!(matches!(error, Error::UnknownFormat { .. }), "{error:?}");
-    assert!(error.to_string().contains("export.csv` is neither ORC nor Parquet (it starts with bytes 69 64 2c 61)"), "{error}");
+    assert!(
+        error.to_string().contains("export.csv` is neither ORC nor Parquet (it starts with bytes 69 64 2c 61)"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -80,7 +83,10 @@ fn a_key_column_missing_on_one_side() {
     let spec = parquet_pair(dir.path(), baseline, candidate, &["order_id"]);
     let error = error_of(&spec);
     assert!(matches!(error, Error::MissingKeyColumn { .. }), "{error:?}");
-    assert_eq!(error.to_string(), format!("key column `order_id` not found in the candidate dataset at {}", spec.candidate));
+    assert_eq!(
+        error.to_string(),
+        format!("key column `order_id` not found in the candidate dataset at {}", spec.candidate)
+    );
     let error = error_of(&DiffSpec { key: vec!["nope".to_owned()], ..spec });
     assert!(error.to_string().starts_with("key column `nope` not found in the baseline dataset"), "{error}");
 }
@@ -92,20 +98,30 @@ fn key_columns_whose_types_cannot_be_compared() {
     let candidate = batch(vec![("id", Arc::new(Int64Array::from(vec![1])) as ArrayRef)]);
     let error = error_of(&parquet_pair(dir.path(), baseline, candidate, &["id"]));
     assert!(matches!(error, Error::IncomparableKey { .. }), "{error:?}");
-    assert_eq!(error.to_string(), "key column `id` cannot be compared: string in the baseline, bigint in the candidate");
+    assert_eq!(
+        error.to_string(),
+        "key column `id` cannot be compared: string in the baseline, bigint in the candidate"
+    );
 }
 
 #[test]
 fn options_that_do_not_fit_the_data() {
     let mut spec = DiffSpec::new(fixture("spark/baseline"), fixture("spark/candidate"), &["id"]);
-    spec.options.column_tolerances.insert("c_string".to_owned(), verifier::Tolerance { absolute: Some(1.0), relative: None });
+    spec.options
+        .column_tolerances
+        .insert("c_string".to_owned(), verifier::Tolerance { absolute: Some(1.0), relative: None });
     assert_eq!(error_of(&spec).to_string(), "invalid option: tolerance for `c_string`: it is string, not a number");
     spec.options.column_tolerances.clear();
     spec.options.rename.insert("c_int".to_owned(), "c_integer".to_owned());
-    assert_eq!(error_of(&spec).to_string(), "invalid option: rename `c_int=c_integer`: the candidate has no column `c_integer`");
+    assert_eq!(
+        error_of(&spec).to_string(),
+        "invalid option: rename `c_int=c_integer`: the candidate has no column `c_integer`"
+    );
     spec.options.rename.clear();
     spec.options.filter = Some("dt = = 1".to_owned());
-    assert!(error_of(&spec).to_string().starts_with("invalid option: the filter `dt = = 1` is not a valid SQL predicate"));
+    assert!(
+        error_of(&spec).to_string().starts_with("invalid option: the filter `dt = = 1` is not a valid SQL predicate")
+    );
 }
 
 #[test]

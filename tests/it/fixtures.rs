@@ -18,7 +18,8 @@ fn sample_keys(rows: &[serde_json::Map<String, Value>]) -> Vec<i64> {
 
 fn check_pair(baseline: &str, candidate: &str) -> verifier::Report {
     let expected = expected();
-    let mut spec = DiffSpec::new(path_str(&orc_fixtures().join(baseline)), path_str(&orc_fixtures().join(candidate)), &["id"]);
+    let mut spec =
+        DiffSpec::new(path_str(&orc_fixtures().join(baseline)), path_str(&orc_fixtures().join(candidate)), &["id"]);
     spec.options.sample_limit = 100;
     let report = diff(&spec);
     let summary = serde_json::to_value(&report.summary).unwrap();
@@ -36,7 +37,8 @@ fn check_pair(baseline: &str, candidate: &str) -> verifier::Report {
         assert_eq!(column.mismatches, want, "{baseline} vs {candidate}: mismatches of {}", column.name);
     }
     assert_eq!(report.columns.iter().filter(|c| c.mismatches > 0).count(), changed_by_column.len());
-    let keys = |name: &str| -> Vec<i64> { expected[name].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect() };
+    let keys =
+        |name: &str| -> Vec<i64> { expected[name].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect() };
     assert_eq!(sample_keys(&report.samples.only_in_baseline), keys("only_in_baseline_keys"));
     assert_eq!(sample_keys(&report.samples.only_in_candidate), keys("only_in_candidate_keys"));
     assert_eq!(report.verdict, Verdict::Inconsistent);
@@ -60,16 +62,30 @@ fn arrow_pair_reports_the_ground_truth() {
 fn cross_producer_pair_reports_the_ground_truth_and_the_timestamp_type() {
     let report = check_pair("spark/baseline", "arrow/candidate");
     assert!(report.schema.only_in_baseline.is_empty() && report.schema.only_in_candidate.is_empty());
-    let changes: Vec<_> = report.schema.type_changes.iter().map(|c| (c.name.as_str(), c.baseline.as_str(), c.candidate.as_str(), c.comparable)).collect();
+    let changes: Vec<_> = report
+        .schema
+        .type_changes
+        .iter()
+        .map(|c| (c.name.as_str(), c.baseline.as_str(), c.candidate.as_str(), c.comparable))
+        .collect();
     assert_eq!(changes, [("c_ts", "timestamp", "timestamp with local time zone", true)]);
 }
 
 #[test]
 fn each_fixture_side_is_consistent_with_itself_and_across_producers() {
-    for (baseline, candidate) in [("spark/baseline", "spark/baseline"), ("arrow/candidate", "arrow/candidate"), ("spark/candidate", "arrow/candidate")] {
-        let spec = DiffSpec::new(path_str(&orc_fixtures().join(baseline)), path_str(&orc_fixtures().join(candidate)), &["id"]);
+    for (baseline, candidate) in [
+        ("spark/baseline", "spark/baseline"),
+        ("arrow/candidate", "arrow/candidate"),
+        ("spark/candidate", "arrow/candidate"),
+    ] {
+        let spec =
+            DiffSpec::new(path_str(&orc_fixtures().join(baseline)), path_str(&orc_fixtures().join(candidate)), &["id"]);
         let report = diff(&spec);
-        assert_eq!(report.summary.changed + report.summary.only_in_baseline + report.summary.only_in_candidate, 0, "{baseline} vs {candidate}");
+        assert_eq!(
+            report.summary.changed + report.summary.only_in_baseline + report.summary.only_in_candidate,
+            0,
+            "{baseline} vs {candidate}"
+        );
         assert_eq!(report.summary.matched, report.baseline.rows);
     }
 }

@@ -41,7 +41,12 @@ struct Layout {
 }
 
 fn layout() -> impl Strategy<Value = Layout> {
-    (1usize..4, any::<u64>(), 1usize..20, 0u8..4).prop_map(|(files, shuffle, batch_rows, format)| Layout { files, shuffle, batch_rows, format })
+    (1usize..4, any::<u64>(), 1usize..20, 0u8..4).prop_map(|(files, shuffle, batch_rows, format)| Layout {
+        files,
+        shuffle,
+        batch_rows,
+        format,
+    })
 }
 
 fn to_batch(rows: &[Row]) -> RecordBatch {
@@ -69,8 +74,16 @@ fn write_side(dir: &Path, rows: &[Row], layout: &Layout) {
         match layout.format {
             0 => write_orc(&dir.join(format!("dt=2024-05-01/{index:06}_0")), &batches),
             1 => write_parquet(&dir.join(format!("dt=2024-05-01/part-{index}.parquet")), &batches, Compression::SNAPPY),
-            2 => write_parquet(&dir.join(format!("dt=2024-05-01/part-{index}.zstd.parquet")), &batches, Compression::ZSTD(ZstdLevel::default())),
-            _ => write_parquet(&dir.join(format!("dt=2024-05-01/part-{index}.gz.parquet")), &batches, Compression::GZIP(GzipLevel::default())),
+            2 => write_parquet(
+                &dir.join(format!("dt=2024-05-01/part-{index}.zstd.parquet")),
+                &batches,
+                Compression::ZSTD(ZstdLevel::default()),
+            ),
+            _ => write_parquet(
+                &dir.join(format!("dt=2024-05-01/part-{index}.gz.parquet")),
+                &batches,
+                Compression::GZIP(GzipLevel::default()),
+            ),
         }
     }
     if rows.is_empty() {

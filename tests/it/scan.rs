@@ -68,7 +68,11 @@ fn hive_partition_columns_are_columns_and_group_by_works() {
         let batch = concat(&query(&context, "SELECT dt, count(*) AS n FROM t GROUP BY dt").await);
         assert_eq!(batch.num_rows(), 1);
         assert_eq!(batch.column(0).as_string::<i32>().value(0), "2024-05-01");
-        assert_eq!(batch.column(1).as_primitive::<Int64Type>().value(0), 999, "all three extension-less Hive files read");
+        assert_eq!(
+            batch.column(1).as_primitive::<Int64Type>().value(0),
+            999,
+            "all three extension-less Hive files read"
+        );
     });
 }
 
@@ -97,7 +101,9 @@ fn footer_row_counts_are_exact_statistics() {
         assert_eq!(statistics.num_rows, Precision::Exact(1000));
         let per_partition: usize = (0..plan.properties().partitioning.partition_count())
             .map(|p| {
-                let stats = StatisticsContext::new().compute(plan.as_ref(), &StatisticsArgs::new().with_partition(Some(p))).unwrap();
+                let stats = StatisticsContext::new()
+                    .compute(plan.as_ref(), &StatisticsArgs::new().with_partition(Some(p)))
+                    .unwrap();
                 *stats.num_rows.get_value().unwrap()
             })
             .sum();

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int32Array, Int64Array,
-    ListBuilder, MapBuilder, StringArray, StringBuilder, StructArray, Int32Builder, TimestampMillisecondArray,
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int32Array, Int32Builder,
+    Int64Array, ListBuilder, MapBuilder, StringArray, StringBuilder, StructArray, TimestampMillisecondArray,
     TimestampNanosecondArray,
 };
 use arrow::datatypes::{DataType, Field};
@@ -34,8 +34,16 @@ fn changed_columns(report: &Report) -> Vec<(String, u64)> {
 
 #[test]
 fn columns_match_by_name_ignoring_case_and_order() {
-    let baseline = batch(vec![("ID", ids(&[1, 2])), ("Amount", f64s(&[Some(1.0), Some(2.0)])), ("name", strings(&[Some("a"), Some("b")]))]);
-    let candidate = batch(vec![("name", strings(&[Some("a"), Some("b")])), ("id", ids(&[1, 2])), ("amount", f64s(&[Some(1.0), Some(2.0)]))]);
+    let baseline = batch(vec![
+        ("ID", ids(&[1, 2])),
+        ("Amount", f64s(&[Some(1.0), Some(2.0)])),
+        ("name", strings(&[Some("a"), Some("b")])),
+    ]);
+    let candidate = batch(vec![
+        ("name", strings(&[Some("a"), Some("b")])),
+        ("id", ids(&[1, 2])),
+        ("amount", f64s(&[Some(1.0), Some(2.0)])),
+    ]);
     let report = run(baseline, candidate, &["id"]);
     assert_eq!(report.verdict, Verdict::Consistent, "{:#?}", report.schema);
     assert_eq!(report.summary.matched, 2);
@@ -43,8 +51,16 @@ fn columns_match_by_name_ignoring_case_and_order() {
 
 #[test]
 fn renamed_and_ignored_columns() {
-    let baseline = batch(vec![("id", ids(&[1, 2])), ("amt", f64s(&[Some(1.0), Some(2.0)])), ("etl_time", strings(&[Some("t1"), Some("t2")]))]);
-    let candidate = batch(vec![("id", ids(&[1, 2])), ("amount", f64s(&[Some(1.0), Some(2.0)])), ("etl_time", strings(&[Some("u1"), Some("u2")]))]);
+    let baseline = batch(vec![
+        ("id", ids(&[1, 2])),
+        ("amt", f64s(&[Some(1.0), Some(2.0)])),
+        ("etl_time", strings(&[Some("t1"), Some("t2")])),
+    ]);
+    let candidate = batch(vec![
+        ("id", ids(&[1, 2])),
+        ("amount", f64s(&[Some(1.0), Some(2.0)])),
+        ("etl_time", strings(&[Some("u1"), Some("u2")])),
+    ]);
     let dir = tempfile::tempdir().unwrap();
     let mut spec = parquet_pair(dir.path(), baseline, candidate, &["id"]);
     let plain = diff(&spec);
@@ -55,17 +71,28 @@ fn renamed_and_ignored_columns() {
     spec.options.ignore.push("ETL_TIME".to_owned());
     let report = diff(&spec);
     assert_eq!(report.verdict, Verdict::Consistent, "{report:#?}");
-    assert_eq!(report.columns.iter().find(|c| c.name == "amt").and_then(|c| c.candidate_name.as_deref()), Some("amount"));
+    assert_eq!(
+        report.columns.iter().find(|c| c.name == "amt").and_then(|c| c.candidate_name.as_deref()),
+        Some("amount")
+    );
 }
 
 #[test]
 fn integers_of_any_width_compare_by_value_and_the_type_change_is_reported() {
-    let baseline = batch(vec![("id", Arc::new(Int32Array::from(vec![1, 2, 3])) as ArrayRef), ("n", Arc::new(Int32Array::from(vec![Some(-5), None, Some(7)])) as ArrayRef)]);
+    let baseline = batch(vec![
+        ("id", Arc::new(Int32Array::from(vec![1, 2, 3])) as ArrayRef),
+        ("n", Arc::new(Int32Array::from(vec![Some(-5), None, Some(7)])) as ArrayRef),
+    ]);
     let candidate = batch(vec![("id", ids(&[1, 2, 3])), ("n", ids(&[-5, 0, 7]))]);
     let report = run(baseline, candidate, &["id"]);
     assert_eq!(report.summary.matched, 2, "int32 key 1 matches int64 key 1");
     assert_eq!(changed_columns(&report), [("n".to_owned(), 1)], "NULL is not 0");
-    let types: Vec<_> = report.schema.type_changes.iter().map(|c| (c.name.as_str(), c.baseline.as_str(), c.candidate.as_str())).collect();
+    let types: Vec<_> = report
+        .schema
+        .type_changes
+        .iter()
+        .map(|c| (c.name.as_str(), c.baseline.as_str(), c.candidate.as_str()))
+        .collect();
     assert_eq!(types, [("id", "int", "bigint"), ("n", "int", "bigint")]);
     assert_eq!(report.verdict, Verdict::Inconsistent, "a type difference is a finding");
 }
@@ -89,7 +116,10 @@ fn decimals_compare_by_value_whatever_their_scale() {
 fn float32_is_widened_nan_equals_nan_and_negative_zero_equals_zero() {
     let baseline = batch(vec![
         ("id", ids(&[1, 2, 3, 4, 5])),
-        ("x", Arc::new(Float32Array::from(vec![Some(0.1f32), Some(f32::NAN), Some(-0.0), None, Some(1.0)])) as ArrayRef),
+        (
+            "x",
+            Arc::new(Float32Array::from(vec![Some(0.1f32), Some(f32::NAN), Some(-0.0), None, Some(1.0)])) as ArrayRef,
+        ),
     ]);
     let candidate = batch(vec![
         ("id", ids(&[1, 2, 3, 4, 5])),
@@ -119,7 +149,11 @@ fn float_tolerances_absolute_relative_and_per_column() {
     assert_eq!(exact.summary.changed, 2);
     spec.options.tolerance = Tolerance { absolute: Some(0.001), relative: None };
     let absolute = diff(&spec);
-    assert_eq!(changed_columns(&absolute), [("price".to_owned(), 1), ("ratio".to_owned(), 1)], "100 vs 100.002 exceeds 0.001");
+    assert_eq!(
+        changed_columns(&absolute),
+        [("price".to_owned(), 1), ("ratio".to_owned(), 1)],
+        "100 vs 100.002 exceeds 0.001"
+    );
     spec.options.column_tolerances.insert("ratio".to_owned(), Tolerance { absolute: None, relative: Some(0.001) });
     spec.options.column_tolerances.insert("price".to_owned(), Tolerance { absolute: Some(0.01), relative: None });
     let per_column = diff(&spec);
@@ -129,8 +163,14 @@ fn float_tolerances_absolute_relative_and_per_column() {
 #[test]
 fn timestamps_compare_as_instants_whatever_unit_and_zone() {
     let millis: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![Some(1_714_521_600_123), None, Some(0)]));
-    let nanos: ArrayRef = Arc::new(TimestampNanosecondArray::from(vec![Some(1_714_521_600_123_000_000), None, Some(1)]).with_timezone("UTC"));
-    let report = run(batch(vec![("id", ids(&[1, 2, 3])), ("ts", millis)]), batch(vec![("id", ids(&[1, 2, 3])), ("ts", nanos)]), &["id"]);
+    let nanos: ArrayRef = Arc::new(
+        TimestampNanosecondArray::from(vec![Some(1_714_521_600_123_000_000), None, Some(1)]).with_timezone("UTC"),
+    );
+    let report = run(
+        batch(vec![("id", ids(&[1, 2, 3])), ("ts", millis)]),
+        batch(vec![("id", ids(&[1, 2, 3])), ("ts", nanos)]),
+        &["id"],
+    );
     assert_eq!(report.summary.matched, 2);
     assert_eq!(report.summary.changed, 1, "one nanosecond is a difference");
     assert_eq!(report.schema.type_changes[0].candidate, "timestamp with local time zone");
@@ -172,8 +212,10 @@ fn map_array(entries: &[&[(&str, i32)]]) -> ArrayRef {
 
 #[test]
 fn maps_compare_as_unordered_sets_of_entries() {
-    let baseline = batch(vec![("id", ids(&[1, 2, 3])), ("attrs", map_array(&[&[("a", 1), ("b", 2)], &[("a", 1)], &[]]))]);
-    let candidate = batch(vec![("id", ids(&[1, 2, 3])), ("attrs", map_array(&[&[("b", 2), ("a", 1)], &[("a", 2)], &[]]))]);
+    let baseline =
+        batch(vec![("id", ids(&[1, 2, 3])), ("attrs", map_array(&[&[("a", 1), ("b", 2)], &[("a", 1)], &[]]))]);
+    let candidate =
+        batch(vec![("id", ids(&[1, 2, 3])), ("attrs", map_array(&[&[("b", 2), ("a", 1)], &[("a", 2)], &[]]))]);
     let report = run(baseline, candidate, &["id"]);
     assert_eq!(report.summary.matched, 2, "a reordered map is not a change");
     assert_eq!(report.samples.changed[0].key["id"], 2);
@@ -202,8 +244,14 @@ fn structs_compare_field_by_field_by_name() {
     let a: ArrayRef = Arc::new(Int32Array::from(vec![1, 2]));
     let b: ArrayRef = strings(&[Some("x"), Some("y")]);
     let b2: ArrayRef = strings(&[Some("x"), Some("z")]);
-    let baseline_struct = StructArray::from(vec![(Arc::new(Field::new("a", DataType::Int32, true)), a.clone()), (Arc::new(Field::new("b", DataType::Utf8, true)), b)]);
-    let candidate_struct = StructArray::from(vec![(Arc::new(Field::new("B", DataType::Utf8, true)), b2), (Arc::new(Field::new("A", DataType::Int32, true)), a)]);
+    let baseline_struct = StructArray::from(vec![
+        (Arc::new(Field::new("a", DataType::Int32, true)), a.clone()),
+        (Arc::new(Field::new("b", DataType::Utf8, true)), b),
+    ]);
+    let candidate_struct = StructArray::from(vec![
+        (Arc::new(Field::new("B", DataType::Utf8, true)), b2),
+        (Arc::new(Field::new("A", DataType::Int32, true)), a),
+    ]);
     let report = run(
         batch(vec![("id", ids(&[1, 2])), ("s", Arc::new(baseline_struct))]),
         batch(vec![("id", ids(&[1, 2])), ("s", Arc::new(candidate_struct))]),
@@ -219,7 +267,11 @@ fn composite_keys_of_strings_decimals_dates_and_timestamps() {
         vec![
             ("region", strings(&[Some("eu"), Some("eu"), Some("us")])),
             ("day", Arc::new(Date32Array::from(vec![19_000, 19_001, 19_000])) as ArrayRef),
-            ("price", Arc::new(Decimal128Array::from(vec![100, 100, 250]).with_precision_and_scale(10, 2).unwrap()) as ArrayRef),
+            (
+                "price",
+                Arc::new(Decimal128Array::from(vec![100, 100, 250]).with_precision_and_scale(10, 2).unwrap())
+                    as ArrayRef,
+            ),
             ("at", Arc::new(TimestampMillisecondArray::from(vec![1000, 1000, 1000 + shift])) as ArrayRef),
         ]
     };
@@ -236,8 +288,10 @@ fn composite_keys_of_strings_decimals_dates_and_timestamps() {
 
 #[test]
 fn null_keys_are_counted_and_sampled_per_side_not_matched() {
-    let baseline = batch(vec![("k1", strings(&[Some("a"), None, Some("c")])), ("k2", ids(&[1, 2, 3])), ("v", ids(&[10, 20, 30]))]);
-    let candidate = batch(vec![("k1", strings(&[Some("a"), None, None])), ("k2", ids(&[1, 2, 3])), ("v", ids(&[10, 20, 30]))]);
+    let baseline =
+        batch(vec![("k1", strings(&[Some("a"), None, Some("c")])), ("k2", ids(&[1, 2, 3])), ("v", ids(&[10, 20, 30]))]);
+    let candidate =
+        batch(vec![("k1", strings(&[Some("a"), None, None])), ("k2", ids(&[1, 2, 3])), ("v", ids(&[10, 20, 30]))]);
     let report = run(baseline, candidate, &["k1", "k2"]);
     assert_eq!(report.summary.matched, 1);
     assert_eq!((report.summary.null_keys_baseline, report.summary.null_keys_candidate), (1, 2));
@@ -246,7 +300,13 @@ fn null_keys_are_counted_and_sampled_per_side_not_matched() {
     assert_eq!(report.samples.null_keys_candidate.len(), 2);
     assert_eq!(report.samples.null_keys_baseline[0]["v"], 20);
     let rows = |r: &Report| r.baseline.rows;
-    assert_eq!(rows(&report), report.summary.matched + report.summary.changed + report.summary.only_in_baseline + report.summary.null_keys_baseline);
+    assert_eq!(
+        rows(&report),
+        report.summary.matched
+            + report.summary.changed
+            + report.summary.only_in_baseline
+            + report.summary.null_keys_baseline
+    );
 }
 
 #[test]
@@ -262,8 +322,14 @@ fn equal_null_key_rows_on_both_sides_are_consistent() {
 fn duplicate_keys_are_counted_sampled_and_compared_as_multisets() {
     // Key 1: two equal rows on both sides (all match). Key 2: rows {a, b} vs {b, c}: b matches,
     // a and c are left over; pairing by position would report two changes.
-    let baseline = batch(vec![("id", ids(&[1, 1, 2, 2, 3])), ("v", strings(&[Some("x"), Some("x"), Some("a"), Some("b"), Some("s")]))]);
-    let candidate = batch(vec![("id", ids(&[1, 1, 2, 2, 3])), ("v", strings(&[Some("x"), Some("x"), Some("b"), Some("c"), Some("s")]))]);
+    let baseline = batch(vec![
+        ("id", ids(&[1, 1, 2, 2, 3])),
+        ("v", strings(&[Some("x"), Some("x"), Some("a"), Some("b"), Some("s")])),
+    ]);
+    let candidate = batch(vec![
+        ("id", ids(&[1, 1, 2, 2, 3])),
+        ("v", strings(&[Some("x"), Some("x"), Some("b"), Some("c"), Some("s")])),
+    ]);
     let report = run(baseline, candidate, &["id"]);
     let s = &report.summary;
     assert_eq!((s.duplicate_keys_baseline, s.duplicate_keys_candidate), (2, 2));
@@ -298,7 +364,11 @@ fn without_a_key_rows_are_compared_as_multisets() {
 #[test]
 fn one_sided_and_incomparable_columns_are_schema_findings_not_compared() {
     let baseline = batch(vec![("id", ids(&[1])), ("legacy", ids(&[1])), ("code", ids(&[42]))]);
-    let candidate = batch(vec![("id", ids(&[1])), ("code", strings(&[Some("42")])), ("added", Arc::new(BooleanArray::from(vec![true])) as ArrayRef)]);
+    let candidate = batch(vec![
+        ("id", ids(&[1])),
+        ("code", strings(&[Some("42")])),
+        ("added", Arc::new(BooleanArray::from(vec![true])) as ArrayRef),
+    ]);
     let report = run(baseline, candidate, &["id"]);
     assert_eq!(report.schema.only_in_baseline, ["legacy"]);
     assert_eq!(report.schema.only_in_candidate, ["added"]);
@@ -316,7 +386,31 @@ fn orc_written_data_diffs_like_parquet() {
     let candidate = batch(vec![("id", ids(&[3, 2, 1])), ("v", f64s(&[None, Some(0.0), Some(1.5)]))]);
     write_orc(&dir.path().join("b/dt=2024-05-01/000000_0"), &[baseline]);
     write_orc(&dir.path().join("c/dt=2024-05-01/000000_0"), &[candidate]);
-    let spec = verifier::DiffSpec::new(dqc_tests::path_str(&dir.path().join("b")), dqc_tests::path_str(&dir.path().join("c")), &["id"]);
+    let spec = verifier::DiffSpec::new(
+        dqc_tests::path_str(&dir.path().join("b")),
+        dqc_tests::path_str(&dir.path().join("c")),
+        &["id"],
+    );
     let report = try_diff(&spec).unwrap();
     assert_eq!((report.summary.matched, report.summary.changed), (2, 1));
+}
+
+#[test]
+fn duplicate_keys_are_found_when_key_hashes_spill_to_disk() {
+    // 20,000 rows with a 64 KiB memory limit: the key hashes spill (1,024 in memory at most).
+    let n = 20_000i64;
+    let id_values: Vec<i64> = (0..n).map(|i| if i % 5_000 == 4_999 { i - 1 } else { i }).collect();
+    let side = || batch(vec![("id", ids(&id_values)), ("v", ids(&(0..n).collect::<Vec<_>>()))]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = parquet_pair(dir.path(), side(), side(), &["id"]);
+    spec.limits.memory_limit = Some(64 << 10);
+    let report = diff(&spec);
+    let s = &report.summary;
+    assert_eq!(
+        (s.duplicate_keys_baseline, s.duplicate_keys_candidate),
+        (4, 4),
+        "equal buckets still reveal duplicates"
+    );
+    assert_eq!((s.matched, s.changed, s.only_in_baseline), (n as u64, 0, 0));
+    assert_eq!(report.verdict, Verdict::Consistent, "equal duplicate groups match as multisets");
 }

@@ -31,7 +31,8 @@ pub fn write_parquet(path: &Path, batches: &[RecordBatch], compression: Compress
     create_parent(path);
     let file = std::fs::File::create(path).expect("create Parquet file");
     let properties = WriterProperties::builder().set_compression(compression).build();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batches[0].schema(), Some(properties)).expect("Parquet writer");
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(file, batches[0].schema(), Some(properties)).expect("Parquet writer");
     for batch in batches {
         writer.write(batch).expect("write Parquet batch");
     }
@@ -74,8 +75,10 @@ pub fn path_str(path: &Path) -> String {
 
 /// A batch from `(name, array)` pairs, every column nullable.
 pub fn batch(columns: Vec<(&str, arrow::array::ArrayRef)>) -> RecordBatch {
-    let fields: Vec<arrow::datatypes::Field> =
-        columns.iter().map(|(name, array)| arrow::datatypes::Field::new(*name, array.data_type().clone(), true)).collect();
+    let fields: Vec<arrow::datatypes::Field> = columns
+        .iter()
+        .map(|(name, array)| arrow::datatypes::Field::new(*name, array.data_type().clone(), true))
+        .collect();
     let arrays = columns.into_iter().map(|(_, array)| array).collect();
     RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), arrays).expect("valid batch")
 }

@@ -43,7 +43,9 @@ pub(crate) enum Domain {
     /// Floats (float32 widened), or a float compared with an exact number.
     Float,
     /// Strings; `trim` drops trailing spaces (CHAR(n) padding).
-    String { trim: bool },
+    String {
+        trim: bool,
+    },
     Binary,
     /// Days since the epoch.
     Date,
@@ -100,7 +102,11 @@ impl Domain {
 }
 
 fn is_exact(t: &DataType) -> bool {
-    t.is_integer() || matches!(t, DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..))
+    t.is_integer()
+        || matches!(
+            t,
+            DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..)
+        )
 }
 
 fn is_float(t: &DataType) -> bool {
@@ -117,9 +123,11 @@ fn is_binary(t: &DataType) -> bool {
 
 fn list_item(t: &DataType) -> Option<&DataType> {
     match t {
-        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) | DataType::ListView(f) | DataType::LargeListView(f) => {
-            Some(f.data_type())
-        }
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f) => Some(f.data_type()),
         _ => None,
     }
 }
@@ -170,7 +178,9 @@ pub(crate) fn encoder(array: &ArrayRef, domain: &Domain) -> Result<Encoder> {
         Domain::Null => Box::new(NullEncoder),
         Domain::Boolean => Box::new(BooleanEncoder(array.as_boolean().clone())),
         Domain::Exact => exact_encoder(&array).ok_or_else(unsupported)?,
-        Domain::Float => Box::new(FloatEncoder(cast(&array, &DataType::Float64)?.as_primitive::<Float64Type>().clone())),
+        Domain::Float => {
+            Box::new(FloatEncoder(cast(&array, &DataType::Float64)?.as_primitive::<Float64Type>().clone()))
+        }
         Domain::String { trim } => Box::new(StringEncoder { array: array.as_string::<i32>().clone(), trim: *trim }),
         Domain::Binary => Box::new(BinaryEncoder(array.as_binary::<i32>().clone())),
         Domain::Date => Box::new(IntegerEncoder::new(&array, date_days(&array)?)),
@@ -229,10 +239,16 @@ fn exact_encoder(array: &ArrayRef) -> Option<Encoder> {
         T::Decimal256(_, s) => {
             let values = array.as_primitive::<arrow::datatypes::Decimal256Type>();
             // Values beyond 128 bits map to the extreme; 38-digit decimals (ORC's maximum) fit.
-            let mantissas = values.values().iter().map(|v| v.to_i128().unwrap_or(if v.is_negative() { i128::MIN } else { i128::MAX })).collect();
+            let mantissas = values
+                .values()
+                .iter()
+                .map(|v| v.to_i128().unwrap_or(if v.is_negative() { i128::MIN } else { i128::MAX }))
+                .collect();
             (mantissas, *s)
         }
-        T::UInt64 => (array.as_primitive::<arrow::datatypes::UInt64Type>().values().iter().map(|&v| i128::from(v)).collect(), 0),
+        T::UInt64 => {
+            (array.as_primitive::<arrow::datatypes::UInt64Type>().values().iter().map(|&v| i128::from(v)).collect(), 0)
+        }
         t if t.is_integer() => {
             let widened = cast(array, &T::Int64).ok()?;
             (widened.as_primitive::<Int64Type>().values().iter().map(|&v| i128::from(v)).collect(), 0)
@@ -389,7 +405,9 @@ fn date_days(array: &ArrayRef) -> Result<Vec<i128>> {
 /// Timestamps (their stored values are UTC whatever the zone), times and durations in ns.
 fn nanoseconds(array: &ArrayRef) -> Option<Vec<i128>> {
     let unit = match array.data_type() {
-        DataType::Timestamp(unit, _) | DataType::Time32(unit) | DataType::Time64(unit) | DataType::Duration(unit) => *unit,
+        DataType::Timestamp(unit, _) | DataType::Time32(unit) | DataType::Time64(unit) | DataType::Duration(unit) => {
+            *unit
+        }
         _ => return None,
     };
     let factor: i128 = match unit {
@@ -427,7 +445,10 @@ fn list_encoder(array: &ArrayRef, item: &Domain) -> Option<Result<Encoder>> {
         }
         _ => return None,
     };
-    Some(encoder(&values, item).map(|item| Box::new(ListEncoder { nulls: array.logical_nulls(), ranges, item }) as Encoder))
+    Some(
+        encoder(&values, item)
+            .map(|item| Box::new(ListEncoder { nulls: array.logical_nulls(), ranges, item }) as Encoder),
+    )
 }
 
 impl Encode for ListEncoder {
@@ -586,4 +607,131 @@ pub(crate) fn within_tolerance(baseline: f64, candidate: f64, tolerance: crate::
     let absolute = tolerance.absolute.unwrap_or(0.0);
     let relative = tolerance.relative.unwrap_or(0.0) * baseline.abs().max(candidate.abs());
     difference <= absolute.max(relative)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Tolerance;
+    use arrow::array::{Decimal128Array, Int8Array, Int64Array, StringArray};
+    use proptest::prelude::*;
+
+    fn encode_all(array: ArrayRef, domain: &Domain) -> Vec<Vec<u8>> {
+        let encoder = encoder(&array, domain).unwrap();
+        (0..array.len())
+            .map(|row| {
+                let mut out = Vec::new();
+                encoder.encode(row, &mut out);
+                out
+            })
+            .collect()
+    }
+
+    #[test]
+    fn decimals_normalise_to_one_representation() {
+        assert_eq!(normalize_decimal(1050, 2), (105, 1));
+        assert_eq!(normalize_decimal(10500, 3), (105, 1));
+        assert_eq!(normalize_decimal(100, 0), (100, 0));
+        assert_eq!(normalize_decimal(0, 5), (0, 0));
+        assert_eq!(normalize_decimal(-110, 2), (-11, 1));
+        assert_eq!(normalize_decimal(7, -2), (700, 0));
+    }
+
+    #[test]
+    fn integers_and_decimals_encode_equal_by_value() {
+        let ints = encode_all(Arc::new(Int8Array::from(vec![Some(10), None, Some(-3)])), &Domain::Exact);
+        let longs = encode_all(Arc::new(Int64Array::from(vec![Some(10), None, Some(-3)])), &Domain::Exact);
+        let decimals =
+            Decimal128Array::from(vec![Some(1000), None, Some(-300)]).with_precision_and_scale(10, 2).unwrap();
+        let decimals = encode_all(Arc::new(decimals), &Domain::Exact);
+        assert_eq!(ints, longs);
+        assert_eq!(ints, decimals);
+        assert_eq!(ints[1], [NULL], "NULL is a tag, not a value");
+        assert!(ints[2] < ints[0], "integers sort by value");
+    }
+
+    #[test]
+    fn floats_encode_nan_once_and_negative_zero_as_zero_in_order() {
+        assert_eq!(sortable_f64(-0.0), sortable_f64(0.0));
+        assert_eq!(sortable_f64(f64::NAN), sortable_f64(-f64::NAN));
+        let ordered = [f64::NEG_INFINITY, -2.5, -1e-300, 0.0, 1e-300, 3.0, f64::INFINITY];
+        for pair in ordered.windows(2) {
+            assert!(sortable_f64(pair[0]) < sortable_f64(pair[1]), "{pair:?}");
+        }
+    }
+
+    #[test]
+    fn strings_are_self_delimiting_and_trim_only_on_request() {
+        let array: ArrayRef = Arc::new(StringArray::from(vec!["a\0b", "a", "ab  "]));
+        let plain = encode_all(Arc::clone(&array), &Domain::String { trim: false });
+        assert_eq!(plain[0], [VALUE, b'a', 0, 0xFF, b'b', 0, 0]);
+        assert!(plain[1] < plain[0], "prefixes sort first");
+        let trimmed = encode_all(array, &Domain::String { trim: true });
+        assert_eq!(trimmed[2], [VALUE, b'a', b'b', 0, 0]);
+    }
+
+    #[test]
+    fn domains_unify_by_kind_not_width() {
+        use DataType as T;
+        assert_eq!(Domain::unify(&T::Int32, &T::Decimal128(10, 2), false), Some(Domain::Exact));
+        assert_eq!(Domain::unify(&T::Float32, &T::Decimal128(10, 2), false), Some(Domain::Float));
+        assert_eq!(Domain::unify(&T::Utf8, &T::LargeUtf8, true), Some(Domain::String { trim: true }));
+        assert_eq!(
+            Domain::unify(
+                &T::Timestamp(TimeUnit::Millisecond, None),
+                &T::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+                false
+            ),
+            Some(Domain::Timestamp)
+        );
+        assert_eq!(Domain::unify(&T::Utf8, &T::Int64, false), None);
+        assert_eq!(Domain::unify(&T::Date32, &T::Timestamp(TimeUnit::Second, None), false), None);
+    }
+
+    #[test]
+    fn tolerance_matches_math_isclose() {
+        let absolute = Tolerance { absolute: Some(0.01), relative: None };
+        let relative = Tolerance { absolute: None, relative: Some(0.001) };
+        assert!(within_tolerance(1.0, 1.005, absolute));
+        assert!(!within_tolerance(1.0, 1.02, absolute));
+        assert!(within_tolerance(1000.0, 1000.9, relative));
+        assert!(!within_tolerance(1.0, 1.01, relative));
+        assert!(within_tolerance(f64::NAN, f64::NAN, absolute));
+        assert!(!within_tolerance(f64::NAN, 0.0, absolute));
+        assert!(within_tolerance(f64::INFINITY, f64::INFINITY, absolute));
+        assert!(!within_tolerance(f64::INFINITY, 1e308, relative));
+    }
+
+    fn tolerance() -> impl Strategy<Value = Tolerance> {
+        prop_oneof![
+            (1e-6f64..10.0).prop_map(|a| Tolerance { absolute: Some(a), relative: None }),
+            (1e-6f64..0.5).prop_map(|r| Tolerance { absolute: None, relative: Some(r) }),
+            (1e-6f64..10.0, 1e-6f64..0.5).prop_map(|(a, r)| Tolerance { absolute: Some(a), relative: Some(r) }),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            -1e6f64..1e6,
+            -2.0f64..2.0,
+            Just(0.0),
+            Just(-0.0),
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY)
+        ]
+    }
+
+    proptest! {
+        /// The fingerprint pass relies on this: values outside the tolerance never share a
+        /// quantum, so a real difference always changes the bucket digest.
+        #[test]
+        fn values_outside_the_tolerance_never_share_a_quantum(a in value(), b in value(), offset in -20.0f64..20.0, tolerance in tolerance()) {
+            for (x, y) in [(a, b), (a, a + offset), (a, a * (1.0 + offset / 100.0))] {
+                if !within_tolerance(x, y, tolerance) {
+                    prop_assert_ne!(quantum(x, tolerance), quantum(y, tolerance), "{} and {} under {:?}", x, y, tolerance);
+                }
+            }
+        }
+    }
 }

@@ -52,7 +52,13 @@ pub(crate) struct ColumnPlan {
 
 impl ColumnPlan {
     /// Pairs the columns of the two schemas.
-    pub(crate) fn new(baseline: &Schema, candidate: &Schema, key: &[String], options: &DiffOptions, locations: [&str; 2]) -> Result<Self> {
+    pub(crate) fn new(
+        baseline: &Schema,
+        candidate: &Schema,
+        key: &[String],
+        options: &DiffOptions,
+        locations: [&str; 2],
+    ) -> Result<Self> {
         let ignored: BTreeSet<String> = options.ignore.iter().map(|c| c.to_lowercase()).collect();
         validate_renames(baseline, candidate, options)?;
         let mut schema = SchemaReport::default();
@@ -64,7 +70,8 @@ impl ColumnPlan {
                 continue;
             }
             let target = renamed(options, &lower).unwrap_or(lower);
-            let found = candidate.fields().iter().find(|c| c.name().to_lowercase() == target && !ignored.contains(&target));
+            let found =
+                candidate.fields().iter().find(|c| c.name().to_lowercase() == target && !ignored.contains(&target));
             let Some(other) = found else {
                 schema.only_in_baseline.push(field.name().clone());
                 continue;
@@ -116,24 +123,30 @@ impl ColumnPlan {
     fn assign_tolerances(&mut self, options: &DiffOptions) -> Result<()> {
         for (column, tolerance) in &options.column_tolerances {
             if self.multiset {
-                return Err(Error::InvalidOption(format!("a tolerance on `{column}` needs a key: rows without a key are compared exactly")));
+                return Err(Error::InvalidOption(format!(
+                    "a tolerance on `{column}` needs a key: rows without a key are compared exactly"
+                )));
             }
             if self.keys.iter().any(|k| k.baseline_name.eq_ignore_ascii_case(column)) {
                 return Err(Error::InvalidOption(format!("`{column}` is a key column: keys are compared exactly")));
             }
-            let pair = self
-                .values
-                .iter_mut()
-                .find(|p| p.baseline_name.eq_ignore_ascii_case(column))
-                .ok_or_else(|| Error::InvalidOption(format!("tolerance for `{column}`: no such compared column in the baseline")))?;
+            let pair =
+                self.values.iter_mut().find(|p| p.baseline_name.eq_ignore_ascii_case(column)).ok_or_else(|| {
+                    Error::InvalidOption(format!("tolerance for `{column}`: no such compared column in the baseline"))
+                })?;
             if !pair.domain.is_numeric() {
-                return Err(Error::InvalidOption(format!("tolerance for `{column}`: it is {}, not a number", logical_type(&pair.baseline_type))));
+                return Err(Error::InvalidOption(format!(
+                    "tolerance for `{column}`: it is {}, not a number",
+                    logical_type(&pair.baseline_type)
+                )));
             }
             pair.tolerance = Some(tolerance.or(options.tolerance));
         }
         if options.tolerance.is_set() {
             if self.multiset {
-                return Err(Error::InvalidOption("a float tolerance needs a key: rows without a key are compared exactly".to_owned()));
+                return Err(Error::InvalidOption(
+                    "a float tolerance needs a key: rows without a key are compared exactly".to_owned(),
+                ));
             }
             for pair in self.values.iter_mut().filter(|p| p.domain == Domain::Float && p.tolerance.is_none()) {
                 pair.tolerance = Some(options.tolerance);
@@ -190,10 +203,15 @@ fn split_keys(
 
 fn missing_key(column: &str, schema: &SchemaReport, baseline_location: &str, candidate_location: &str) -> Error {
     if let Some(change) = schema.type_changes.iter().find(|c| c.name.eq_ignore_ascii_case(column)) {
-        return Error::IncomparableKey { column: column.to_owned(), baseline_type: change.baseline.clone(), candidate_type: change.candidate.clone() };
+        return Error::IncomparableKey {
+            column: column.to_owned(),
+            baseline_type: change.baseline.clone(),
+            candidate_type: change.candidate.clone(),
+        };
     }
     let only_in_baseline = schema.only_in_baseline.iter().any(|c| c.eq_ignore_ascii_case(column));
-    let (side, location) = if only_in_baseline { (Side::Candidate, candidate_location) } else { (Side::Baseline, baseline_location) };
+    let (side, location) =
+        if only_in_baseline { (Side::Candidate, candidate_location) } else { (Side::Baseline, baseline_location) };
     Error::MissingKeyColumn { column: column.to_owned(), side, location: location.to_owned() }
 }
 
@@ -211,7 +229,9 @@ pub(crate) fn logical_type(data_type: &DataType) -> String {
         T::UInt8 | T::UInt16 | T::UInt32 | T::UInt64 => data_type.to_string().to_lowercase(),
         T::Float16 | T::Float32 => "float".to_owned(),
         T::Float64 => "double".to_owned(),
-        T::Decimal32(p, s) | T::Decimal64(p, s) | T::Decimal128(p, s) | T::Decimal256(p, s) => format!("decimal({p},{s})"),
+        T::Decimal32(p, s) | T::Decimal64(p, s) | T::Decimal128(p, s) | T::Decimal256(p, s) => {
+            format!("decimal({p},{s})")
+        }
         T::Utf8 | T::LargeUtf8 | T::Utf8View => "string".to_owned(),
         T::Binary | T::LargeBinary | T::BinaryView | T::FixedSizeBinary(_) => "binary".to_owned(),
         T::Date32 | T::Date64 => "date".to_owned(),
@@ -228,7 +248,8 @@ pub(crate) fn logical_type(data_type: &DataType) -> String {
             other => format!("map<{other}>"),
         },
         T::Struct(fields) => {
-            let inner: Vec<String> = fields.iter().map(|f| format!("{}:{}", f.name().to_lowercase(), logical_type(f.data_type()))).collect();
+            let inner: Vec<String> =
+                fields.iter().map(|f| format!("{}:{}", f.name().to_lowercase(), logical_type(f.data_type()))).collect();
             format!("struct<{}>", inner.join(","))
         }
         other => other.to_string().to_lowercase(),

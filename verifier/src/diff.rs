@@ -42,7 +42,13 @@ struct RetainedRow {
 }
 
 impl Retained {
-    fn add_batch(&mut self, batch: &RecordBatch, plan: &ColumnPlan, buckets: Buckets, differing: &[bool]) -> Result<()> {
+    fn add_batch(
+        &mut self,
+        batch: &RecordBatch,
+        plan: &ColumnPlan,
+        buckets: Buckets,
+        differing: &[bool],
+    ) -> Result<()> {
         let rows = BatchRows::new(batch, plan)?;
         let mut keys = Vec::new();
         let mut indices = Vec::new();
@@ -152,7 +158,13 @@ pub(crate) struct Classifier<'a> {
 }
 
 impl<'a> Classifier<'a> {
-    pub(crate) fn new(plan: &'a ColumnPlan, baseline: &'a Retained, candidate: &'a Retained, sample_limit: usize, keep_differing: bool) -> Self {
+    pub(crate) fn new(
+        plan: &'a ColumnPlan,
+        baseline: &'a Retained,
+        candidate: &'a Retained,
+        sample_limit: usize,
+        keep_differing: bool,
+    ) -> Self {
         let out = Classified {
             mismatches: vec![0; plan.values.len()],
             column_samples: vec![Vec::new(); plan.values.len()],
@@ -212,7 +224,12 @@ impl<'a> Classifier<'a> {
             self.out.mismatches[i] += 1;
         }
         if self.keep_differing {
-            self.out.differing.push(DifferingRow { kind: "changed", columns: names, baseline: Some(b), candidate: Some(c) });
+            self.out.differing.push(DifferingRow {
+                kind: "changed",
+                columns: names,
+                baseline: Some(b),
+                candidate: Some(c),
+            });
         }
         Ok(())
     }
@@ -269,8 +286,12 @@ impl<'a> Classifier<'a> {
 
     fn only_in(&mut self, side: Side, index: usize) -> Result<()> {
         let (count, samples, retained) = match side {
-            Side::Baseline => (&mut self.out.summary.only_in_baseline, &mut self.out.samples.only_in_baseline, self.baseline),
-            Side::Candidate => (&mut self.out.summary.only_in_candidate, &mut self.out.samples.only_in_candidate, self.candidate),
+            Side::Baseline => {
+                (&mut self.out.summary.only_in_baseline, &mut self.out.samples.only_in_baseline, self.baseline)
+            }
+            Side::Candidate => {
+                (&mut self.out.summary.only_in_candidate, &mut self.out.samples.only_in_candidate, self.candidate)
+            }
         };
         *count += 1;
         if samples.len() < self.sample_limit {

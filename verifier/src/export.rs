@@ -16,7 +16,13 @@ use crate::diff::{DifferingRow, Retained};
 use crate::error::{Error, Result};
 
 /// Writes the differing rows to a Parquet file at `path`.
-pub(crate) fn write(path: &std::path::Path, rows: &[DifferingRow], baseline: &Retained, candidate: &Retained, columns: [&[String]; 2]) -> Result<()> {
+pub(crate) fn write(
+    path: &std::path::Path,
+    rows: &[DifferingRow],
+    baseline: &Retained,
+    candidate: &Retained,
+    columns: [&[String]; 2],
+) -> Result<()> {
     let failed = |reason: String| Error::Export { path: path.display().to_string(), reason };
     let batch = build(rows, baseline, candidate, columns)?;
     let file = std::fs::File::create(path).map_err(|e| failed(e.to_string()))?;
@@ -26,7 +32,12 @@ pub(crate) fn write(path: &std::path::Path, rows: &[DifferingRow], baseline: &Re
     Ok(())
 }
 
-fn build(rows: &[DifferingRow], baseline: &Retained, candidate: &Retained, [baseline_names, candidate_names]: [&[String]; 2]) -> Result<RecordBatch> {
+fn build(
+    rows: &[DifferingRow],
+    baseline: &Retained,
+    candidate: &Retained,
+    [baseline_names, candidate_names]: [&[String]; 2],
+) -> Result<RecordBatch> {
     let kinds: ArrayRef = Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.kind)));
     let mut changed = ListBuilder::new(StringBuilder::new());
     for row in rows {
@@ -37,8 +48,10 @@ fn build(rows: &[DifferingRow], baseline: &Retained, candidate: &Retained, [base
         Field::new("changed_columns", DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))), false),
     ];
     let mut arrays: Vec<ArrayRef> = vec![kinds, Arc::new(changed.finish())];
-    let sides = [("baseline", baseline, baseline_names, rows.iter().map(|r| r.baseline).collect::<Vec<_>>()),
-        ("candidate", candidate, candidate_names, rows.iter().map(|r| r.candidate).collect::<Vec<_>>())];
+    let sides = [
+        ("baseline", baseline, baseline_names, rows.iter().map(|r| r.baseline).collect::<Vec<_>>()),
+        ("candidate", candidate, candidate_names, rows.iter().map(|r| r.candidate).collect::<Vec<_>>()),
+    ];
     for (prefix, retained, names, picks) in sides {
         for (column, name) in names.iter().enumerate() {
             let (field, array) = side_column(retained, column, &picks)?;
@@ -59,6 +72,7 @@ fn side_column(retained: &Retained, column: usize, picks: &[Option<usize>]) -> R
     let mut sources: Vec<&dyn Array> = retained.batches.iter().map(|b| b.column(column).as_ref()).collect();
     sources.push(null.as_ref());
     let null_source = sources.len() - 1;
-    let indices: Vec<(usize, usize)> = picks.iter().map(|p| p.map_or((null_source, 0), |i| retained.location(i))).collect();
+    let indices: Vec<(usize, usize)> =
+        picks.iter().map(|p| p.map_or((null_source, 0), |i| retained.location(i))).collect();
     Ok((data_type, interleave(&sources, &indices)?))
 }

@@ -5,7 +5,8 @@
 //! digest is the row count and the *wrapping sum* of row hashes: independent of row order, file
 //! split and batch size, and, unlike XOR, it does not cancel duplicate rows. Equal buckets need
 //! no further work, so memory does not grow with the size of equal data: it is one digest per
-//! bucket, plus (keyed mode) the 8-byte key hash of each row for finding duplicate keys.
+//! bucket, plus (keyed mode) the key hashes for finding duplicate keys, which spill to disk
+//! beyond a budget (`key_hashes`).
 //!
 //! Rows whose key holds a NULL are not bucketed: they are counted, digested as whole rows and
 //! sampled per side.
@@ -19,6 +20,7 @@ use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
 
 use crate::columns::ColumnPlan;
 use crate::error::{Error, Result};
+use crate::key_hashes::KeyHashes;
 use crate::rows::BatchRows;
 use crate::sample;
 
@@ -72,14 +74,14 @@ pub(crate) fn key_hash(encoded_key: &[u8]) -> u64 {
 }
 
 /// What the fingerprint pass learned about one side.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Fingerprint {
     /// Rows read.
     pub(crate) rows: u64,
     /// Digest per bucket.
     pub(crate) buckets: Vec<Digest>,
     /// Key hash of every row with a non-NULL key (keyed mode), for finding duplicate keys.
-    pub(crate) key_hashes: Vec<u64>,
+    key_hashes: KeyHashes,
     /// Digest of the rows whose key holds a NULL.
     pub(crate) null_keys: Digest,
     /// The first of those rows in canonical order, at most `sample_limit`.
@@ -89,14 +91,14 @@ pub(crate) struct Fingerprint {
 }
 
 impl Fingerprint {
-    fn new(buckets: Buckets, sample_limit: usize, multiset: bool) -> Self {
+    fn new(buckets: Buckets, settings: Settings, multiset: bool) -> Self {
         Self {
             rows: 0,
             buckets: vec![Digest::default(); buckets.count()],
-            key_hashes: Vec::new(),
+            key_hashes: KeyHashes::new(settings.key_hash_budget),
             null_keys: Digest::default(),
             null_key_samples: BTreeMap::new(),
-            sample_limit,
+            sample_limit: settings.sample_limit,
             multiset,
         }
     }
@@ -118,7 +120,7 @@ impl Fingerprint {
             let key_hash = key_hash(&encoded[..key_length]);
             self.buckets[buckets.of(key_hash)].add(row_hash);
             if !self.multiset {
-                self.key_hashes.push(key_hash);
+                self.key_hashes.push(key_hash)?;
             }
         }
         self.rows += rows.len() as u64;
@@ -137,29 +139,35 @@ impl Fingerprint {
         Ok(())
     }
 
-    fn merge(&mut self, other: Fingerprint) {
+    fn merge(&mut self, other: Fingerprint) -> Result<()> {
         self.rows += other.rows;
         for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets) {
             mine.merge(theirs);
         }
-        self.key_hashes.extend(other.key_hashes);
+        self.key_hashes.merge(other.key_hashes)?;
         self.null_keys.merge(other.null_keys);
         self.null_key_samples.extend(other.null_key_samples);
         while self.null_key_samples.len() > self.sample_limit {
             self.null_key_samples.pop_last();
         }
+        Ok(())
     }
 
     /// Buckets holding a key hash seen more than once: candidates for duplicate keys (or, rarely,
     /// two keys with the same 64-bit hash). The diff pass looks at the actual keys.
-    pub(crate) fn duplicate_buckets(&mut self, buckets: Buckets) -> Vec<usize> {
-        self.key_hashes.sort_unstable();
-        let mut found: Vec<usize> =
-            self.key_hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| buckets.of(w[0])).collect();
-        found.dedup();
-        self.key_hashes = Vec::new();
-        found
+    pub(crate) fn duplicate_buckets(&mut self, buckets: Buckets) -> Result<Vec<usize>> {
+        let key_hashes = std::mem::replace(&mut self.key_hashes, KeyHashes::new(1));
+        Ok(key_hashes.duplicates()?.into_iter().map(|hash| buckets.of(hash)).collect())
     }
+}
+
+/// Settings of the fingerprint pass.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    /// Samples kept of NULL-key rows.
+    pub(crate) sample_limit: usize,
+    /// Key hashes held in memory per scan partition before spilling.
+    pub(crate) key_hash_budget: usize,
 }
 
 /// Fingerprints one side from its scan partitions, one task per partition.
@@ -167,13 +175,13 @@ pub(crate) async fn fingerprint(
     streams: Vec<datafusion::execution::SendableRecordBatchStream>,
     plan: &ColumnPlan,
     buckets: Buckets,
-    sample_limit: usize,
+    settings: Settings,
 ) -> Result<Fingerprint> {
     let mut tasks = tokio::task::JoinSet::new();
     for mut stream in streams {
         let plan = plan.clone();
         tasks.spawn(async move {
-            let mut fingerprint = Fingerprint::new(buckets, sample_limit, plan.multiset);
+            let mut fingerprint = Fingerprint::new(buckets, settings, plan.multiset);
             while let Some(batch) = stream.next().await {
                 let batch = batch.map_err(Error::from_datafusion)?;
                 fingerprint.add_batch(&batch, &plan, buckets)?;
@@ -181,10 +189,10 @@ pub(crate) async fn fingerprint(
             Ok::<_, Error>(fingerprint)
         });
     }
-    let mut total = Fingerprint::new(buckets, sample_limit, plan.multiset);
+    let mut total = Fingerprint::new(buckets, settings, plan.multiset);
     while let Some(joined) = tasks.join_next().await {
         let partial = joined.map_err(|e| Error::Internal(format!("a fingerprint task failed: {e}")))??;
-        total.merge(partial);
+        total.merge(partial)?;
     }
     Ok(total)
 }

@@ -10,7 +10,8 @@
 //! - `columns`: which column is compared with which, and the schema findings.
 //! - `canonical`: the one definition of "equal": canonical bytes of every value.
 //! - `rows`: a batch's rows as canonical keys, hashable rows and comparable cells.
-//! - `fingerprint`: pass 1, per-key-bucket digests of each side, streamed.
+//! - `fingerprint`: pass 1, per-key-bucket digests of each side, streamed; `key_hashes`
+//!   finds duplicate keys in bounded memory.
 //! - `diff`: pass 2, only the differing buckets, matched by key and classified.
 //! - [`report`]: the JSON contract and its text rendering; `export`: differing rows as Parquet.
 //! - `run`: the orchestration of one diff ([`diff`]).
@@ -23,6 +24,7 @@ mod diff;
 mod error;
 mod export;
 mod fingerprint;
+mod key_hashes;
 pub mod report;
 mod rows;
 mod run;

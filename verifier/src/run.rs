@@ -11,7 +11,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use crate::columns::ColumnPlan;
 use crate::diff::{Classified, Classifier, Retained, retain};
 use crate::error::{Error, Result};
-use crate::fingerprint::{Buckets, Fingerprint, fingerprint};
+use crate::fingerprint::{Buckets, Fingerprint, Settings, fingerprint};
 use crate::report::{ColumnReport, DatasetSummary, Report, Samples, Verdict};
 use crate::source::{self, Dataset};
 use crate::spec::{DiffSpec, ResourceLimits, Side};
@@ -21,13 +21,22 @@ use crate::{columns, export};
 pub async fn diff(spec: &DiffSpec) -> Result<Report> {
     let started = Instant::now();
     let context = session(&spec.limits)?;
-    let (baseline, candidate) =
-        tokio::try_join!(Dataset::open(Side::Baseline, &spec.baseline), Dataset::open(Side::Candidate, &spec.candidate))?;
+    let (baseline, candidate) = tokio::try_join!(
+        Dataset::open(Side::Baseline, &spec.baseline),
+        Dataset::open(Side::Candidate, &spec.candidate)
+    )?;
     let (baseline, candidate) = (Arc::new(baseline), Arc::new(candidate));
-    let plan = ColumnPlan::new(&baseline.schema(), &candidate.schema(), &spec.key, &spec.options, [&spec.baseline, &spec.candidate])?;
+    let plan = ColumnPlan::new(
+        &baseline.schema(),
+        &candidate.schema(),
+        &spec.key,
+        &spec.options,
+        [&spec.baseline, &spec.candidate],
+    )?;
     let buckets = Buckets::for_rows(baseline.rows().max(candidate.rows()));
     let filter = spec.options.filter.as_deref();
     let sample_limit = spec.options.sample_limit;
+    let settings = Settings { sample_limit, key_hash_budget: key_hash_budget(&spec.limits) };
 
     let scan = |dataset: &Arc<Dataset>| {
         let columns = plan.scan_columns(dataset.side());
@@ -37,10 +46,10 @@ pub async fn diff(spec: &DiffSpec) -> Result<Report> {
     };
     let (baseline_streams, candidate_streams) = tokio::try_join!(scan(&baseline), scan(&candidate))?;
     let (mut baseline_fp, mut candidate_fp) = tokio::try_join!(
-        fingerprint(baseline_streams, &plan, buckets, sample_limit),
-        fingerprint(candidate_streams, &plan, buckets, sample_limit)
+        fingerprint(baseline_streams, &plan, buckets, settings),
+        fingerprint(candidate_streams, &plan, buckets, settings)
     )?;
-    let differing = differing_buckets(&mut baseline_fp, &mut candidate_fp, buckets);
+    let differing = differing_buckets(&mut baseline_fp, &mut candidate_fp, buckets)?;
     let matched_in_equal_buckets: u64 =
         baseline_fp.buckets.iter().zip(&differing).filter(|(_, d)| !**d).map(|(digest, _)| digest.rows).sum();
 
@@ -51,7 +60,8 @@ pub async fn diff(spec: &DiffSpec) -> Result<Report> {
     } else {
         (Retained::default(), Retained::default())
     };
-    let mut classified = Classifier::new(&plan, &baseline_rows, &candidate_rows, sample_limit, spec.export.is_some()).run()?;
+    let mut classified =
+        Classifier::new(&plan, &baseline_rows, &candidate_rows, sample_limit, spec.export.is_some()).run()?;
     classified.summary.matched += matched_in_equal_buckets;
     if let Some(path) = &spec.export {
         let names = [plan.scan_columns(Side::Baseline), plan.scan_columns(Side::Candidate)];
@@ -78,12 +88,19 @@ fn session(limits: &ResourceLimits) -> Result<SessionContext> {
 }
 
 /// Buckets to read again: digests that differ, and buckets that may hold a duplicate key.
-fn differing_buckets(baseline: &mut Fingerprint, candidate: &mut Fingerprint, buckets: Buckets) -> Vec<bool> {
+fn differing_buckets(baseline: &mut Fingerprint, candidate: &mut Fingerprint, buckets: Buckets) -> Result<Vec<bool>> {
     let mut differing: Vec<bool> = baseline.buckets.iter().zip(&candidate.buckets).map(|(b, c)| b != c).collect();
-    for bucket in baseline.duplicate_buckets(buckets).into_iter().chain(candidate.duplicate_buckets(buckets)) {
+    for bucket in baseline.duplicate_buckets(buckets)?.into_iter().chain(candidate.duplicate_buckets(buckets)?) {
         differing[bucket] = true;
     }
-    differing
+    Ok(differing)
+}
+
+/// Key hashes (8 bytes each) held in memory per scan partition: 4M (32 MiB) by default, or a
+/// 64th of the memory limit, whichever is smaller.
+fn key_hash_budget(limits: &ResourceLimits) -> usize {
+    const DEFAULT: usize = 4 << 20;
+    limits.memory_limit.map_or(DEFAULT, |bytes| (bytes / 64 / 8).clamp(1024, DEFAULT))
 }
 
 fn assemble(plan: &ColumnPlan, sides: [(&Arc<Dataset>, &Fingerprint); 2], classified: Classified) -> Report {
@@ -98,12 +115,18 @@ fn assemble(plan: &ColumnPlan, sides: [(&Arc<Dataset>, &Fingerprint); 2], classi
         ..classified.samples
     };
     let key_columns = plan.keys.iter().filter(|_| !plan.multiset).map(|pair| (pair, true, 0, Vec::new()));
-    let value_columns = plan.values.iter().zip(classified.mismatches).zip(classified.column_samples).map(|((pair, m), s)| (pair, false, m, s));
+    let value_columns = plan
+        .values
+        .iter()
+        .zip(classified.mismatches)
+        .zip(classified.column_samples)
+        .map(|((pair, m), s)| (pair, false, m, s));
     let columns = key_columns
         .chain(value_columns)
         .map(|(pair, key, mismatches, samples)| ColumnReport {
             name: pair.baseline_name.clone(),
-            candidate_name: (!pair.candidate_name.eq_ignore_ascii_case(&pair.baseline_name)).then(|| pair.candidate_name.clone()),
+            candidate_name: (!pair.candidate_name.eq_ignore_ascii_case(&pair.baseline_name))
+                .then(|| pair.candidate_name.clone()),
             baseline_type: columns::logical_type(&pair.baseline_type),
             candidate_type: columns::logical_type(&pair.candidate_type),
             key,
@@ -111,7 +134,11 @@ fn assemble(plan: &ColumnPlan, sides: [(&Arc<Dataset>, &Fingerprint); 2], classi
             samples,
         })
         .collect();
-    let dataset = |d: &Arc<Dataset>, f: &Fingerprint| DatasetSummary { uri: d.uri().to_owned(), rows: f.rows, files: d.file_count() };
+    let dataset = |d: &Arc<Dataset>, f: &Fingerprint| DatasetSummary {
+        uri: d.uri().to_owned(),
+        rows: f.rows,
+        files: d.file_count(),
+    };
     let mut report = Report {
         verdict: Verdict::Inconsistent,
         mode: if plan.multiset { "multiset" } else { "keyed" },

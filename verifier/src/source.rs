@@ -31,11 +31,14 @@ pub(crate) async fn scan(
     let table = Arc::new(DatasetTable::new(Arc::clone(dataset)));
     let mut frame = context.read_table(table)?;
     if let Some(filter) = filter {
-        let predicate = frame.parse_sql_expr(filter).map_err(|e| {
-            Error::InvalidOption(format!("the filter `{filter}` is not a valid SQL predicate: {e}"))
-        })?;
+        let predicate = frame
+            .parse_sql_expr(filter)
+            .map_err(|e| Error::InvalidOption(format!("the filter `{filter}` is not a valid SQL predicate: {e}")))?;
         frame = frame.filter(predicate).map_err(|e| {
-            Error::InvalidOption(format!("the filter `{filter}` cannot be applied to the {} dataset: {e}", dataset.side()))
+            Error::InvalidOption(format!(
+                "the filter `{filter}` cannot be applied to the {} dataset: {e}",
+                dataset.side()
+            ))
         })?;
     }
     let names: Vec<&str> = columns.iter().map(String::as_str).collect();

@@ -51,10 +51,7 @@ impl Tolerance {
 
     /// Overlays `other`'s set bounds on `self`.
     pub fn or(self, fallback: Tolerance) -> Tolerance {
-        Tolerance {
-            absolute: self.absolute.or(fallback.absolute),
-            relative: self.relative.or(fallback.relative),
-        }
+        Tolerance { absolute: self.absolute.or(fallback.absolute), relative: self.relative.or(fallback.relative) }
     }
 }
 

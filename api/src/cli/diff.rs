@@ -110,7 +110,9 @@ fn parse_renames(renames: &[String]) -> Result<BTreeMap<String, String>, String>
     renames
         .iter()
         .map(|rename| match rename.split_once('=') {
-            Some((from, to)) if !from.trim().is_empty() && !to.trim().is_empty() => Ok((from.trim().to_owned(), to.trim().to_owned())),
+            Some((from, to)) if !from.trim().is_empty() && !to.trim().is_empty() => {
+                Ok((from.trim().to_owned(), to.trim().to_owned()))
+            }
             _ => Err(format!("--rename `{rename}`: expected baseline_name=candidate_name")),
         })
         .collect()
@@ -149,7 +151,9 @@ pub(crate) async fn run(args: &DiffArgs, threads: Option<usize>) -> i32 {
         }
         Err(message) => {
             eprintln!("error: {message}");
-            let json = serde_json::to_string_pretty(&serde_json::json!({ "verdict": Verdict::Error, "error": message })).unwrap_or_default();
+            let json =
+                serde_json::to_string_pretty(&serde_json::json!({ "verdict": Verdict::Error, "error": message }))
+                    .unwrap_or_default();
             if args.format == Format::Json {
                 println!("{json}");
             }
@@ -162,7 +166,8 @@ pub(crate) async fn run(args: &DiffArgs, threads: Option<usize>) -> i32 {
 
 fn write_output(args: &DiffArgs, json: &str) -> Result<(), String> {
     match &args.output {
-        Some(path) => std::fs::write(path, format!("{json}\n")).map_err(|e| format!("cannot write the report to `{}`: {e}", path.display())),
+        Some(path) => std::fs::write(path, format!("{json}\n"))
+            .map_err(|e| format!("cannot write the report to `{}`: {e}", path.display())),
         None => Ok(()),
     }
 }

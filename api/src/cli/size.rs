@@ -17,7 +17,9 @@ pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
         "mb" => 1e6,
         "gb" => 1e9,
         "tb" => 1e12,
-        other => return Err(format!("unknown size unit `{other}` in `{text}` (use KiB, MiB, GiB, TiB, KB, MB, GB or TB)")),
+        other => {
+            return Err(format!("unknown size unit `{other}` in `{text}` (use KiB, MiB, GiB, TiB, KB, MB, GB or TB)"));
+        }
     };
     let bytes = number * multiplier;
     if !bytes.is_finite() || bytes < 1.0 || bytes > usize::MAX as f64 {

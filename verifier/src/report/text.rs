@@ -23,8 +23,16 @@ fn write_report(report: &Report, out: &mut String) -> std::fmt::Result {
     };
     let key = if report.key.is_empty() { "(whole row, multiset)".to_owned() } else { report.key.join(", ") };
     writeln!(out, "verdict: {verdict}   key: {key}   elapsed: {} ms", report.elapsed_ms)?;
-    writeln!(out, "baseline : {} rows in {} files  {}", report.baseline.rows, report.baseline.files, report.baseline.uri)?;
-    writeln!(out, "candidate: {} rows in {} files  {}", report.candidate.rows, report.candidate.files, report.candidate.uri)?;
+    writeln!(
+        out,
+        "baseline : {} rows in {} files  {}",
+        report.baseline.rows, report.baseline.files, report.baseline.uri
+    )?;
+    writeln!(
+        out,
+        "candidate: {} rows in {} files  {}",
+        report.candidate.rows, report.candidate.files, report.candidate.uri
+    )?;
     let s = &report.summary;
     writeln!(out, "\nrows")?;
     for (label, value) in [

@@ -50,8 +50,7 @@ impl Dataset {
         if files.is_empty() {
             return Err(Error::EmptyDataset { side, uri: uri.to_owned() });
         }
-        let partition_columns: Vec<String> =
-            files[0].listed.partition.iter().map(|(name, _)| name.clone()).collect();
+        let partition_columns: Vec<String> = files[0].listed.partition.iter().map(|(name, _)| name.clone()).collect();
         let schema = reconcile_schema(side, &files, &partition_columns)?;
         Ok(Self { side, uri: uri.to_owned(), store, files, schema, partition_columns })
     }
@@ -179,9 +178,7 @@ fn reconcile_schema(side: Side, files: &[DataFile], partition_columns: &[String]
             )));
         }
         for (i, field) in file.schema.fields().iter().enumerate() {
-            let duplicate = file.schema.fields()[..i]
-                .iter()
-                .any(|f| f.name().eq_ignore_ascii_case(field.name()));
+            let duplicate = file.schema.fields()[..i].iter().any(|f| f.name().eq_ignore_ascii_case(field.name()));
             if duplicate {
                 return Err(incompatible(format!("column `{}` appears twice, ignoring case", field.name())));
             }

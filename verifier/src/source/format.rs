@@ -50,11 +50,7 @@ pub(crate) type BatchStream = BoxStream<'static, Result<RecordBatch, DataFusionE
 
 /// Recognises the file's format and reads its footer. `Ok(None)` for an empty (0-byte) file,
 /// which Hive and Spark write for empty outputs.
-pub(crate) async fn inspect(
-    side: Side,
-    store: &Arc<dyn ObjectStore>,
-    listed: &ListedFile,
-) -> Result<Option<DataFile>> {
+pub(crate) async fn inspect(side: Side, store: &Arc<dyn ObjectStore>, listed: &ListedFile) -> Result<Option<DataFile>> {
     if listed.size == 0 {
         return Ok(None);
     }
@@ -63,10 +59,7 @@ pub(crate) async fn inspect(
         path: display_path(&listed.path),
         source,
     };
-    let head = store
-        .get_range(&listed.path, 0..listed.size.min(4))
-        .await
-        .map_err(|e| unreadable(Box::new(e)))?;
+    let head = store.get_range(&listed.path, 0..listed.size.min(4)).await.map_err(|e| unreadable(Box::new(e)))?;
     let format = detect(&head).ok_or_else(|| Error::UnknownFormat {
         side,
         path: display_path(&listed.path),
@@ -111,10 +104,8 @@ pub(crate) async fn open(
             let builder = orc_rust::ArrowReaderBuilder::try_new_async(orc_reader(&store, &file.listed))
                 .await
                 .map_err(|e| Error::from_datafusion(on_open(Box::new(e))))?;
-            let mask = orc_rust::projection::ProjectionMask::named_roots(
-                builder.file_metadata().root_data_type(),
-                columns,
-            );
+            let mask =
+                orc_rust::projection::ProjectionMask::named_roots(builder.file_metadata().root_data_type(), columns);
             builder
                 .with_projection(mask)
                 .with_batch_size(BATCH_SIZE)

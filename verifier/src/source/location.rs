@@ -42,17 +42,13 @@ pub(crate) struct Listing {
 /// Finds the data files of `uri`.
 pub(crate) async fn list(side: Side, uri: &str) -> Result<Listing> {
     let local_path = local_path(side, uri)?;
-    let metadata = std::fs::metadata(&local_path)
-        .map_err(|_| Error::LocationNotFound { side, uri: uri.to_owned() })?;
+    let metadata = std::fs::metadata(&local_path).map_err(|_| Error::LocationNotFound { side, uri: uri.to_owned() })?;
     let invalid = |reason: String| Error::InvalidLocation { side, uri: uri.to_owned(), reason };
     let absolute = std::fs::canonicalize(&local_path).map_err(|e| invalid(e.to_string()))?;
     let root = Path::from_filesystem_path(&absolute).map_err(|e| invalid(e.to_string()))?;
     let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
     let files = if metadata.is_file() {
-        let meta = store
-            .head(&root)
-            .await
-            .map_err(|source| Error::ObjectStore { side, source })?;
+        let meta = store.head(&root).await.map_err(|source| Error::ObjectStore { side, source })?;
         vec![ListedFile { path: meta.location, size: meta.size, partition: Vec::new() }]
     } else {
         list_directory(side, store.as_ref(), &root).await?
@@ -81,11 +77,8 @@ fn local_path(side: Side, uri: &str) -> Result<std::path::PathBuf> {
 }
 
 async fn list_directory(side: Side, store: &dyn ObjectStore, root: &Path) -> Result<Vec<ListedFile>> {
-    let metas: Vec<_> = store
-        .list(Some(root))
-        .try_collect()
-        .await
-        .map_err(|source| Error::ObjectStore { side, source })?;
+    let metas: Vec<_> =
+        store.list(Some(root)).try_collect().await.map_err(|source| Error::ObjectStore { side, source })?;
     let mut files = Vec::new();
     for meta in metas {
         let Some(parts) = meta.location.prefix_match(root) else { continue };

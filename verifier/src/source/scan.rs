@@ -201,7 +201,8 @@ fn balance(all: &[DataFile], mut files: Vec<usize>, target: usize) -> Vec<Vec<us
 impl DisplayAs for DatasetScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let files: usize = self.groups.iter().map(Vec::len).sum();
-        let names: Vec<&str> = self.properties.eq_properties.schema().fields().iter().map(|f| f.name().as_str()).collect();
+        let names: Vec<&str> =
+            self.properties.eq_properties.schema().fields().iter().map(|f| f.name().as_str()).collect();
         write!(f, "DatasetScanExec: {} files in {} groups, projection=[{}]", files, self.groups.len(), names.join(", "))
     }
 }
@@ -266,7 +267,11 @@ impl ExecutionPlan for DatasetScanExec {
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
 
-    fn statistics_from_inputs(&self, _input_stats: &[Arc<Statistics>], args: &StatisticsArgs) -> DFResult<Arc<Statistics>> {
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> DFResult<Arc<Statistics>> {
         let rows = match args.partition() {
             Some(partition) => self.groups.get(partition).map_or(0, |g| self.rows_in(g)),
             None => self.groups.iter().map(|g| self.rows_in(g)).sum(),

@@ -1,0 +1,175 @@
+//! The key hashes of one side, for finding duplicate keys without holding every key.
+//!
+//! Duplicate keys must be found even where both sides agree (an equal bucket can hide two rows
+//! with one key), so every row's 64-bit key hash is kept until the side is read. Hashes stay in
+//! memory up to a budget; beyond it they are spilled to temporary files, one per hash partition
+//! (the top bits of the hash). Duplicates are then found one partition at a time, so memory
+//! stays near `budget` and 1/64 of the spilled hashes whatever the size of the data.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+/// Hash partitions on disk.
+const PARTITIONS: usize = 64;
+
+/// A side's key hashes, in memory and spilled.
+#[derive(Debug)]
+pub(crate) struct KeyHashes {
+    in_memory: Vec<u64>,
+    budget: usize,
+    spill: Option<Spill>,
+    /// Spilled files of merged-in partial sets, per partition.
+    spilled: Vec<Vec<PathBuf>>,
+    /// Keeps the merged-in sets' directories alive until the duplicates are found.
+    directories: Vec<Arc<tempfile::TempDir>>,
+}
+
+#[derive(Debug)]
+struct Spill {
+    directory: Arc<tempfile::TempDir>,
+    writers: Vec<BufWriter<File>>,
+    paths: Vec<PathBuf>,
+}
+
+fn partition_of(hash: u64) -> usize {
+    // The bucket uses the low bits; the partition the top ones.
+    (hash >> 58) as usize % PARTITIONS
+}
+
+fn spill_error(error: std::io::Error) -> Error {
+    Error::Internal(format!("cannot spill key hashes to a temporary file: {error}"))
+}
+
+impl KeyHashes {
+    /// An empty set that spills beyond `budget` hashes.
+    pub(crate) fn new(budget: usize) -> Self {
+        Self {
+            in_memory: Vec::new(),
+            budget: budget.max(1),
+            spill: None,
+            spilled: vec![Vec::new(); PARTITIONS],
+            directories: Vec::new(),
+        }
+    }
+
+    /// Adds a row's key hash.
+    pub(crate) fn push(&mut self, hash: u64) -> Result<()> {
+        self.in_memory.push(hash);
+        if self.in_memory.len() >= self.budget {
+            self.spill_memory()?;
+        }
+        Ok(())
+    }
+
+    fn spill_memory(&mut self) -> Result<()> {
+        if self.spill.is_none() {
+            let directory = tempfile::Builder::new().prefix("dqc-keys-").tempdir().map_err(spill_error)?;
+            let paths: Vec<PathBuf> = (0..PARTITIONS).map(|p| directory.path().join(format!("{p:02}.u64"))).collect();
+            let writers = paths
+                .iter()
+                .map(|path| File::create(path).map(BufWriter::new))
+                .collect::<std::io::Result<Vec<_>>>()
+                .map_err(spill_error)?;
+            self.spill = Some(Spill { directory: Arc::new(directory), writers, paths });
+        }
+        if let Some(spill) = &mut self.spill {
+            for hash in self.in_memory.drain(..) {
+                spill.writers[partition_of(hash)].write_all(&hash.to_le_bytes()).map_err(spill_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes in another partial set (of the same side).
+    pub(crate) fn merge(&mut self, mut other: KeyHashes) -> Result<()> {
+        if let Some(mut spill) = other.spill.take() {
+            for writer in &mut spill.writers {
+                writer.flush().map_err(spill_error)?;
+            }
+            for (files, path) in self.spilled.iter_mut().zip(spill.paths) {
+                files.push(path);
+            }
+            self.directories.push(spill.directory);
+        }
+        for (mine, theirs) in self.spilled.iter_mut().zip(other.spilled) {
+            mine.extend(theirs);
+        }
+        self.directories.extend(other.directories);
+        for hash in other.in_memory {
+            self.push(hash)?;
+        }
+        Ok(())
+    }
+
+    /// Every hash seen more than once, in no particular order.
+    pub(crate) fn duplicates(mut self) -> Result<Vec<u64>> {
+        if let Some(spill) = self.spill.take() {
+            let mut placeholder = KeyHashes::new(self.budget);
+            placeholder.spill = Some(spill);
+            self.merge(placeholder)?;
+        }
+        let mut found = Vec::new();
+        if self.spilled.iter().all(Vec::is_empty) {
+            return Ok(repeated(&mut self.in_memory));
+        }
+        for partition in 0..PARTITIONS {
+            let mut hashes: Vec<u64> =
+                self.in_memory.iter().copied().filter(|&h| partition_of(h) == partition).collect();
+            for path in &self.spilled[partition] {
+                read_hashes(path, &mut hashes)?;
+            }
+            found.extend(repeated(&mut hashes));
+        }
+        Ok(found)
+    }
+}
+
+fn read_hashes(path: &PathBuf, out: &mut Vec<u64>) -> Result<()> {
+    let mut reader = BufReader::new(File::open(path).map_err(spill_error)?);
+    let mut bytes = Vec::new();
+    reader.read_to_end(&mut bytes).map_err(spill_error)?;
+    out.extend(bytes.chunks_exact(8).map(|chunk| u64::from_le_bytes(chunk.try_into().unwrap_or_default())));
+    Ok(())
+}
+
+fn repeated(hashes: &mut [u64]) -> Vec<u64> {
+    hashes.sort_unstable();
+    let mut found: Vec<u64> = hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+    found.dedup();
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find(hashes: &[u64], budget: usize, split: usize) -> Vec<u64> {
+        let mut parts: Vec<KeyHashes> = (0..split).map(|_| KeyHashes::new(budget)).collect();
+        for (i, &hash) in hashes.iter().enumerate() {
+            parts[i % split].push(hash).unwrap();
+        }
+        let mut total = KeyHashes::new(budget);
+        for part in parts {
+            total.merge(part).unwrap();
+        }
+        let mut found = total.duplicates().unwrap();
+        found.sort_unstable();
+        found
+    }
+
+    #[test]
+    fn duplicates_are_found_in_memory_and_after_spilling() {
+        let mut hashes: Vec<u64> = (0..10_000u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect();
+        hashes.extend([hashes[17], hashes[9_999], hashes[17]]);
+        let mut expected = vec![hashes[17], hashes[9_999]];
+        expected.sort_unstable();
+        assert_eq!(find(&hashes, usize::MAX, 1), expected);
+        assert_eq!(find(&hashes, 100, 3), expected, "spilled by three partial sets");
+        assert_eq!(find(&hashes, 7, 1), expected);
+        assert!(find(&hashes[..10_000], 100, 2).is_empty());
+    }
+}
