@@ -233,3 +233,72 @@ fn memory_limit_and_threads_are_accepted() {
     let bad = dqc(&["diff", "--baseline", "a", "--candidate", "b", "--memory-limit", "lots"]);
     assert_eq!(bad.status.code(), Some(2), "clap usage errors exit 2 as well");
 }
+
+fn write_parquet(path: &std::path::Path, column: arrow::array::ArrayRef) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let batch = arrow::array::RecordBatch::try_from_iter([("id", column)]).unwrap();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn unreadable_files_and_incomparable_keys_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let truncated = dir.path().join("truncated/000000_0");
+    std::fs::create_dir_all(truncated.parent().unwrap()).unwrap();
+    let bytes = std::fs::read(PathBuf::from(fixture("spark/candidate")).join("dt=2024-05-01/000001_0")).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() - 100]).unwrap();
+    let output = dqc(&[
+        "diff",
+        "--baseline",
+        &fixture("spark/candidate"),
+        "--candidate",
+        truncated.parent().unwrap().to_str().unwrap(),
+        "--key",
+        "id",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(&format!("error: cannot read the candidate file `{}`", truncated.display())),
+        "{}",
+        stderr(&output)
+    );
+
+    let (strings, numbers) = (dir.path().join("s/part-0.parquet"), dir.path().join("n/part-0.parquet"));
+    write_parquet(&strings, std::sync::Arc::new(arrow::array::StringArray::from(vec!["1"])));
+    write_parquet(&numbers, std::sync::Arc::new(arrow::array::Int64Array::from(vec![1])));
+    let output = dqc(&[
+        "diff",
+        "--baseline",
+        strings.to_str().unwrap(),
+        "--candidate",
+        numbers.to_str().unwrap(),
+        "--key",
+        "id",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output)
+            .contains("error: key column `id` cannot be compared: string in the baseline, bigint in the candidate"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = dqc(&[
+        "diff",
+        "--baseline",
+        &fixture("spark/baseline"),
+        "--candidate",
+        numbers.to_str().unwrap(),
+        "--key",
+        "c_int",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("error: key column `c_int` not found in the candidate dataset at "),
+        "{}",
+        stderr(&output)
+    );
+}
