@@ -16,6 +16,14 @@ fn dqc(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dqc")).args(args).output().expect("run dqc")
 }
 
+/// `dqc diff` of two fixture sides by `id`, with `extra` arguments.
+fn diff_fixtures(baseline: &str, candidate: &str, extra: &[&str]) -> Output {
+    let (baseline, candidate) = (fixture(baseline), fixture(candidate));
+    let mut args = vec!["diff", "--baseline", &baseline, "--candidate", &candidate, "--key", "id"];
+    args.extend_from_slice(extra);
+    dqc(&args)
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -26,17 +34,7 @@ fn stderr(output: &Output) -> String {
 
 #[test]
 fn inconsistent_pair_exits_1_with_a_readable_text_report() {
-    let output = dqc(&[
-        "diff",
-        "--baseline",
-        &fixture("spark/baseline"),
-        "--candidate",
-        &fixture("spark/candidate"),
-        "--key",
-        "id",
-        "--sample",
-        "3",
-    ]);
+    let output = diff_fixtures("spark/baseline", "spark/candidate", &["--sample", "3"]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let text = stdout(&output);
     assert!(text.starts_with("verdict: INCONSISTENT   key: id"), "{text}");
@@ -57,21 +55,11 @@ fn inconsistent_pair_exits_1_with_a_readable_text_report() {
 fn consistent_pair_exits_0_and_json_follows_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let output_path = dir.path().join("report.json");
-    let output = dqc(&[
-        "diff",
-        "--baseline",
-        &fixture("spark/candidate"),
-        "--candidate",
-        &fixture("arrow/candidate"),
-        "--key",
-        "id",
-        "--format",
-        "json",
-        "--output",
-        output_path.to_str().unwrap(),
-        "--ignore",
-        "c_ts",
-    ]);
+    let output = diff_fixtures(
+        "spark/candidate",
+        "arrow/candidate",
+        &["--format", "json", "--output", output_path.to_str().unwrap(), "--ignore", "c_ts"],
+    );
     assert_eq!(output.status.code(), Some(0), "{}\n{}", stdout(&output), stderr(&output));
     let report: Value = serde_json::from_str(&stdout(&output)).expect("JSON on stdout");
     let written: Value =
@@ -108,19 +96,8 @@ fn consistent_pair_exits_0_and_json_follows_the_contract() {
 fn export_writes_every_differing_row_as_parquet() {
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("diff.parquet");
-    let output = dqc(&[
-        "diff",
-        "--baseline",
-        &fixture("arrow/baseline"),
-        "--candidate",
-        &fixture("spark/candidate"),
-        "--key",
-        "id",
-        "--sample",
-        "1",
-        "--export",
-        export.to_str().unwrap(),
-    ]);
+    let output =
+        diff_fixtures("arrow/baseline", "spark/candidate", &["--sample", "1", "--export", export.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let file = std::fs::File::open(&export).expect("export written");
     let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
@@ -234,6 +211,7 @@ fn memory_limit_and_threads_are_accepted() {
     assert_eq!(bad.status.code(), Some(2), "clap usage errors exit 2 as well");
 }
 
+#[expect(clippy::unwrap_used, reason = "a test helper, failing like the tests it serves")]
 fn write_parquet(path: &std::path::Path, column: arrow::array::ArrayRef) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let batch = arrow::array::RecordBatch::try_from_iter([("id", column)]).unwrap();

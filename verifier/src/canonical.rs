@@ -16,14 +16,16 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, FixedSizeListArray, GenericListArray, MapArray, OffsetSizeTrait,
-    StructArray,
-};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Fields, Float64Type, Int64Type, TimeUnit};
 
 use crate::error::{Error, Result};
+
+mod nested;
+mod tolerance;
+
+pub(crate) use tolerance::{quantized_encoder, within_tolerance};
 
 /// Tag of a NULL value. Sorts before any value.
 const NULL: u8 = 0;
@@ -187,18 +189,9 @@ pub(crate) fn encoder(array: &ArrayRef, domain: &Domain) -> Result<Encoder> {
         Domain::Timestamp | Domain::Time | Domain::Duration => {
             Box::new(IntegerEncoder::new(&array, nanoseconds(&array).ok_or_else(unsupported)?))
         }
-        Domain::List(item) => list_encoder(&array, item).ok_or_else(unsupported)??,
-        Domain::Struct(fields) => struct_encoder(array.as_struct(), fields)?,
-        Domain::Map(key, value) => {
-            let map: &MapArray = array.as_map();
-            let entries = map.entries();
-            Box::new(MapEncoder {
-                nulls: array.logical_nulls(),
-                offsets: map.value_offsets().to_vec(),
-                key: encoder(entries.column(0), key)?,
-                value: encoder(entries.column(1), value)?,
-            })
-        }
+        Domain::List(item) => nested::list_encoder(&array, item).ok_or_else(unsupported)??,
+        Domain::Struct(fields) => nested::struct_encoder(array.as_struct(), fields)?,
+        Domain::Map(key, value) => nested::map_encoder(&array, key, value)?,
     })
 }
 
@@ -424,193 +417,9 @@ fn nanoseconds(array: &ArrayRef) -> Option<Vec<i128>> {
     Some(raw.map(|v| v * factor).collect())
 }
 
-/// Lists in order: each element is preceded by [`MORE`], the list ends with [`NULL`].
-struct ListEncoder {
-    nulls: Option<arrow::buffer::NullBuffer>,
-    ranges: Vec<(usize, usize)>,
-    item: Encoder,
-}
-
-fn list_encoder(array: &ArrayRef, item: &Domain) -> Option<Result<Encoder>> {
-    fn ranges<O: OffsetSizeTrait>(list: &GenericListArray<O>) -> Vec<(usize, usize)> {
-        list.value_offsets().windows(2).map(|w| (w[0].as_usize(), w[1].as_usize())).collect()
-    }
-    let (ranges, values) = match array.data_type() {
-        DataType::List(_) => (ranges(array.as_list::<i32>()), array.as_list::<i32>().values().clone()),
-        DataType::LargeList(_) => (ranges(array.as_list::<i64>()), array.as_list::<i64>().values().clone()),
-        DataType::FixedSizeList(_, size) => {
-            let list: &FixedSizeListArray = array.as_fixed_size_list();
-            let size = usize::try_from(*size).ok()?;
-            ((0..list.len()).map(|i| (i * size, (i + 1) * size)).collect(), list.values().clone())
-        }
-        _ => return None,
-    };
-    Some(
-        encoder(&values, item)
-            .map(|item| Box::new(ListEncoder { nulls: array.logical_nulls(), ranges, item }) as Encoder),
-    )
-}
-
-impl Encode for ListEncoder {
-    fn encode(&self, row: usize, out: &mut Vec<u8>) {
-        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
-            out.push(NULL);
-            return;
-        }
-        out.push(VALUE);
-        let (start, end) = self.ranges[row];
-        for index in start..end {
-            out.push(MORE);
-            self.item.encode(index, out);
-        }
-        out.push(NULL);
-    }
-}
-
-/// Structs field by field, in lowercased field-name order.
-struct StructEncoder {
-    nulls: Option<arrow::buffer::NullBuffer>,
-    fields: Vec<Encoder>,
-}
-
-fn struct_encoder(array: &StructArray, domains: &[(String, Domain)]) -> Result<Encoder> {
-    let fields = domains
-        .iter()
-        .map(|(name, domain)| {
-            let index = array
-                .fields()
-                .iter()
-                .position(|f| f.name().eq_ignore_ascii_case(name))
-                .ok_or_else(|| Error::Internal(format!("struct field `{name}` vanished")))?;
-            encoder(array.column(index), domain)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Box::new(StructEncoder { nulls: array.logical_nulls(), fields }))
-}
-
-impl Encode for StructEncoder {
-    fn encode(&self, row: usize, out: &mut Vec<u8>) {
-        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
-            out.push(NULL);
-            return;
-        }
-        out.push(VALUE);
-        for field in &self.fields {
-            field.encode(row, out);
-        }
-    }
-}
-
-/// Maps as multisets: entries are encoded one by one, sorted, then written as a list.
-struct MapEncoder {
-    nulls: Option<arrow::buffer::NullBuffer>,
-    offsets: Vec<i32>,
-    key: Encoder,
-    value: Encoder,
-}
-
-impl Encode for MapEncoder {
-    fn encode(&self, row: usize, out: &mut Vec<u8>) {
-        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
-            out.push(NULL);
-            return;
-        }
-        let start = usize::try_from(self.offsets[row]).unwrap_or(0);
-        let end = usize::try_from(self.offsets[row + 1]).unwrap_or(0);
-        let mut entries: Vec<Vec<u8>> = (start..end)
-            .map(|index| {
-                let mut entry = Vec::new();
-                self.key.encode(index, &mut entry);
-                self.value.encode(index, &mut entry);
-                entry
-            })
-            .collect();
-        entries.sort_unstable();
-        out.push(VALUE);
-        for entry in entries {
-            out.push(MORE);
-            out.extend(entry);
-        }
-        out.push(NULL);
-    }
-}
-
-/// Encodes a toleranced float column coarsely, for the row hash only: two values that are *not*
-/// within the tolerance always land in different quanta, so a bucket holding such a difference
-/// always has a different digest. Values within the tolerance may still straddle a quantum
-/// boundary; their bucket is then compared exactly, with the tolerance, in the diff pass.
-struct QuantizedEncoder {
-    values: arrow::array::Float64Array,
-    tolerance: crate::spec::Tolerance,
-}
-
-/// The coarse encoder of a toleranced column (see [`QuantizedEncoder`]).
-pub(crate) fn quantized_encoder(array: &ArrayRef, tolerance: crate::spec::Tolerance) -> Result<Encoder> {
-    let values = cast(array, &DataType::Float64)?.as_primitive::<Float64Type>().clone();
-    Ok(Box::new(QuantizedEncoder { values, tolerance }))
-}
-
-impl Encode for QuantizedEncoder {
-    fn encode(&self, row: usize, out: &mut Vec<u8>) {
-        if self.values.is_null(row) {
-            out.push(NULL);
-            return;
-        }
-        out.push(VALUE);
-        out.extend(quantum(self.values.value(row), self.tolerance).to_be_bytes());
-    }
-}
-
-/// The quantum of `value`. With an absolute tolerance `a`, quanta are `a` wide, so values more
-/// than `a` apart never share one. With only a relative tolerance `r`, quanta are
-/// `-ln(1 - r)` wide on a log scale of the magnitude, so values more than `r` apart relatively
-/// never share one. Either bound alone is safe when both are given (a value pair must break
-/// both to differ). NaN, infinities and zero get quanta of their own.
-fn quantum(value: f64, tolerance: crate::spec::Tolerance) -> i128 {
-    const NAN: i128 = i128::MAX;
-    const POSITIVE_INFINITY: i128 = i128::MAX - 1;
-    const NEGATIVE_INFINITY: i128 = i128::MIN;
-    if value.is_nan() {
-        return NAN;
-    }
-    if value.is_infinite() {
-        return if value > 0.0 { POSITIVE_INFINITY } else { NEGATIVE_INFINITY };
-    }
-    match (tolerance.absolute, tolerance.relative) {
-        (Some(absolute), _) if absolute > 0.0 => (value / absolute).floor() as i128,
-        (_, Some(relative)) if relative > 0.0 => {
-            if value == 0.0 {
-                return 0;
-            }
-            let width = if relative < 1.0 { -(1.0 - relative).ln() } else { f64::INFINITY };
-            let magnitude = (value.abs().ln() / width).floor() as i128;
-            // Keep the sign apart; magnitudes are offset so that no quantum is 0 (zero's).
-            let offset = magnitude.saturating_add(1 << 64);
-            if value > 0.0 { offset } else { -offset }
-        }
-        _ => i128::from(u64::from_be_bytes(sortable_f64(value))),
-    }
-}
-
-/// Whether two floats are equal under `tolerance` (Python's `math.isclose`, plus NaN = NaN).
-pub(crate) fn within_tolerance(baseline: f64, candidate: f64, tolerance: crate::spec::Tolerance) -> bool {
-    if baseline.is_nan() || candidate.is_nan() {
-        return baseline.is_nan() && candidate.is_nan();
-    }
-    if baseline == candidate {
-        return true;
-    }
-    if baseline.is_infinite() || candidate.is_infinite() {
-        return false;
-    }
-    let difference = (baseline - candidate).abs();
-    let absolute = tolerance.absolute.unwrap_or(0.0);
-    let relative = tolerance.relative.unwrap_or(0.0) * baseline.abs().max(candidate.abs());
-    difference <= absolute.max(relative)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::tolerance::quantum;
     use super::*;
     use crate::spec::Tolerance;
     use arrow::array::{Decimal128Array, Int8Array, Int64Array, StringArray};

@@ -1,0 +1,132 @@
+//! Encoders of nested values: lists in order, structs by field name, maps as multisets.
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, FixedSizeListArray, GenericListArray, MapArray, OffsetSizeTrait, StructArray,
+};
+use arrow::datatypes::DataType;
+
+use super::{Domain, Encode, Encoder, MORE, NULL, VALUE, encoder};
+use crate::error::{Error, Result};
+
+/// Lists in order: each element is preceded by [`MORE`], the list ends with [`NULL`].
+struct ListEncoder {
+    nulls: Option<arrow::buffer::NullBuffer>,
+    ranges: Vec<(usize, usize)>,
+    item: Encoder,
+}
+
+pub(super) fn list_encoder(array: &ArrayRef, item: &Domain) -> Option<Result<Encoder>> {
+    fn ranges<O: OffsetSizeTrait>(list: &GenericListArray<O>) -> Vec<(usize, usize)> {
+        list.value_offsets().windows(2).map(|w| (w[0].as_usize(), w[1].as_usize())).collect()
+    }
+    let (ranges, values) = match array.data_type() {
+        DataType::List(_) => (ranges(array.as_list::<i32>()), array.as_list::<i32>().values().clone()),
+        DataType::LargeList(_) => (ranges(array.as_list::<i64>()), array.as_list::<i64>().values().clone()),
+        DataType::FixedSizeList(_, size) => {
+            let list: &FixedSizeListArray = array.as_fixed_size_list();
+            let size = usize::try_from(*size).ok()?;
+            ((0..list.len()).map(|i| (i * size, (i + 1) * size)).collect(), list.values().clone())
+        }
+        _ => return None,
+    };
+    Some(
+        encoder(&values, item)
+            .map(|item| Box::new(ListEncoder { nulls: array.logical_nulls(), ranges, item }) as Encoder),
+    )
+}
+
+impl Encode for ListEncoder {
+    fn encode(&self, row: usize, out: &mut Vec<u8>) {
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+            out.push(NULL);
+            return;
+        }
+        out.push(VALUE);
+        let (start, end) = self.ranges[row];
+        for index in start..end {
+            out.push(MORE);
+            self.item.encode(index, out);
+        }
+        out.push(NULL);
+    }
+}
+
+/// Structs field by field, in lowercased field-name order.
+struct StructEncoder {
+    nulls: Option<arrow::buffer::NullBuffer>,
+    fields: Vec<Encoder>,
+}
+
+pub(super) fn struct_encoder(array: &StructArray, domains: &[(String, Domain)]) -> Result<Encoder> {
+    let fields = domains
+        .iter()
+        .map(|(name, domain)| {
+            let index = array
+                .fields()
+                .iter()
+                .position(|f| f.name().eq_ignore_ascii_case(name))
+                .ok_or_else(|| Error::Internal(format!("struct field `{name}` vanished")))?;
+            encoder(array.column(index), domain)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Box::new(StructEncoder { nulls: array.logical_nulls(), fields }))
+}
+
+impl Encode for StructEncoder {
+    fn encode(&self, row: usize, out: &mut Vec<u8>) {
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+            out.push(NULL);
+            return;
+        }
+        out.push(VALUE);
+        for field in &self.fields {
+            field.encode(row, out);
+        }
+    }
+}
+
+/// Maps as multisets: entries are encoded one by one, sorted, then written as a list.
+pub(super) struct MapEncoder {
+    nulls: Option<arrow::buffer::NullBuffer>,
+    offsets: Vec<i32>,
+    key: Encoder,
+    value: Encoder,
+}
+
+impl Encode for MapEncoder {
+    fn encode(&self, row: usize, out: &mut Vec<u8>) {
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+            out.push(NULL);
+            return;
+        }
+        let start = usize::try_from(self.offsets[row]).unwrap_or(0);
+        let end = usize::try_from(self.offsets[row + 1]).unwrap_or(0);
+        let mut entries: Vec<Vec<u8>> = (start..end)
+            .map(|index| {
+                let mut entry = Vec::new();
+                self.key.encode(index, &mut entry);
+                self.value.encode(index, &mut entry);
+                entry
+            })
+            .collect();
+        entries.sort_unstable();
+        out.push(VALUE);
+        for entry in entries {
+            out.push(MORE);
+            out.extend(entry);
+        }
+        out.push(NULL);
+    }
+}
+
+/// The encoder of a map array.
+pub(super) fn map_encoder(array: &ArrayRef, key: &Domain, value: &Domain) -> Result<Encoder> {
+    let map: &MapArray = array.as_map();
+    let entries = map.entries();
+    Ok(Box::new(MapEncoder {
+        nulls: array.logical_nulls(),
+        offsets: map.value_offsets().to_vec(),
+        key: encoder(entries.column(0), key)?,
+        value: encoder(entries.column(1), value)?,
+    }))
+}
