@@ -89,3 +89,10 @@ fn each_fixture_side_is_consistent_with_itself_and_across_producers() {
         assert_eq!(report.summary.matched, report.baseline.rows);
     }
 }
+
+#[test]
+fn file_urls_name_the_same_datasets_as_paths() {
+    let url = |side: &str| format!("file://{}", std::fs::canonicalize(orc_fixtures().join(side)).unwrap().display());
+    let report = diff(&DiffSpec::new(url("spark/baseline"), url("spark/candidate"), &["id"]));
+    assert_eq!((report.summary.matched, report.summary.changed), (985, 10));
+}

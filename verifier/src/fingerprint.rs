@@ -50,11 +50,12 @@ pub(crate) struct Buckets {
 }
 
 impl Buckets {
-    /// About four rows per bucket, between 2^10 and 2^22 buckets: a bucket that differs then
-    /// sends few equal rows to the diff pass, and the digests stay small (24 bytes each).
+    /// About four rows per bucket, between 2^10 and 2^20 buckets: a bucket that differs then
+    /// sends few equal rows to the diff pass, and the digests stay small (at most 24 MiB of
+    /// 24-byte digests per scan partition, whatever the size of the data).
     pub(crate) fn for_rows(rows: u64) -> Self {
         let wanted = usize::try_from(rows / 4).unwrap_or(usize::MAX);
-        Self { count: wanted.clamp(1 << 10, 1 << 22).next_power_of_two() }
+        Self { count: wanted.clamp(1 << 10, 1 << 20).next_power_of_two() }
     }
 
     /// Number of buckets.

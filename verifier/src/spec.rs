@@ -19,11 +19,6 @@ pub enum Side {
     Candidate,
 }
 
-impl Side {
-    /// Both sides, baseline first.
-    pub const BOTH: [Side; 2] = [Side::Baseline, Side::Candidate];
-}
-
 impl fmt::Display for Side {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -49,7 +44,8 @@ impl Tolerance {
         self.absolute.is_some() || self.relative.is_some()
     }
 
-    /// Overlays `other`'s set bounds on `self`.
+    /// This tolerance, with the bounds it leaves unset taken from `fallback` (a column's own
+    /// tolerance over the global one).
     pub fn or(self, fallback: Tolerance) -> Tolerance {
         Tolerance { absolute: self.absolute.or(fallback.absolute), relative: self.relative.or(fallback.relative) }
     }
