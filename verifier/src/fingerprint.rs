@@ -190,10 +190,14 @@ pub(crate) async fn fingerprint(
             Ok::<_, Error>(fingerprint)
         });
     }
-    let mut total = Fingerprint::new(buckets, settings, plan.multiset);
+    // The first partial result becomes the total: no extra bucket array.
+    let mut total: Option<Fingerprint> = None;
     while let Some(joined) = tasks.join_next().await {
         let partial = joined.map_err(|e| Error::Internal(format!("a fingerprint task failed: {e}")))??;
-        total.merge(partial)?;
+        match &mut total {
+            Some(total) => total.merge(partial)?,
+            None => total = Some(partial),
+        }
     }
-    Ok(total)
+    Ok(total.unwrap_or_else(|| Fingerprint::new(buckets, settings, plan.multiset)))
 }
