@@ -280,3 +280,19 @@ fn unreadable_files_and_incomparable_keys_exit_2() {
         stderr(&output)
     );
 }
+
+#[test]
+fn export_of_a_consistent_diff_is_empty_with_typed_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("diff.parquet");
+    let output = diff_fixtures("spark/baseline", "spark/baseline", &["--export", export.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let builder = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&export).unwrap()).unwrap();
+    assert_eq!(builder.metadata().file_metadata().num_rows(), 0);
+    let schema = builder.schema();
+    assert_eq!(schema.field_with_name("baseline_id").unwrap().data_type(), &arrow::datatypes::DataType::Int64);
+    assert!(matches!(
+        schema.field_with_name("candidate_c_dec38").unwrap().data_type(),
+        arrow::datatypes::DataType::Decimal128(38, 10)
+    ));
+}

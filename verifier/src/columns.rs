@@ -120,6 +120,21 @@ impl ColumnPlan {
         self.keys.iter().chain(&self.values).map(|p| p.name(side).to_owned()).collect()
     }
 
+    /// Names and Arrow types of the columns read from one side, in [`Self::scan_columns`] order.
+    pub(crate) fn typed_columns(&self, side: Side) -> Vec<(String, DataType)> {
+        self.keys
+            .iter()
+            .chain(&self.values)
+            .map(|p| {
+                let data_type = match side {
+                    Side::Baseline => &p.baseline_type,
+                    Side::Candidate => &p.candidate_type,
+                };
+                (p.name(side).to_owned(), data_type.clone())
+            })
+            .collect()
+    }
+
     fn assign_tolerances(&mut self, options: &DiffOptions) -> Result<()> {
         for (column, tolerance) in &options.column_tolerances {
             if self.multiset {

@@ -21,7 +21,7 @@ pub(crate) fn write(
     rows: &[DifferingRow],
     baseline: &Retained,
     candidate: &Retained,
-    columns: [&[String]; 2],
+    columns: [&[(String, DataType)]; 2],
 ) -> Result<()> {
     let failed = |reason: String| Error::Export { path: path.display().to_string(), reason };
     let batch = build(rows, baseline, candidate, columns)?;
@@ -36,7 +36,7 @@ fn build(
     rows: &[DifferingRow],
     baseline: &Retained,
     candidate: &Retained,
-    [baseline_names, candidate_names]: [&[String]; 2],
+    [baseline_names, candidate_names]: [&[(String, DataType)]; 2],
 ) -> Result<RecordBatch> {
     let kinds: ArrayRef = Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.kind)));
     let mut changed = ListBuilder::new(StringBuilder::new());
@@ -53,26 +53,21 @@ fn build(
         ("candidate", candidate, candidate_names, rows.iter().map(|r| r.candidate).collect::<Vec<_>>()),
     ];
     for (prefix, retained, names, picks) in sides {
-        for (column, name) in names.iter().enumerate() {
-            let (field, array) = side_column(retained, column, &picks)?;
-            fields.push(Field::new(format!("{prefix}_{name}"), field, true));
-            arrays.push(array);
+        for (column, (name, data_type)) in names.iter().enumerate() {
+            fields.push(Field::new(format!("{prefix}_{name}"), data_type.clone(), true));
+            arrays.push(side_column(retained, column, data_type, &picks)?);
         }
     }
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
 }
 
 /// The `column` of each picked retained row, NULL where none is picked.
-fn side_column(retained: &Retained, column: usize, picks: &[Option<usize>]) -> Result<(DataType, ArrayRef)> {
-    let Some(first) = retained.batches.first() else {
-        return Ok((DataType::Null, new_null_array(&DataType::Null, picks.len())));
-    };
-    let data_type = first.column(column).data_type().clone();
-    let null = new_null_array(&data_type, 1);
+fn side_column(retained: &Retained, column: usize, data_type: &DataType, picks: &[Option<usize>]) -> Result<ArrayRef> {
+    let null = new_null_array(data_type, 1);
     let mut sources: Vec<&dyn Array> = retained.batches.iter().map(|b| b.column(column).as_ref()).collect();
     sources.push(null.as_ref());
     let null_source = sources.len() - 1;
     let indices: Vec<(usize, usize)> =
         picks.iter().map(|p| p.map_or((null_source, 0), |i| retained.location(i))).collect();
-    Ok((data_type, interleave(&sources, &indices)?))
+    Ok(interleave(&sources, &indices)?)
 }

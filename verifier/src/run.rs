@@ -64,8 +64,8 @@ pub async fn diff(spec: &DiffSpec) -> Result<Report> {
         Classifier::new(&plan, &baseline_rows, &candidate_rows, sample_limit, spec.export.is_some()).run()?;
     classified.summary.matched += matched_in_equal_buckets;
     if let Some(path) = &spec.export {
-        let names = [plan.scan_columns(Side::Baseline), plan.scan_columns(Side::Candidate)];
-        export::write(path, &classified.differing, &baseline_rows, &candidate_rows, [&names[0], &names[1]])?;
+        let columns = [plan.typed_columns(Side::Baseline), plan.typed_columns(Side::Candidate)];
+        export::write(path, &classified.differing, &baseline_rows, &candidate_rows, [&columns[0], &columns[1]])?;
     }
     let sides = [(&baseline, &baseline_fp), (&candidate, &candidate_fp)];
     let mut report = assemble(&plan, sides, classified);
