@@ -4,11 +4,13 @@
 //! and dispatch. Commands return the process exit code; `main.rs` exits with it.
 
 mod diff;
+mod scan;
 mod size;
 
 use clap::{Parser, Subcommand};
 
 pub use diff::DiffArgs;
+pub use scan::ScanArgs;
 
 /// dqc verifies dual runs: the same tables produced by a baseline and a candidate cluster.
 #[derive(Debug, Parser)]
@@ -27,11 +29,14 @@ pub struct Cli {
 pub enum Command {
     /// Compare two datasets by key; exit 0 consistent, 1 inconsistent, 2 error.
     Diff(Box<DiffArgs>),
+    /// Decode a dataset fully and print its rows and the time taken: the floor of a diff.
+    Scan(ScanArgs),
 }
 
 /// Runs a parsed command line and returns the exit code.
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Diff(args) => diff::run(&args, cli.threads).await,
+        Command::Scan(args) => scan::run(&args, cli.threads).await,
     }
 }

@@ -296,3 +296,20 @@ fn export_of_a_consistent_diff_is_empty_with_typed_columns() {
         arrow::datatypes::DataType::Decimal128(38, 10)
     ));
 }
+
+#[test]
+fn scan_decodes_a_dataset_and_reports_rows_files_and_time() {
+    let output = dqc(&["scan", &fixture("spark/candidate"), "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let summary: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        (summary["rows"].as_u64(), summary["files"].as_u64(), summary["columns"].as_u64()),
+        (Some(999), Some(3), Some(17))
+    );
+    assert!(summary["elapsed_ms"].is_u64());
+    let text = dqc(&["--threads", "1", "scan", &fixture("spark/baseline")]);
+    assert!(stdout(&text).starts_with("1000 rows, 17 columns, 2 files in "), "{}", stdout(&text));
+    let missing = dqc(&["scan", "/no/such/table"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("`/no/such/table` does not exist"));
+}

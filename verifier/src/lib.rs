@@ -14,7 +14,8 @@
 //!   finds duplicate keys in bounded memory.
 //! - `diff`: pass 2, only the differing buckets, matched by key and classified.
 //! - [`report`]: the JSON contract and its text rendering; `export`: differing rows as Parquet.
-//! - `run`: the orchestration of one diff ([`diff`]).
+//! - `run`: the orchestration of one diff ([`diff`]); `scan_floor`: a full decode of one
+//!   dataset ([`scan`]), the floor a diff is measured against.
 //!
 //! The engine reads no configuration and no environment: callers hand it a spec.
 
@@ -29,12 +30,14 @@ pub mod report;
 mod rows;
 mod run;
 mod sample;
+mod scan_floor;
 mod source;
 pub mod spec;
 
 pub use error::{Error, Result};
 pub use report::{Report, Verdict};
 pub use run::diff;
+pub use scan_floor::{ScanSummary, scan};
 pub use source::{Dataset, DatasetScanExec, DatasetTable};
 pub use spec::{DiffOptions, DiffSpec, ResourceLimits, Side, Tolerance};
 

@@ -74,7 +74,7 @@ pub async fn diff(spec: &DiffSpec) -> Result<Report> {
 }
 
 /// A DataFusion session within the limits: `threads` partitions, a spillable memory pool.
-fn session(limits: &ResourceLimits) -> Result<SessionContext> {
+pub(crate) fn session(limits: &ResourceLimits) -> Result<SessionContext> {
     let threads = limits.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     if threads == 0 {
         return Err(Error::InvalidOption("--threads must be at least 1".to_owned()));

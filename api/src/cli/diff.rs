@@ -173,7 +173,7 @@ fn write_output(args: &DiffArgs, json: &str) -> Result<(), String> {
 }
 
 /// The error and its causes on one line: "cannot read ...: unexpected end of file".
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
