@@ -104,7 +104,7 @@ fn write_samples(report: &Report, out: &mut String) -> std::fmt::Result {
                     continue;
                 }
                 let mark = if sample.columns.iter().any(|c| c == name) { '*' } else { ' ' };
-                writeln!(out, "   {mark} {name:<22} {:<30} | {}", compact(baseline), compact(candidate))?;
+                writeln!(out, "   {mark} {} {} | {}", pad(name, 22), pad(&compact(baseline), 30), compact(candidate))?;
             }
         }
     }
@@ -130,6 +130,12 @@ fn write_samples(report: &Report, out: &mut String) -> std::fmt::Result {
     Ok(())
 }
 
+/// `text` padded with spaces to `width` terminal columns (CJK characters take two).
+fn pad(text: &str, width: usize) -> String {
+    let used = unicode_width::UnicodeWidthStr::width(text);
+    format!("{text}{}", " ".repeat(width.saturating_sub(used)))
+}
+
 fn render_map(map: &Map<String, Value>) -> String {
     let fields: Vec<String> = map.iter().map(|(k, v)| format!("{k}={}", compact(v))).collect();
     fields.join(" ")
@@ -147,5 +153,17 @@ fn compact(value: &Value) -> String {
         format!("{cut}...")
     } else {
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pad;
+
+    #[test]
+    fn padding_counts_terminal_columns_not_chars() {
+        assert_eq!(pad("s10-中文", 10), "s10-中文  ");
+        assert_eq!(pad("abc", 5), "abc  ");
+        assert_eq!(pad("longer than", 3), "longer than");
     }
 }
