@@ -4,6 +4,7 @@
 //! and dispatch. Commands return the process exit code; `main.rs` exits with it.
 
 mod diff;
+mod progress;
 mod scan;
 mod size;
 

@@ -313,3 +313,23 @@ fn scan_decodes_a_dataset_and_reports_rows_files_and_time() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("`/no/such/table` does not exist"));
 }
+
+#[test]
+fn a_progress_bar_is_drawn_on_a_terminal_and_never_into_pipes() {
+    let piped = diff_fixtures("spark/baseline", "spark/baseline", &[]);
+    assert_eq!(piped.status.code(), Some(0));
+    assert!(piped.stderr.is_empty(), "nothing on stderr when it is not a terminal: {}", stderr(&piped));
+    // util-linux `script` runs dqc on a pseudo-terminal, as a person would.
+    let command = format!(
+        "{} diff --baseline {} --candidate {} --key id",
+        env!("CARGO_BIN_EXE_dqc"),
+        fixture("spark/baseline"),
+        fixture("spark/candidate")
+    );
+    let output = Command::new("script").args(["-qec", &command, "/dev/null"]).output().expect("run script");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{screen}");
+    assert!(screen.contains("fingerprint pass ["), "{screen}");
+    assert!(screen.contains("rows, eta"), "{screen}");
+    assert!(screen.contains("verdict: INCONSISTENT"), "{screen}");
+}

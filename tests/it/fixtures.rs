@@ -96,3 +96,42 @@ fn file_urls_name_the_same_datasets_as_paths() {
     let report = diff(&DiffSpec::new(url("spark/baseline"), url("spark/candidate"), &["id"]));
     assert_eq!((report.summary.matched, report.summary.changed), (985, 10));
 }
+
+/// Records what the engine reports.
+#[derive(Debug, Default)]
+struct Recorder {
+    events: std::sync::Mutex<Vec<(verifier::Pass, u64, u64)>>,
+}
+
+impl verifier::Progress for Recorder {
+    fn start_pass(&self, pass: verifier::Pass, total_rows: u64) {
+        self.events.lock().unwrap().push((pass, total_rows, 0));
+    }
+
+    fn add_rows(&self, rows: u64) {
+        if let Some(last) = self.events.lock().unwrap().last_mut() {
+            last.2 += rows;
+        }
+    }
+}
+
+#[test]
+fn progress_reports_each_pass_with_the_footer_row_count() {
+    let spec = DiffSpec::new(
+        path_str(&orc_fixtures().join("spark/baseline")),
+        path_str(&orc_fixtures().join("spark/candidate")),
+        &["id"],
+    );
+    let recorder = std::sync::Arc::new(Recorder::default());
+    dqc_tests::runtime().block_on(verifier::diff_with_progress(&spec, recorder.clone())).unwrap();
+    let events = recorder.events.lock().unwrap().clone();
+    assert_eq!(events, [(verifier::Pass::Fingerprint, 1999, 1999), (verifier::Pass::Diff, 1999, 1999)]);
+    let equal = DiffSpec::new(spec.baseline.clone(), spec.baseline.clone(), &["id"]);
+    let recorder = std::sync::Arc::new(Recorder::default());
+    dqc_tests::runtime().block_on(verifier::diff_with_progress(&equal, recorder.clone())).unwrap();
+    assert_eq!(
+        recorder.events.lock().unwrap().clone(),
+        [(verifier::Pass::Fingerprint, 2000, 2000)],
+        "equal data: one pass"
+    );
+}

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use crate::columns::ColumnPlan;
 use crate::error::{Error, Result};
 use crate::fingerprint::{Buckets, key_hash};
+use crate::progress::Progress;
 use crate::report::{ChangedSample, ColumnSample, DuplicateKeySample, Samples, Summary};
 use crate::rows::{BatchRows, Cell, cells, cells_equal};
 use crate::sample;
@@ -100,16 +101,19 @@ pub(crate) async fn retain(
     plan: &ColumnPlan,
     buckets: Buckets,
     differing: std::sync::Arc<Vec<bool>>,
+    progress: &std::sync::Arc<dyn Progress>,
 ) -> Result<Retained> {
     let mut tasks = tokio::task::JoinSet::new();
     for mut stream in streams {
         let plan = plan.clone();
+        let progress = std::sync::Arc::clone(progress);
         let differing = std::sync::Arc::clone(&differing);
         tasks.spawn(async move {
             let mut retained = Retained::default();
             while let Some(batch) = stream.next().await {
                 let batch = batch.map_err(Error::from_datafusion)?;
                 retained.add_batch(&batch, &plan, buckets, &differing)?;
+                progress.add_rows(batch.num_rows() as u64);
             }
             Ok::<_, Error>(retained)
         });

@@ -12,6 +12,7 @@
 //! sampled per side.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use futures::StreamExt;
@@ -21,6 +22,7 @@ use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
 use crate::columns::ColumnPlan;
 use crate::error::{Error, Result};
 use crate::key_hashes::KeyHashes;
+use crate::progress::Progress;
 use crate::rows::BatchRows;
 use crate::sample;
 
@@ -177,15 +179,18 @@ pub(crate) async fn fingerprint(
     plan: &ColumnPlan,
     buckets: Buckets,
     settings: Settings,
+    progress: &Arc<dyn Progress>,
 ) -> Result<Fingerprint> {
     let mut tasks = tokio::task::JoinSet::new();
     for mut stream in streams {
         let plan = plan.clone();
+        let progress = Arc::clone(progress);
         tasks.spawn(async move {
             let mut fingerprint = Fingerprint::new(buckets, settings, plan.multiset);
             while let Some(batch) = stream.next().await {
                 let batch = batch.map_err(Error::from_datafusion)?;
                 fingerprint.add_batch(&batch, &plan, buckets)?;
+                progress.add_rows(batch.num_rows() as u64);
             }
             Ok::<_, Error>(fingerprint)
         });

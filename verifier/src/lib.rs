@@ -26,6 +26,7 @@ mod error;
 mod export;
 mod fingerprint;
 mod key_hashes;
+mod progress;
 pub mod report;
 mod rows;
 mod run;
@@ -35,8 +36,9 @@ mod source;
 pub mod spec;
 
 pub use error::{Error, Result};
+pub use progress::{NoProgress, Pass, Progress};
 pub use report::{Report, Verdict};
-pub use run::diff;
+pub use run::{diff, diff_with_progress};
 pub use scan_floor::{ScanSummary, scan};
 pub use source::{Dataset, DatasetScanExec, DatasetTable};
 pub use spec::{DiffOptions, DiffSpec, ResourceLimits, Side, Tolerance};

@@ -12,6 +12,7 @@ use crate::columns::ColumnPlan;
 use crate::diff::{Classified, Classifier, Retained, retain};
 use crate::error::{Error, Result};
 use crate::fingerprint::{Buckets, Fingerprint, Settings, fingerprint};
+use crate::progress::{NoProgress, Pass, Progress};
 use crate::report::{ColumnReport, DatasetSummary, Report, Samples, Verdict};
 use crate::source::{self, Dataset};
 use crate::spec::{DiffSpec, ResourceLimits, Side};
@@ -19,6 +20,11 @@ use crate::{columns, export};
 
 /// Runs the diff `spec` describes. Differences are `Ok(report)`; `Err` means dqc could not tell.
 pub async fn diff(spec: &DiffSpec) -> Result<Report> {
+    diff_with_progress(spec, Arc::new(NoProgress)).await
+}
+
+/// [`diff`], reporting its passes and rows to `progress`.
+pub async fn diff_with_progress(spec: &DiffSpec, progress: Arc<dyn Progress>) -> Result<Report> {
     let started = Instant::now();
     let context = session(&spec.limits)?;
     let (baseline, candidate) = tokio::try_join!(
@@ -44,10 +50,12 @@ pub async fn diff(spec: &DiffSpec) -> Result<Report> {
         let dataset = Arc::clone(dataset);
         async move { source::scan(context, &dataset, &columns, filter).await }
     };
+    let total_rows = baseline.rows() + candidate.rows();
     let (baseline_streams, candidate_streams) = tokio::try_join!(scan(&baseline), scan(&candidate))?;
+    progress.start_pass(Pass::Fingerprint, total_rows);
     let (mut baseline_fp, mut candidate_fp) = tokio::try_join!(
-        fingerprint(baseline_streams, &plan, buckets, settings),
-        fingerprint(candidate_streams, &plan, buckets, settings)
+        fingerprint(baseline_streams, &plan, buckets, settings, &progress),
+        fingerprint(candidate_streams, &plan, buckets, settings, &progress)
     )?;
     let differing = differing_buckets(&mut baseline_fp, &mut candidate_fp, buckets)?;
     let matched_in_equal_buckets: u64 =
@@ -56,7 +64,11 @@ pub async fn diff(spec: &DiffSpec) -> Result<Report> {
     let (baseline_rows, candidate_rows) = if differing.iter().any(|d| *d) {
         let differing = Arc::new(differing);
         let (b, c) = tokio::try_join!(scan(&baseline), scan(&candidate))?;
-        tokio::try_join!(retain(b, &plan, buckets, Arc::clone(&differing)), retain(c, &plan, buckets, differing))?
+        progress.start_pass(Pass::Diff, total_rows);
+        tokio::try_join!(
+            retain(b, &plan, buckets, Arc::clone(&differing), &progress),
+            retain(c, &plan, buckets, differing, &progress)
+        )?
     } else {
         (Retained::default(), Retained::default())
     };

@@ -12,7 +12,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use verifier::{DiffOptions, DiffSpec, ResourceLimits, Tolerance, Verdict};
+use std::sync::Arc;
+
+use verifier::{DiffOptions, DiffSpec, NoProgress, Progress, ResourceLimits, Tolerance, Verdict};
+
+use super::progress::TerminalProgress;
 
 use super::size::parse_size;
 
@@ -133,7 +137,15 @@ fn parse_tolerance(flag: &str, value: &str) -> Result<(Option<String>, f64), Str
 /// Runs `dqc diff` and returns its exit code.
 pub(crate) async fn run(args: &DiffArgs, threads: Option<usize>) -> i32 {
     let outcome = match args.to_spec(threads) {
-        Ok(spec) => verifier::diff(&spec).await.map_err(|e| error_chain(&e)),
+        Ok(spec) => {
+            let bar = TerminalProgress::when_interactive();
+            let progress: Arc<dyn Progress> = bar.clone().map_or_else(|| Arc::new(NoProgress) as _, |b| b as _);
+            let outcome = verifier::diff_with_progress(&spec, progress).await.map_err(|e| error_chain(&e));
+            if let Some(bar) = bar {
+                bar.clear();
+            }
+            outcome
+        }
         Err(message) => Err(message),
     };
     match outcome {
