@@ -10,20 +10,20 @@
 //! split, row order or batch size.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use arrow::array::{RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
-use futures::StreamExt;
 use serde_json::{Map, Value};
 
 use crate::columns::ColumnPlan;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fingerprint::{Buckets, key_hash};
 use crate::progress::Progress;
 use crate::report::{ChangedSample, ColumnSample, DuplicateKeySample, Samples, Summary};
 use crate::rows::{BatchRows, Cell, cells, cells_equal};
-use crate::sample;
 use crate::spec::Side;
+use crate::{sample, source};
 
 /// Rows of one side that fell into differing buckets.
 #[derive(Debug, Default)]
@@ -100,27 +100,19 @@ pub(crate) async fn retain(
     streams: Vec<datafusion::execution::SendableRecordBatchStream>,
     plan: &ColumnPlan,
     buckets: Buckets,
-    differing: std::sync::Arc<Vec<bool>>,
-    progress: &std::sync::Arc<dyn Progress>,
+    differing: Arc<Vec<bool>>,
+    progress: &Arc<dyn Progress>,
 ) -> Result<Retained> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for mut stream in streams {
-        let plan = plan.clone();
-        let progress = std::sync::Arc::clone(progress);
-        let differing = std::sync::Arc::clone(&differing);
-        tasks.spawn(async move {
-            let mut retained = Retained::default();
-            while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(Error::from_datafusion)?;
-                retained.add_batch(&batch, &plan, buckets, &differing)?;
-                progress.add_rows(batch.num_rows() as u64);
-            }
-            Ok::<_, Error>(retained)
-        });
-    }
+    let (plan, progress) = (Arc::new(plan.clone()), Arc::clone(progress));
+    let partials = source::fold_partitions(streams, Retained::default, move |retained, batch| {
+        retained.add_batch(batch, &plan, buckets, &differing)?;
+        progress.add_rows(batch.num_rows() as u64);
+        Ok(())
+    })
+    .await?;
     let mut total = Retained::default();
-    while let Some(joined) = tasks.join_next().await {
-        total.merge(joined.map_err(|e| Error::Internal(format!("a diff task failed: {e}")))??);
+    for partial in partials {
+        total.merge(partial);
     }
     Ok(total)
 }

@@ -15,16 +15,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use futures::StreamExt;
 use serde_json::{Map, Value};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
 
 use crate::columns::ColumnPlan;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::key_hashes::KeyHashes;
 use crate::progress::Progress;
 use crate::rows::BatchRows;
-use crate::sample;
+use crate::{sample, source};
 
 /// Row count and wrapping sum of row hashes of a set of rows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -181,28 +180,23 @@ pub(crate) async fn fingerprint(
     settings: Settings,
     progress: &Arc<dyn Progress>,
 ) -> Result<Fingerprint> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for mut stream in streams {
-        let plan = plan.clone();
-        let progress = Arc::clone(progress);
-        tasks.spawn(async move {
-            let mut fingerprint = Fingerprint::new(buckets, settings, plan.multiset);
-            while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(Error::from_datafusion)?;
-                fingerprint.add_batch(&batch, &plan, buckets)?;
-                progress.add_rows(batch.num_rows() as u64);
-            }
-            Ok::<_, Error>(fingerprint)
-        });
-    }
+    let (plan, progress) = (Arc::new(plan.clone()), Arc::clone(progress));
+    let multiset = plan.multiset;
+    let partials = source::fold_partitions(
+        streams,
+        || Fingerprint::new(buckets, settings, multiset),
+        move |fingerprint, batch| {
+            fingerprint.add_batch(batch, &plan, buckets)?;
+            progress.add_rows(batch.num_rows() as u64);
+            Ok(())
+        },
+    )
+    .await?;
     // The first partial result becomes the total: no extra bucket array.
-    let mut total: Option<Fingerprint> = None;
-    while let Some(joined) = tasks.join_next().await {
-        let partial = joined.map_err(|e| Error::Internal(format!("a fingerprint task failed: {e}")))??;
-        match &mut total {
-            Some(total) => total.merge(partial)?,
-            None => total = Some(partial),
-        }
+    let mut partials = partials.into_iter();
+    let mut total = partials.next().unwrap_or_else(|| Fingerprint::new(buckets, settings, multiset));
+    for partial in partials {
+        total.merge(partial)?;
     }
-    Ok(total.unwrap_or_else(|| Fingerprint::new(buckets, settings, plan.multiset)))
+    Ok(total)
 }

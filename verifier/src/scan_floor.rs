@@ -6,10 +6,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::StreamExt;
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::source::{self, Dataset};
 use crate::spec::{ResourceLimits, Side};
 
@@ -35,20 +34,16 @@ pub async fn scan(uri: &str, limits: &ResourceLimits) -> Result<ScanSummary> {
     let dataset = Arc::new(Dataset::open(Side::Baseline, uri).await?);
     let columns: Vec<String> = dataset.schema().fields().iter().map(|f| f.name().clone()).collect();
     let streams = source::scan(&context, &dataset, &columns, None).await?;
-    let mut tasks = tokio::task::JoinSet::new();
-    for mut stream in streams {
-        tasks.spawn(async move {
-            let mut rows = 0u64;
-            while let Some(batch) = stream.next().await {
-                rows += batch.map_err(Error::from_datafusion)?.num_rows() as u64;
-            }
-            Ok::<_, Error>(rows)
-        });
-    }
-    let mut rows = 0;
-    while let Some(joined) = tasks.join_next().await {
-        rows += joined.map_err(|e| Error::Internal(format!("a scan task failed: {e}")))??;
-    }
+    let partials = source::fold_partitions(
+        streams,
+        || 0u64,
+        |rows, batch| {
+            *rows += batch.num_rows() as u64;
+            Ok(())
+        },
+    )
+    .await?;
+    let rows = partials.into_iter().sum();
     Ok(ScanSummary {
         uri: uri.to_owned(),
         files: dataset.file_count(),

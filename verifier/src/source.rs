@@ -14,8 +14,10 @@ pub use scan::{DatasetScanExec, DatasetTable};
 
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 
 use crate::error::{Error, Result};
 
@@ -44,4 +46,33 @@ pub(crate) async fn scan(
     let names: Vec<&str> = columns.iter().map(String::as_str).collect();
     let frame = frame.select_columns(&names)?;
     frame.execute_stream_partitioned().await.map_err(Error::from_datafusion)
+}
+
+/// Consumes each scan partition in a task of its own, folding its batches into a state made by
+/// `init`, and returns the partial states (in completion order) for the caller to merge.
+pub(crate) async fn fold_partitions<T, F>(
+    streams: Vec<SendableRecordBatchStream>,
+    init: impl Fn() -> T,
+    fold: F,
+) -> Result<Vec<T>>
+where
+    T: Send + 'static,
+    F: Fn(&mut T, &RecordBatch) -> Result<()> + Clone + Send + 'static,
+{
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut stream in streams {
+        let mut state = init();
+        let fold = fold.clone();
+        tasks.spawn(async move {
+            while let Some(batch) = stream.next().await {
+                fold(&mut state, &batch.map_err(Error::from_datafusion)?)?;
+            }
+            Ok::<_, Error>(state)
+        });
+    }
+    let mut partials = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        partials.push(joined.map_err(|e| Error::Internal(format!("a scan task failed: {e}")))??);
+    }
+    Ok(partials)
 }
