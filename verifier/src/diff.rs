@@ -50,17 +50,18 @@ impl Retained {
         buckets: Buckets,
         differing: &[bool],
     ) -> Result<()> {
-        let rows = BatchRows::new(batch, plan)?;
+        let rows = BatchRows::keys_only(batch, plan)?;
         let mut keys = Vec::new();
         let mut indices = Vec::new();
+        let mut key = Vec::new();
         for row in 0..rows.len() {
             if rows.has_null_key(row) {
                 continue;
             }
-            let mut key = Vec::new();
+            key.clear();
             rows.encode_key(row, &mut key);
             if differing[buckets.of(key_hash(&key))] {
-                keys.push(key);
+                keys.push(key.clone());
                 indices.push(row);
             }
         }

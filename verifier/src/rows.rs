@@ -27,12 +27,6 @@ impl BatchRows {
     /// Encoders for hashing: keys exact, toleranced values quantized.
     pub(crate) fn new(batch: &RecordBatch, plan: &ColumnPlan) -> Result<Self> {
         let key_count = plan.keys.len();
-        let keys = plan
-            .keys
-            .iter()
-            .enumerate()
-            .map(|(i, pair)| canonical::encoder(batch.column(i), &pair.domain))
-            .collect::<Result<Vec<_>>>()?;
         let hashed_values = plan
             .values
             .iter()
@@ -45,6 +39,18 @@ impl BatchRows {
                 }
             })
             .collect::<Result<Vec<_>>>()?;
+        Ok(Self { hashed_values, ..Self::keys_only(batch, plan)? })
+    }
+
+    /// Encoders for the keys only (the diff pass needs no row hash).
+    pub(crate) fn keys_only(batch: &RecordBatch, plan: &ColumnPlan) -> Result<Self> {
+        let key_count = plan.keys.len();
+        let keys = plan
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, pair)| canonical::encoder(batch.column(i), &pair.domain))
+            .collect::<Result<Vec<_>>>()?;
         let key_nulls = if plan.multiset {
             None
         } else {
@@ -52,7 +58,7 @@ impl BatchRows {
                 NullBuffer::union(acc.as_ref(), batch.column(i).logical_nulls().as_ref())
             })
         };
-        Ok(Self { keys, hashed_values, key_nulls, rows: batch.num_rows() })
+        Ok(Self { keys, hashed_values: Vec::new(), key_nulls, rows: batch.num_rows() })
     }
 
     /// Rows in the batch.
