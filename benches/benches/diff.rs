@@ -12,9 +12,7 @@ use arrow::array::{
     ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use datafusion::prelude::SessionContext;
-use futures::StreamExt;
-use verifier::{Dataset, DatasetTable, DiffSpec, Side};
+use verifier::{DiffSpec, ResourceLimits};
 
 const STATUSES: [&str; 4] = ["paid", "shipped", "退款", "cancelled"];
 
@@ -59,19 +57,6 @@ fn write_side(dir: &Path, rows: i64, changed_every: i64) {
     dqc_tests::write_orc(&dir.join("part-00000.orc"), &batches);
 }
 
-/// Decodes every column of a dataset and counts the rows: the floor a diff is measured against.
-async fn scan(uri: &str) -> usize {
-    let dataset = Arc::new(Dataset::open(Side::Baseline, uri).await.expect("open"));
-    let frame = SessionContext::new().read_table(Arc::new(DatasetTable::new(dataset))).expect("table");
-    let mut rows = 0;
-    for mut stream in frame.execute_stream_partitioned().await.expect("scan") {
-        while let Some(batch) = stream.next().await {
-            rows += batch.expect("batch").num_rows();
-        }
-    }
-    rows
-}
-
 fn bench(c: &mut Criterion) {
     let rows: i64 = 100_000;
     let dir = tempfile::tempdir().expect("temp dir");
@@ -85,7 +70,14 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     let (baseline, equal, changed) = (path("baseline"), path("equal"), path("changed"));
     group.bench_function("scan/rows=1e5/both_sides", |b| {
-        b.iter(|| runtime.block_on(async { scan(&baseline).await + scan(&equal).await }))
+        b.iter(|| {
+            runtime.block_on(async {
+                let limits = ResourceLimits::default();
+                let b = verifier::scan(&baseline, &limits).await.expect("scan");
+                let c = verifier::scan(&equal, &limits).await.expect("scan");
+                b.rows + c.rows
+            })
+        })
     });
     for (name, candidate) in [("diff/rows=1e5/equal", &equal), ("diff/rows=1e5/changed=0.1pct", &changed)] {
         let spec = DiffSpec::new(baseline.clone(), candidate.clone(), &["order_id"]);

@@ -28,6 +28,14 @@ pub(crate) struct ColumnPair {
 }
 
 impl ColumnPair {
+    /// The pair's Arrow type on one side.
+    pub(crate) fn data_type(&self, side: Side) -> &DataType {
+        match side {
+            Side::Baseline => &self.baseline_type,
+            Side::Candidate => &self.candidate_type,
+        }
+    }
+
     /// The pair's column name on one side.
     pub(crate) fn name(&self, side: Side) -> &str {
         match side {
@@ -117,22 +125,12 @@ impl ColumnPlan {
 
     /// Columns to read from one side, keys first, in plan order.
     pub(crate) fn scan_columns(&self, side: Side) -> Vec<String> {
-        self.keys.iter().chain(&self.values).map(|p| p.name(side).to_owned()).collect()
+        self.typed_columns(side).into_iter().map(|(name, _)| name).collect()
     }
 
     /// Names and Arrow types of the columns read from one side, in [`Self::scan_columns`] order.
     pub(crate) fn typed_columns(&self, side: Side) -> Vec<(String, DataType)> {
-        self.keys
-            .iter()
-            .chain(&self.values)
-            .map(|p| {
-                let data_type = match side {
-                    Side::Baseline => &p.baseline_type,
-                    Side::Candidate => &p.candidate_type,
-                };
-                (p.name(side).to_owned(), data_type.clone())
-            })
-            .collect()
+        self.keys.iter().chain(&self.values).map(|p| (p.name(side).to_owned(), p.data_type(side).clone())).collect()
     }
 
     fn assign_tolerances(&mut self, options: &DiffOptions) -> Result<()> {

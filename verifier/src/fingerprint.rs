@@ -158,8 +158,7 @@ impl Fingerprint {
     /// Buckets holding a key hash seen more than once: candidates for duplicate keys (or, rarely,
     /// two keys with the same 64-bit hash). The diff pass looks at the actual keys.
     pub(crate) fn duplicate_buckets(&mut self, buckets: Buckets) -> Result<Vec<usize>> {
-        let key_hashes = std::mem::replace(&mut self.key_hashes, KeyHashes::new(1));
-        Ok(key_hashes.duplicates()?.into_iter().map(|hash| buckets.of(hash)).collect())
+        Ok(self.key_hashes.duplicates()?.into_iter().map(|hash| buckets.of(hash)).collect())
     }
 }
 

@@ -84,9 +84,9 @@ impl KeyHashes {
         Ok(())
     }
 
-    /// Takes in another partial set (of the same side).
-    pub(crate) fn merge(&mut self, mut other: KeyHashes) -> Result<()> {
-        if let Some(mut spill) = other.spill.take() {
+    /// Flushes this set's own spill files and lists them with the spilled files.
+    fn close_spill(&mut self) -> Result<()> {
+        if let Some(mut spill) = self.spill.take() {
             for writer in &mut spill.writers {
                 writer.flush().map_err(spill_error)?;
             }
@@ -95,6 +95,12 @@ impl KeyHashes {
             }
             self.directories.push(spill.directory);
         }
+        Ok(())
+    }
+
+    /// Takes in another partial set (of the same side).
+    pub(crate) fn merge(&mut self, mut other: KeyHashes) -> Result<()> {
+        other.close_spill()?;
         for (mine, theirs) in self.spilled.iter_mut().zip(other.spilled) {
             mine.extend(theirs);
         }
@@ -105,25 +111,23 @@ impl KeyHashes {
         Ok(())
     }
 
-    /// Every hash seen more than once, in no particular order.
-    pub(crate) fn duplicates(mut self) -> Result<Vec<u64>> {
-        if let Some(spill) = self.spill.take() {
-            let mut placeholder = KeyHashes::new(self.budget);
-            placeholder.spill = Some(spill);
-            self.merge(placeholder)?;
+    /// Every hash seen more than once, in no particular order. Leaves the set empty.
+    pub(crate) fn duplicates(&mut self) -> Result<Vec<u64>> {
+        self.close_spill()?;
+        let in_memory = std::mem::take(&mut self.in_memory);
+        let spilled = std::mem::replace(&mut self.spilled, vec![Vec::new(); PARTITIONS]);
+        if spilled.iter().all(Vec::is_empty) {
+            return Ok(repeated(in_memory));
         }
         let mut found = Vec::new();
-        if self.spilled.iter().all(Vec::is_empty) {
-            return Ok(repeated(&mut self.in_memory));
-        }
-        for partition in 0..PARTITIONS {
-            let mut hashes: Vec<u64> =
-                self.in_memory.iter().copied().filter(|&h| partition_of(h) == partition).collect();
-            for path in &self.spilled[partition] {
+        for (partition, files) in spilled.iter().enumerate() {
+            let mut hashes: Vec<u64> = in_memory.iter().copied().filter(|&h| partition_of(h) == partition).collect();
+            for path in files {
                 read_hashes(path, &mut hashes)?;
             }
-            found.extend(repeated(&mut hashes));
+            found.extend(repeated(hashes));
         }
+        self.directories.clear();
         Ok(found)
     }
 }
@@ -136,7 +140,7 @@ fn read_hashes(path: &PathBuf, out: &mut Vec<u64>) -> Result<()> {
     Ok(())
 }
 
-fn repeated(hashes: &mut [u64]) -> Vec<u64> {
+fn repeated(mut hashes: Vec<u64>) -> Vec<u64> {
     hashes.sort_unstable();
     let mut found: Vec<u64> = hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
     found.dedup();

@@ -122,12 +122,4 @@ impl DiffSpec {
             export: None,
         }
     }
-
-    /// The URI of one side.
-    pub fn uri(&self, side: Side) -> &str {
-        match side {
-            Side::Baseline => &self.baseline,
-            Side::Candidate => &self.candidate,
-        }
-    }
 }

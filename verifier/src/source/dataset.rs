@@ -70,6 +70,11 @@ impl Dataset {
         Arc::clone(&self.schema)
     }
 
+    /// Names of the Hive partition columns, the last columns of [`Self::schema`].
+    pub fn partition_columns(&self) -> &[String] {
+        &self.partition_columns
+    }
+
     /// Rows in all files, from their footers.
     pub fn rows(&self) -> u64 {
         self.files.iter().map(|f| f.rows).sum()

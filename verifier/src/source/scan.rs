@@ -48,12 +48,8 @@ impl DatasetTable {
 
     fn partition_schema(&self) -> Schema {
         let schema = self.dataset.schema();
-        let first = schema.fields().len() - self.partition_column_count();
+        let first = schema.fields().len() - self.dataset.partition_columns().len();
         Schema::new(schema.fields()[first..].to_vec())
-    }
-
-    fn partition_column_count(&self) -> usize {
-        self.dataset.files().first().map_or(0, |f| f.listed.partition.len())
     }
 
     fn is_partition_filter(&self, filter: &Expr) -> bool {
