@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //!
-//! - `cli`: the command line (`dqc diff`), parsed with clap into verifier specs.
+//! - `cli`: the command line (`dqc diff`, `dqc scan`), parsed with clap into verifier calls,
+//!   with a progress bar on terminals.
 //!
 //! The REST API, the job runner, the store and notifications join this crate with their
 //! issues; `main.rs` stays a thin shell that parses arguments, installs tracing and calls

@@ -24,6 +24,12 @@ fn diff_fixtures(baseline: &str, candidate: &str, extra: &[&str]) -> Output {
     dqc(&args)
 }
 
+/// Asserts that dqc exited 2 with `message` on stderr.
+fn assert_fails_with(output: &Output, message: &str) {
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(output));
+    assert!(stderr(output).contains(message), "expected `{message}` in `{}`", stderr(output));
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -178,9 +184,7 @@ fn bad_input_exits_2_with_a_message_naming_it() {
     for (args, message) in cases {
         let mut full = vec!["diff"];
         full.extend_from_slice(args);
-        let output = dqc(&full);
-        assert_eq!(output.status.code(), Some(2), "{full:?}: {}", stderr(&output));
-        assert!(stderr(&output).contains(message), "{full:?}: expected `{message}` in `{}`", stderr(&output));
+        assert_fails_with(&dqc(&full), message);
     }
     let json = dqc(&["diff", "--baseline", "/no/such/dir", "--candidate", "/tmp", "--key", "id", "--format", "json"]);
     assert_eq!(json.status.code(), Some(2));
@@ -228,57 +232,21 @@ fn unreadable_files_and_incomparable_keys_exit_2() {
     std::fs::create_dir_all(truncated.parent().unwrap()).unwrap();
     let bytes = std::fs::read(PathBuf::from(fixture("spark/candidate")).join("dt=2024-05-01/000001_0")).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() - 100]).unwrap();
-    let output = dqc(&[
-        "diff",
-        "--baseline",
-        &fixture("spark/candidate"),
-        "--candidate",
-        truncated.parent().unwrap().to_str().unwrap(),
-        "--key",
-        "id",
-    ]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains(&format!("error: cannot read the candidate file `{}`", truncated.display())),
-        "{}",
-        stderr(&output)
-    );
+    let truncated_dir = truncated.parent().unwrap().to_str().unwrap();
+    let output = dqc(&["diff", "--baseline", &fixture("spark/candidate"), "--candidate", truncated_dir, "--key", "id"]);
+    assert_fails_with(&output, &format!("error: cannot read the candidate file `{}`", truncated.display()));
 
     let (strings, numbers) = (dir.path().join("s/part-0.parquet"), dir.path().join("n/part-0.parquet"));
     write_parquet(&strings, std::sync::Arc::new(arrow::array::StringArray::from(vec!["1"])));
     write_parquet(&numbers, std::sync::Arc::new(arrow::array::Int64Array::from(vec![1])));
-    let output = dqc(&[
-        "diff",
-        "--baseline",
-        strings.to_str().unwrap(),
-        "--candidate",
-        numbers.to_str().unwrap(),
-        "--key",
-        "id",
-    ]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output)
-            .contains("error: key column `id` cannot be compared: string in the baseline, bigint in the candidate"),
-        "{}",
-        stderr(&output)
+    let (strings, numbers) = (strings.to_str().unwrap(), numbers.to_str().unwrap());
+    let output = dqc(&["diff", "--baseline", strings, "--candidate", numbers, "--key", "id"]);
+    assert_fails_with(
+        &output,
+        "error: key column `id` cannot be compared: string in the baseline, bigint in the candidate",
     );
-
-    let output = dqc(&[
-        "diff",
-        "--baseline",
-        &fixture("spark/baseline"),
-        "--candidate",
-        numbers.to_str().unwrap(),
-        "--key",
-        "c_int",
-    ]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("error: key column `c_int` not found in the candidate dataset at "),
-        "{}",
-        stderr(&output)
-    );
+    let output = dqc(&["diff", "--baseline", &fixture("spark/baseline"), "--candidate", numbers, "--key", "c_int"]);
+    assert_fails_with(&output, "error: key column `c_int` not found in the candidate dataset at ");
 }
 
 #[test]
@@ -309,9 +277,7 @@ fn scan_decodes_a_dataset_and_reports_rows_files_and_time() {
     assert!(summary["elapsed_ms"].is_u64());
     let text = dqc(&["--threads", "1", "scan", &fixture("spark/baseline")]);
     assert!(stdout(&text).starts_with("1000 rows, 17 columns, 2 files in "), "{}", stdout(&text));
-    let missing = dqc(&["scan", "/no/such/table"]);
-    assert_eq!(missing.status.code(), Some(2));
-    assert!(stderr(&missing).contains("`/no/such/table` does not exist"));
+    assert_fails_with(&dqc(&["scan", "/no/such/table"]), "`/no/such/table` does not exist");
 }
 
 #[test]

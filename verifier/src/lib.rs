@@ -13,6 +13,7 @@
 //! - `fingerprint`: pass 1, per-key-bucket digests of each side, streamed; `key_hashes`
 //!   finds duplicate keys in bounded memory.
 //! - `diff`: pass 2, only the differing buckets, matched by key and classified.
+//! - `progress`: passes and rows reported to callers ([`Progress`]).
 //! - [`report`]: the JSON contract and its text rendering; `export`: differing rows as Parquet.
 //! - `run`: the orchestration of one diff ([`diff`]); `scan_floor`: a full decode of one
 //!   dataset ([`scan`]), the floor a diff is measured against.
