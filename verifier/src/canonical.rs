@@ -253,8 +253,7 @@ fn exact_encoder(array: &ArrayRef) -> Option<Encoder> {
 
 impl Encode for ExactEncoder {
     fn encode(&self, row: usize, out: &mut Vec<u8>) {
-        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
-            out.push(NULL);
+        if write_null(self.nulls.as_ref(), row, out) {
             return;
         }
         let (mantissa, scale) = normalize_decimal(self.mantissas[row], self.scale);
@@ -262,6 +261,15 @@ impl Encode for ExactEncoder {
         out.extend(sortable_i128(mantissa));
         out.push(scale.cast_unsigned() ^ 0x80);
     }
+}
+
+/// Writes the NULL tag when `row` is NULL in `nulls`; true when it did.
+pub(crate) fn write_null(nulls: Option<&arrow::buffer::NullBuffer>, row: usize, out: &mut Vec<u8>) -> bool {
+    let null = nulls.is_some_and(|n| n.is_null(row));
+    if null {
+        out.push(NULL);
+    }
+    null
 }
 
 /// Removes trailing zeros of the fraction (and expands negative scales) so that each number has
@@ -373,9 +381,7 @@ impl IntegerEncoder {
 
 impl Encode for IntegerEncoder {
     fn encode(&self, row: usize, out: &mut Vec<u8>) {
-        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
-            out.push(NULL);
-        } else {
+        if !write_null(self.nulls.as_ref(), row, out) {
             out.push(VALUE);
             out.extend(sortable_i128(self.values[row]));
         }

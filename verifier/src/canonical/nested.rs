@@ -5,7 +5,7 @@ use arrow::array::{
 };
 use arrow::datatypes::DataType;
 
-use super::{Domain, Encode, Encoder, MORE, NULL, VALUE, encoder};
+use super::{Domain, Encode, Encoder, MORE, NULL, VALUE, encoder, write_null};
 use crate::error::{Error, Result};
 
 /// Lists in order: each element is preceded by [`MORE`], the list ends with [`NULL`].
@@ -37,8 +37,7 @@ pub(super) fn list_encoder(array: &ArrayRef, item: &Domain) -> Option<Result<Enc
 
 impl Encode for ListEncoder {
     fn encode(&self, row: usize, out: &mut Vec<u8>) {
-        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
-            out.push(NULL);
+        if write_null(self.nulls.as_ref(), row, out) {
             return;
         }
         out.push(VALUE);
@@ -74,8 +73,7 @@ pub(super) fn struct_encoder(array: &StructArray, domains: &[(String, Domain)]) 
 
 impl Encode for StructEncoder {
     fn encode(&self, row: usize, out: &mut Vec<u8>) {
-        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
-            out.push(NULL);
+        if write_null(self.nulls.as_ref(), row, out) {
             return;
         }
         out.push(VALUE);
@@ -95,8 +93,7 @@ pub(super) struct MapEncoder {
 
 impl Encode for MapEncoder {
     fn encode(&self, row: usize, out: &mut Vec<u8>) {
-        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
-            out.push(NULL);
+        if write_null(self.nulls.as_ref(), row, out) {
             return;
         }
         let start = usize::try_from(self.offsets[row]).unwrap_or(0);
