@@ -5,5 +5,6 @@
 mod errors;
 mod fixtures;
 mod properties;
+mod scale;
 mod scan;
 mod semantics;

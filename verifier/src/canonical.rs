@@ -20,6 +20,8 @@ use arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Fields, Float64Type, Int64Type, TimeUnit};
 
+use xxhash_rust::xxh3::xxh3_128;
+
 use crate::error::{Error, Result};
 
 mod nested;
@@ -158,10 +160,36 @@ fn unify_struct(baseline: &Fields, candidate: &Fields, trim: bool) -> Option<Dom
     Some(Domain::Struct(fields))
 }
 
-/// Writes the canonical encoding of one row's value.
+/// Writes the canonical encoding of one row's value, and hashes it.
 pub(crate) trait Encode: Send {
     /// Appends the encoding of the value at `row` to `out`.
     fn encode(&self, row: usize, out: &mut Vec<u8>);
+
+    /// A 128-bit hash of the value at `row`: a function of its canonical encoding alone, so
+    /// equal values hash equal. The default hashes the encoding (in `scratch`); encoders of
+    /// common types hash the canonical value directly, without writing it out.
+    fn hash(&self, row: usize, scratch: &mut Vec<u8>) -> u128 {
+        scratch.clear();
+        self.encode(row, scratch);
+        xxh3_128(scratch)
+    }
+}
+
+/// The hash of NULL, whatever the type.
+const NULL_HASH: u128 = 0x6e75_6c6c_6e75_6c6c_6e75_6c6c_6e75_6c6c;
+/// Odd multiplier of [`combine`].
+const COMBINE: u128 = 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835;
+
+/// Folds the next hash of a sequence into `acc` (order matters). Linear, so every sequence ends
+/// with [`finish`].
+pub(crate) fn combine(acc: u128, hash: u128) -> u128 {
+    acc.wrapping_mul(COMBINE).wrapping_add(hash)
+}
+
+/// The non-linear end of a sequence of [`combine`]s: values swapped between rows or elements
+/// then change the sum of the hashes of a bucket.
+pub(crate) fn finish(acc: u128) -> u128 {
+    xxh3_128(&acc.to_le_bytes())
 }
 
 /// An [`Encode`] over one array.
@@ -213,6 +241,10 @@ impl Encode for BooleanEncoder {
             out.extend([VALUE, u8::from(self.0.value(row))]);
         }
     }
+
+    fn hash(&self, row: usize, _: &mut Vec<u8>) -> u128 {
+        if self.0.is_null(row) { NULL_HASH } else { xxh3_128(&[VALUE, u8::from(self.0.value(row))]) }
+    }
 }
 
 /// Integers and decimals as `(mantissa, scale)` with trailing zeros of the fraction removed.
@@ -261,6 +293,27 @@ impl Encode for ExactEncoder {
         out.extend(sortable_i128(mantissa));
         out.push(scale.cast_unsigned() ^ 0x80);
     }
+
+    fn hash(&self, row: usize, _: &mut Vec<u8>) -> u128 {
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+            return NULL_HASH;
+        }
+        let (mantissa, scale) = normalize_decimal(self.mantissas[row], self.scale);
+        // 9 bytes when the mantissa fits 64 bits (xxh3's cheaper short-input path), else 17.
+        let mut bytes = [0u8; 17];
+        let length = match i64::try_from(mantissa) {
+            Ok(small) => {
+                bytes[..8].copy_from_slice(&small.to_le_bytes());
+                8
+            }
+            Err(_) => {
+                bytes[..16].copy_from_slice(&mantissa.to_le_bytes());
+                16
+            }
+        };
+        bytes[length] = scale.cast_unsigned();
+        xxh3_128(&bytes[..=length])
+    }
 }
 
 /// Writes the NULL tag when `row` is NULL in `nulls`; true when it did.
@@ -283,6 +336,14 @@ pub(crate) fn normalize_decimal(mut mantissa: i128, mut scale: i8) -> (i128, i8)
             }
             None => break,
         }
+    }
+    // In 64 bits when the mantissa fits: 128-bit division is a slow library call.
+    if let Ok(mut small) = i64::try_from(mantissa) {
+        while scale > 0 && small % 10 == 0 {
+            small /= 10;
+            scale -= 1;
+        }
+        mantissa = i128::from(small);
     }
     while scale > 0 && mantissa % 10 == 0 {
         mantissa /= 10;
@@ -308,6 +369,10 @@ impl Encode for FloatEncoder {
             out.push(VALUE);
             out.extend(sortable_f64(self.0.value(row)));
         }
+    }
+
+    fn hash(&self, row: usize, _: &mut Vec<u8>) -> u128 {
+        if self.0.is_null(row) { NULL_HASH } else { xxh3_128(&sortable_f64(self.0.value(row))) }
     }
 }
 
@@ -341,6 +406,14 @@ impl Encode for StringEncoder {
         out.push(VALUE);
         escape_bytes(value.as_bytes(), out);
     }
+
+    fn hash(&self, row: usize, _: &mut Vec<u8>) -> u128 {
+        if self.array.is_null(row) {
+            return NULL_HASH;
+        }
+        let value = self.array.value(row);
+        xxh3_128(if self.trim { value.trim_end_matches(' ') } else { value }.as_bytes())
+    }
 }
 
 struct BinaryEncoder(arrow::array::BinaryArray);
@@ -354,15 +427,24 @@ impl Encode for BinaryEncoder {
             escape_bytes(self.0.value(row), out);
         }
     }
+
+    fn hash(&self, row: usize, _: &mut Vec<u8>) -> u128 {
+        if self.0.is_null(row) { NULL_HASH } else { xxh3_128(self.0.value(row)) }
+    }
 }
 
 /// Self-delimiting and order-preserving: 0x00 becomes 0x00 0xFF, the end is 0x00 0x00.
 fn escape_bytes(bytes: &[u8], out: &mut Vec<u8>) {
-    for &byte in bytes {
-        out.push(byte);
-        if byte == 0 {
-            out.push(0xFF);
+    // Zero bytes are rare in real strings: copy in one piece unless one is there (memchr).
+    if bytes.contains(&0) {
+        for &byte in bytes {
+            out.push(byte);
+            if byte == 0 {
+                out.push(0xFF);
+            }
         }
+    } else {
+        out.extend_from_slice(bytes);
     }
     out.extend([0, 0]);
 }
@@ -384,6 +466,14 @@ impl Encode for IntegerEncoder {
         if !write_null(self.nulls.as_ref(), row, out) {
             out.push(VALUE);
             out.extend(sortable_i128(self.values[row]));
+        }
+    }
+
+    fn hash(&self, row: usize, _: &mut Vec<u8>) -> u128 {
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+            NULL_HASH
+        } else {
+            xxh3_128(&self.values[row].to_le_bytes())
         }
     }
 }
@@ -440,6 +530,78 @@ mod tests {
                 out
             })
             .collect()
+    }
+
+    /// Every pair of values across `a` and `b` (same domain, any Arrow types): equal encodings
+    /// exactly when equal hashes.
+    fn assert_hashes_follow_encodings(a: ArrayRef, b: ArrayRef, domain: &Domain) {
+        let (ea, eb) = (encoder(&a, domain).unwrap(), encoder(&b, domain).unwrap());
+        let mut scratch = Vec::new();
+        for i in 0..a.len() {
+            for j in 0..b.len() {
+                let (mut x, mut y) = (Vec::new(), Vec::new());
+                ea.encode(i, &mut x);
+                eb.encode(j, &mut y);
+                let (hx, hy) = (ea.hash(i, &mut scratch), eb.hash(j, &mut scratch));
+                assert_eq!(
+                    x == y,
+                    hx == hy,
+                    "{domain:?}: row {i} of {:?} and row {j} of {:?}",
+                    a.data_type(),
+                    b.data_type()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn hashes_are_equal_exactly_when_encodings_are() {
+        use arrow::array::{
+            Float32Array, Float64Array, MapBuilder, StringBuilder, TimestampMicrosecondArray, TimestampNanosecondArray,
+        };
+        let ints: ArrayRef = Arc::new(Int8Array::from(vec![Some(10), None, Some(-3), Some(0)]));
+        let decimals: ArrayRef = Arc::new(
+            Decimal128Array::from(vec![
+                Some(1000),
+                Some(1050),
+                None,
+                Some(-300),
+                Some(0),
+                Some(i128::from(i64::MAX) * 1000),
+            ])
+            .with_precision_and_scale(38, 2)
+            .unwrap(),
+        );
+        assert_hashes_follow_encodings(ints, decimals, &Domain::Exact);
+        let f32s: ArrayRef = Arc::new(Float32Array::from(vec![Some(0.5), Some(-0.0), Some(f32::NAN), None]));
+        let f64s: ArrayRef =
+            Arc::new(Float64Array::from(vec![Some(0.5), Some(0.0), Some(-f64::NAN), None, Some(0.25)]));
+        assert_hashes_follow_encodings(f32s, f64s, &Domain::Float);
+        let strings: ArrayRef = Arc::new(StringArray::from(vec![Some("a "), Some("a"), Some(""), None, Some("NULL")]));
+        assert_hashes_follow_encodings(Arc::clone(&strings), Arc::clone(&strings), &Domain::String { trim: true });
+        assert_hashes_follow_encodings(Arc::clone(&strings), strings, &Domain::String { trim: false });
+        let micros: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![Some(1_000), None, Some(2)]));
+        let nanos: ArrayRef = Arc::new(TimestampNanosecondArray::from(vec![Some(1_000_000), Some(2_000), None]));
+        assert_hashes_follow_encodings(micros, nanos, &Domain::Timestamp);
+        // Maps: entries in any order; an empty map is not NULL.
+        let map = |rows: &[Option<&[(&str, &str)]>]| -> ArrayRef {
+            let mut builder = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+            for row in rows {
+                if let Some(entries) = row {
+                    for (k, v) in *entries {
+                        builder.keys().append_value(k);
+                        builder.values().append_value(v);
+                    }
+                }
+                builder.append(row.is_some()).unwrap();
+            }
+            Arc::new(builder.finish())
+        };
+        let string = Domain::String { trim: false };
+        let domain = Domain::Map(Box::new(string.clone()), Box::new(string));
+        let b = map(&[Some(&[("a", "1"), ("b", "2")]), Some(&[]), None, Some(&[("a", "2"), ("b", "1")])]);
+        let c = map(&[Some(&[("b", "2"), ("a", "1")]), None, Some(&[]), Some(&[("a", "1")])]);
+        assert_hashes_follow_encodings(b, c, &domain);
     }
 
     #[test]

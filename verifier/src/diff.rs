@@ -10,49 +10,167 @@
 //! split, row order or batch size.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow::array::{RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
+use arrow_ipc::reader::StreamReader;
+use arrow_ipc::writer::StreamWriter;
 use serde_json::{Map, Value};
 
 use crate::columns::ColumnPlan;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fingerprint::{Buckets, key_hash};
 use crate::progress::Progress;
 use crate::report::{ChangedSample, ColumnSample, DuplicateKeySample, Samples, Summary};
-use crate::rows::{BatchRows, Cell, cells, cells_equal};
+use crate::rows::{BatchRows, BatchValues};
 use crate::spec::Side;
 use crate::{sample, source};
 
-/// Rows of one side that fell into differing buckets.
-#[derive(Debug, Default)]
+/// Which differing buckets are classified together. Each round's rows of both sides must fit the
+/// memory budget; the first round is kept in memory while the diff pass reads, the others are
+/// spilled to local disk as Arrow IPC and classified one round at a time. Rounds are whole
+/// buckets, so every key's rows of both sides meet in one round.
+#[derive(Debug, Clone)]
+pub(crate) struct Rounds {
+    /// Per bucket: 0 when it is not read again, else its round + 1.
+    round_of: Vec<u32>,
+    count: usize,
+}
+
+impl Rounds {
+    /// Plans rounds over `buckets`: `(differing, rows of both sides)` per bucket, `row_bytes`
+    /// the memory a retained row is expected to take, `budget` the bytes a round may hold
+    /// (`None`: one round).
+    pub(crate) fn plan(buckets: impl Iterator<Item = (bool, u64)>, row_bytes: u64, budget: Option<usize>) -> Self {
+        let budget = budget.map_or(u64::MAX, |b| b as u64);
+        let (mut round_of, mut count, mut held) = (Vec::new(), 0u32, 0u64);
+        for (differing, rows) in buckets {
+            if !differing {
+                round_of.push(0);
+                continue;
+            }
+            let bytes = rows.saturating_mul(row_bytes);
+            if count == 0 || (held > 0 && held.saturating_add(bytes) > budget) {
+                count += 1;
+                held = 0;
+            }
+            held = held.saturating_add(bytes);
+            round_of.push(count);
+        }
+        Self { round_of, count: count as usize }
+    }
+
+    /// Rounds planned (0 when no bucket differs).
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+
+    fn of(&self, bucket: usize) -> Option<usize> {
+        self.round_of[bucket].checked_sub(1).map(|r| r as usize)
+    }
+}
+
+/// Rows of one side that fell into the differing buckets of one round.
+#[derive(Default)]
 pub(crate) struct Retained {
     /// The retained rows' batches (only retained rows are kept).
-    pub(crate) batches: Vec<RecordBatch>,
+    pub(crate) batches: Vec<RetainedBatch>,
     rows: Vec<RetainedRow>,
 }
 
-#[derive(Debug)]
+/// A batch of retained rows with its value columns ready to compare.
+pub(crate) struct RetainedBatch {
+    pub(crate) batch: RecordBatch,
+    values: BatchValues,
+}
+
 struct RetainedRow {
     key: Vec<u8>,
-    cells: Vec<Cell>,
     /// Index into [`Retained::batches`].
-    batch: usize,
-    row: usize,
+    batch: u32,
+    row: u32,
 }
 
 impl Retained {
+    /// Adds a batch whose rows are all retained, with their encoded keys.
+    fn push(&mut self, batch: RecordBatch, keys: Vec<Vec<u8>>, plan: &ColumnPlan) -> Result<()> {
+        let index = u32::try_from(self.batches.len()).map_err(|_| Error::Internal("too many batches".to_owned()))?;
+        for (row, key) in (0u32..).zip(keys) {
+            self.rows.push(RetainedRow { key, batch: index, row });
+        }
+        let values = BatchValues::new(&batch, plan)?;
+        self.batches.push(RetainedBatch { batch, values });
+        Ok(())
+    }
+
+    /// Adds a spilled batch (every row retained, keys encoded again).
+    fn push_spilled(&mut self, batch: RecordBatch, plan: &ColumnPlan) -> Result<()> {
+        let rows = BatchRows::keys_only(&batch, plan)?;
+        let keys = (0..rows.len())
+            .map(|row| {
+                let mut key = Vec::new();
+                rows.encode_key(row, &mut key);
+                key
+            })
+            .collect();
+        self.push(batch, keys, plan)
+    }
+
+    fn merge(&mut self, other: Retained) {
+        let offset = self.batches.len() as u32;
+        self.batches.extend(other.batches);
+        self.rows.extend(other.rows.into_iter().map(|r| RetainedRow { batch: r.batch + offset, ..r }));
+    }
+
+    fn row_json(&self, index: usize) -> Result<Map<String, Value>> {
+        let (batch, row) = self.location(index);
+        sample::row_json(&self.batches[batch].batch, row)
+    }
+
+    /// `(batch, row)` of a retained row.
+    pub(crate) fn location(&self, index: usize) -> (usize, usize) {
+        (self.rows[index].batch as usize, self.rows[index].row as usize)
+    }
+
+    fn values(&self, index: usize) -> (&BatchValues, usize) {
+        let (batch, row) = self.location(index);
+        (&self.batches[batch].values, row)
+    }
+
+    fn sort_key(&self, index: usize) -> Vec<u8> {
+        let (values, row) = self.values(index);
+        values.sort_key(row)
+    }
+}
+
+/// One scan partition's share of the diff pass: the first round's rows in memory, the other
+/// rounds' rows in spill files of its own.
+struct Split {
+    first: Retained,
+    spills: BTreeMap<usize, (PathBuf, StreamWriter<BufWriter<File>>)>,
+    partition: usize,
+}
+
+fn spill_error(error: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("cannot spill rows of the diff pass to a temporary file: {error}"))
+}
+
+impl Split {
     fn add_batch(
         &mut self,
         batch: &RecordBatch,
         plan: &ColumnPlan,
         buckets: Buckets,
-        differing: &[bool],
+        rounds: &Rounds,
+        spill_dir: &std::path::Path,
     ) -> Result<()> {
         let rows = BatchRows::keys_only(batch, plan)?;
-        let mut keys = Vec::new();
-        let mut indices = Vec::new();
+        let mut picked: BTreeMap<usize, (Vec<u32>, Vec<Vec<u8>>)> = BTreeMap::new();
         let mut key = Vec::new();
         for row in 0..rows.len() {
             if rows.has_null_key(row) {
@@ -60,62 +178,110 @@ impl Retained {
             }
             key.clear();
             rows.encode_key(row, &mut key);
-            if differing[buckets.of(key_hash(&key))] {
-                keys.push(key.clone());
-                indices.push(row);
+            if let Some(round) = rounds.of(buckets.of(key_hash(&key))) {
+                let (indices, keys) = picked.entry(round).or_default();
+                indices.push(u32::try_from(row).unwrap_or(u32::MAX));
+                if round == 0 {
+                    keys.push(key.clone());
+                }
             }
         }
-        if indices.is_empty() {
-            return Ok(());
+        for (round, (indices, keys)) in picked {
+            let kept = take_record_batch(batch, &UInt32Array::from(indices))?;
+            if round == 0 {
+                self.first.push(kept, keys, plan)?;
+                continue;
+            }
+            if !self.spills.contains_key(&round) {
+                let path = spill_dir.join(format!("{:05}-{round:05}.arrow", self.partition));
+                let file = File::create(&path).map_err(spill_error)?;
+                let writer = StreamWriter::try_new(BufWriter::new(file), &kept.schema()).map_err(spill_error)?;
+                self.spills.insert(round, (path, writer));
+            }
+            if let Some((_, writer)) = self.spills.get_mut(&round) {
+                writer.write(&kept).map_err(spill_error)?;
+            }
         }
-        let positions: Vec<u32> = indices.iter().map(|&i| u32::try_from(i).unwrap_or(u32::MAX)).collect();
-        let kept = take_record_batch(batch, &UInt32Array::from(positions))?;
-        let kept_rows: Vec<usize> = (0..kept.num_rows()).collect();
-        let batch_index = self.batches.len();
-        for ((key, cells), row) in keys.into_iter().zip(cells(&kept, plan, &kept_rows)?).zip(kept_rows) {
-            self.rows.push(RetainedRow { key, cells, batch: batch_index, row });
-        }
-        self.batches.push(kept);
         Ok(())
-    }
-
-    fn merge(&mut self, other: Retained) {
-        let offset = self.batches.len();
-        self.batches.extend(other.batches);
-        self.rows.extend(other.rows.into_iter().map(|r| RetainedRow { batch: r.batch + offset, ..r }));
-    }
-
-    fn row_json(&self, index: usize) -> Result<Map<String, Value>> {
-        let row = &self.rows[index];
-        sample::row_json(&self.batches[row.batch], row.row)
-    }
-
-    /// `(batch, row)` of a retained row.
-    pub(crate) fn location(&self, index: usize) -> (usize, usize) {
-        (self.rows[index].batch, self.rows[index].row)
     }
 }
 
-/// Reads the rows of the differing buckets from one side's scan partitions.
+/// The rows of one side in the differing buckets, by round.
+pub(crate) struct SideRounds {
+    first: Option<Retained>,
+    /// Spill files per round (index 0 unused).
+    files: Vec<Vec<PathBuf>>,
+    _directory: Option<tempfile::TempDir>,
+}
+
+impl SideRounds {
+    /// Nothing retained.
+    pub(crate) fn empty() -> Self {
+        Self { first: Some(Retained::default()), files: Vec::new(), _directory: None }
+    }
+
+    /// The rows of `round`, read back from disk for rounds after the first.
+    pub(crate) fn round(&mut self, round: usize, plan: &ColumnPlan) -> Result<Retained> {
+        if round == 0 {
+            return Ok(self.first.take().unwrap_or_default());
+        }
+        let mut retained = Retained::default();
+        for path in self.files.get(round).into_iter().flatten() {
+            let file = File::open(path).map_err(spill_error)?;
+            for batch in StreamReader::try_new(BufReader::new(file), None).map_err(spill_error)? {
+                retained.push_spilled(batch.map_err(spill_error)?, plan)?;
+            }
+        }
+        Ok(retained)
+    }
+}
+
+/// Reads the rows of the differing buckets from one side's scan partitions: the first round's
+/// into memory, the others' into spill files.
 pub(crate) async fn retain(
     streams: Vec<datafusion::execution::SendableRecordBatchStream>,
     plan: &ColumnPlan,
     buckets: Buckets,
-    differing: Arc<Vec<bool>>,
+    rounds: Arc<Rounds>,
     progress: &Arc<dyn Progress>,
-) -> Result<Retained> {
+) -> Result<SideRounds> {
+    let directory = if rounds.count() > 1 {
+        Some(tempfile::Builder::new().prefix("dqc-rows-").tempdir().map_err(spill_error)?)
+    } else {
+        None
+    };
+    let spill_dir: Arc<std::path::Path> =
+        Arc::from(directory.as_ref().map_or_else(std::env::temp_dir, |d| d.path().to_path_buf()).as_path());
     let (plan, progress) = (Arc::new(plan.clone()), Arc::clone(progress));
-    let partials = source::fold_partitions(streams, Retained::default, move |retained, batch| {
-        retained.add_batch(batch, &plan, buckets, &differing)?;
-        progress.add_rows(batch.num_rows() as u64);
-        Ok(())
-    })
+    let next_partition = AtomicUsize::new(0);
+    let partials = source::fold_partitions(
+        streams,
+        || Split {
+            first: Retained::default(),
+            spills: BTreeMap::new(),
+            partition: next_partition.fetch_add(1, Ordering::Relaxed),
+        },
+        move |split, batch| {
+            split.add_batch(batch, &plan, buckets, &rounds, &spill_dir)?;
+            progress.add_rows(batch.num_rows() as u64);
+            Ok(())
+        },
+    )
     .await?;
-    let mut total = Retained::default();
+    let mut side = SideRounds { first: Some(Retained::default()), files: Vec::new(), _directory: directory };
     for partial in partials {
-        total.merge(partial);
+        if let Some(first) = &mut side.first {
+            first.merge(partial.first);
+        }
+        for (round, (path, mut writer)) in partial.spills {
+            writer.finish().map_err(spill_error)?;
+            if side.files.len() <= round {
+                side.files.resize(round + 1, Vec::new());
+            }
+            side.files[round].push(path);
+        }
     }
-    Ok(total)
+    Ok(side)
 }
 
 /// One differing row, for the export.
@@ -144,33 +310,40 @@ pub(crate) struct Classified {
     pub(crate) differing: Vec<DifferingRow>,
 }
 
-/// Matches the retained rows of both sides by key and classifies them.
+impl Classified {
+    /// Nothing found yet, for the columns of `plan`.
+    pub(crate) fn new(plan: &ColumnPlan) -> Self {
+        Self {
+            mismatches: vec![0; plan.values.len()],
+            column_samples: vec![Vec::new(); plan.values.len()],
+            ..Self::default()
+        }
+    }
+}
+
+/// Matches the retained rows of both sides (one round) by key and classifies them into `out`.
 pub(crate) struct Classifier<'a> {
     plan: &'a ColumnPlan,
     baseline: &'a Retained,
     candidate: &'a Retained,
     sample_limit: usize,
     keep_differing: bool,
-    out: Classified,
+    out: &'a mut Classified,
+    scratch: [Vec<u8>; 2],
 }
 
 impl<'a> Classifier<'a> {
     pub(crate) fn new(
         plan: &'a ColumnPlan,
-        baseline: &'a Retained,
-        candidate: &'a Retained,
+        [baseline, candidate]: [&'a Retained; 2],
         sample_limit: usize,
         keep_differing: bool,
+        out: &'a mut Classified,
     ) -> Self {
-        let out = Classified {
-            mismatches: vec![0; plan.values.len()],
-            column_samples: vec![Vec::new(); plan.values.len()],
-            ..Classified::default()
-        };
-        Self { plan, baseline, candidate, sample_limit, keep_differing, out }
+        Self { plan, baseline, candidate, sample_limit, keep_differing, out, scratch: [Vec::new(), Vec::new()] }
     }
 
-    pub(crate) fn run(mut self) -> Result<Classified> {
+    pub(crate) fn run(mut self) -> Result<()> {
         let mut groups: BTreeMap<&[u8], (Vec<usize>, Vec<usize>)> = BTreeMap::new();
         for (index, row) in self.baseline.rows.iter().enumerate() {
             groups.entry(&row.key).or_default().0.push(index);
@@ -184,13 +357,11 @@ impl<'a> Classifier<'a> {
                 _ => self.match_group(baseline, candidate)?,
             }
         }
-        Ok(self.out)
+        Ok(())
     }
 
     fn compare(&mut self, b: usize, c: usize) -> Result<()> {
-        let differing: Vec<usize> = (0..self.plan.values.len())
-            .filter(|&i| !cells_equal(&self.baseline.rows[b].cells[i], &self.candidate.rows[c].cells[i], self.plan, i))
-            .collect();
+        let differing: Vec<usize> = (0..self.plan.values.len()).filter(|&i| !self.value_equal(b, c, i)).collect();
         if differing.is_empty() {
             self.out.summary.matched += 1;
             return Ok(());
@@ -253,12 +424,12 @@ impl<'a> Classifier<'a> {
         // Visit rows in canonical order so that which rows are left over, and in what order,
         // does not depend on the order the files were read in.
         let mut baseline = baseline.to_vec();
-        baseline.sort_by_cached_key(|&b| sort_key(&self.baseline.rows[b].cells));
+        baseline.sort_by_cached_key(|&b| self.baseline.sort_key(b));
         let mut unmatched: Vec<usize> = candidate.to_vec();
-        unmatched.sort_by_cached_key(|&c| sort_key(&self.candidate.rows[c].cells));
+        unmatched.sort_by_cached_key(|&c| self.candidate.sort_key(c));
         let mut left_in_baseline = Vec::new();
         for b in baseline {
-            let found = unmatched.iter().position(|&c| self.rows_equal(b, c));
+            let found = unmatched.iter().position(|&c| (0..self.plan.values.len()).all(|i| self.value_equal(b, c, i)));
             match found {
                 Some(position) => {
                     unmatched.remove(position);
@@ -276,9 +447,11 @@ impl<'a> Classifier<'a> {
         Ok(())
     }
 
-    fn rows_equal(&self, b: usize, c: usize) -> bool {
-        let (baseline, candidate) = (&self.baseline.rows[b].cells, &self.candidate.rows[c].cells);
-        (0..self.plan.values.len()).all(|i| cells_equal(&baseline[i], &candidate[i], self.plan, i))
+    /// Whether value column `column` of baseline row `b` equals that of candidate row `c`.
+    fn value_equal(&mut self, b: usize, c: usize, column: usize) -> bool {
+        let (baseline, b_row) = self.baseline.values(b);
+        let (candidate, c_row) = self.candidate.values(c);
+        baseline.equal(column, b_row, candidate, c_row, self.plan.values[column].tolerance, &mut self.scratch)
     }
 
     fn only_in(&mut self, side: Side, index: usize) -> Result<()> {
@@ -303,20 +476,4 @@ impl<'a> Classifier<'a> {
         }
         Ok(())
     }
-}
-
-/// A byte string that orders rows by their canonical values.
-fn sort_key(cells: &[Cell]) -> Vec<u8> {
-    let mut key = Vec::new();
-    for cell in cells {
-        match cell {
-            Cell::Exact(bytes) => key.extend(bytes),
-            Cell::Float(None) => key.push(0),
-            Cell::Float(Some(value)) => {
-                key.push(1);
-                key.extend(crate::canonical::sortable_f64(*value));
-            }
-        }
-    }
-    key
 }

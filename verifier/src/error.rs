@@ -72,6 +72,10 @@ pub enum Error {
     #[error("arrow error: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
 
+    /// A fingerprint file that cannot be read, or two that cannot be compared.
+    #[error("fingerprint `{path}`: {reason}")]
+    Fingerprint { path: String, reason: String },
+
     /// Writing the export file failed.
     #[error("cannot write the export to `{path}`: {reason}")]
     Export { path: String, reason: String },
@@ -96,6 +100,7 @@ impl Error {
                 | Self::MissingKeyColumn { .. }
                 | Self::IncomparableKey { .. }
                 | Self::InvalidOption(_)
+                | Self::Fingerprint { .. }
         )
     }
 

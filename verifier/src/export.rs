@@ -15,56 +15,69 @@ use parquet::arrow::ArrowWriter;
 use crate::diff::{DifferingRow, Retained};
 use crate::error::{Error, Result};
 
-/// Writes the differing rows to a Parquet file at `path`.
-pub(crate) fn write(
-    path: &std::path::Path,
-    rows: &[DifferingRow],
-    baseline: &Retained,
-    candidate: &Retained,
-    columns: [&[(String, DataType)]; 2],
-) -> Result<()> {
-    let failed = |reason: String| Error::Export { path: path.display().to_string(), reason };
-    let batch = build(rows, baseline, candidate, columns)?;
-    let file = std::fs::File::create(path).map_err(|e| failed(e.to_string()))?;
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).map_err(|e| failed(e.to_string()))?;
-    writer.write(&batch).map_err(|e| failed(e.to_string()))?;
-    writer.close().map_err(|e| failed(e.to_string()))?;
-    Ok(())
+/// The export file, written one round of the diff pass at a time.
+pub(crate) struct Export {
+    path: String,
+    schema: Arc<Schema>,
+    columns: [Vec<(String, DataType)>; 2],
+    writer: ArrowWriter<std::fs::File>,
 }
 
-fn build(
-    rows: &[DifferingRow],
-    baseline: &Retained,
-    candidate: &Retained,
-    [baseline_names, candidate_names]: [&[(String, DataType)]; 2],
-) -> Result<RecordBatch> {
-    let kinds: ArrayRef = Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.kind)));
-    let mut changed = ListBuilder::new(StringBuilder::new());
-    for row in rows {
-        changed.append_value(row.columns.iter().map(Some));
-    }
-    let mut fields = vec![
-        Field::new("kind", DataType::Utf8, false),
-        Field::new("changed_columns", DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))), false),
-    ];
-    let mut arrays: Vec<ArrayRef> = vec![kinds, Arc::new(changed.finish())];
-    let sides = [
-        ("baseline", baseline, baseline_names, rows.iter().map(|r| r.baseline).collect::<Vec<_>>()),
-        ("candidate", candidate, candidate_names, rows.iter().map(|r| r.candidate).collect::<Vec<_>>()),
-    ];
-    for (prefix, retained, names, picks) in sides {
-        for (column, (name, data_type)) in names.iter().enumerate() {
-            fields.push(Field::new(format!("{prefix}_{name}"), data_type.clone(), true));
-            arrays.push(side_column(retained, column, data_type, &picks)?);
+impl Export {
+    /// Creates the Parquet file at `path` for the typed columns of each side.
+    pub(crate) fn create(path: &std::path::Path, columns: [Vec<(String, DataType)>; 2]) -> Result<Self> {
+        let path = path.display().to_string();
+        let mut fields = vec![
+            Field::new("kind", DataType::Utf8, false),
+            Field::new("changed_columns", DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))), false),
+        ];
+        for (prefix, names) in [("baseline", &columns[0]), ("candidate", &columns[1])] {
+            fields.extend(names.iter().map(|(name, t)| Field::new(format!("{prefix}_{name}"), t.clone(), true)));
         }
+        let schema = Arc::new(Schema::new(fields));
+        let file = std::fs::File::create(&path).map_err(|e| failed(&path, e))?;
+        let writer = ArrowWriter::try_new(file, Arc::clone(&schema), None).map_err(|e| failed(&path, e))?;
+        Ok(Self { path, schema, columns, writer })
     }
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+
+    /// Appends the differing rows of one round.
+    pub(crate) fn write(&mut self, rows: &[DifferingRow], baseline: &Retained, candidate: &Retained) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let kinds: ArrayRef = Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.kind)));
+        let mut changed = ListBuilder::new(StringBuilder::new());
+        for row in rows {
+            changed.append_value(row.columns.iter().map(Some));
+        }
+        let mut arrays: Vec<ArrayRef> = vec![kinds, Arc::new(changed.finish())];
+        let sides = [
+            (baseline, &self.columns[0], rows.iter().map(|r| r.baseline).collect::<Vec<_>>()),
+            (candidate, &self.columns[1], rows.iter().map(|r| r.candidate).collect::<Vec<_>>()),
+        ];
+        for (retained, names, picks) in sides {
+            for (column, (_, data_type)) in names.iter().enumerate() {
+                arrays.push(side_column(retained, column, data_type, &picks)?);
+            }
+        }
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), arrays)?;
+        self.writer.write(&batch).map_err(|e| failed(&self.path, e))
+    }
+
+    /// Closes the file.
+    pub(crate) fn finish(self) -> Result<()> {
+        self.writer.close().map(drop).map_err(|e| failed(&self.path, e))
+    }
+}
+
+fn failed(path: &str, error: impl std::fmt::Display) -> Error {
+    Error::Export { path: path.to_owned(), reason: error.to_string() }
 }
 
 /// The `column` of each picked retained row, NULL where none is picked.
 fn side_column(retained: &Retained, column: usize, data_type: &DataType, picks: &[Option<usize>]) -> Result<ArrayRef> {
     let null = new_null_array(data_type, 1);
-    let mut sources: Vec<&dyn Array> = retained.batches.iter().map(|b| b.column(column).as_ref()).collect();
+    let mut sources: Vec<&dyn Array> = retained.batches.iter().map(|b| b.batch.column(column).as_ref()).collect();
     sources.push(null.as_ref());
     let null_source = sources.len() - 1;
     let indices: Vec<(usize, usize)> =

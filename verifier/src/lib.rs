@@ -12,6 +12,7 @@
 //! - `rows`: a batch's rows as canonical keys, hashable rows and comparable cells.
 //! - `fingerprint`: pass 1, per-key-bucket digests of each side, streamed; `key_hashes`
 //!   finds duplicate keys in bounded memory.
+//! - `fingerprint_file`: one side's digests as a file, and two such files compared.
 //! - `diff`: pass 2, only the differing buckets, matched by key and classified.
 //! - `progress`: passes and rows reported to callers ([`Progress`]).
 //! - [`report`]: the JSON contract and its text rendering; `export`: differing rows as Parquet.
@@ -26,6 +27,7 @@ mod diff;
 mod error;
 mod export;
 mod fingerprint;
+mod fingerprint_file;
 mod key_hashes;
 mod progress;
 pub mod report;
@@ -37,8 +39,12 @@ mod source;
 pub mod spec;
 
 pub use error::{Error, Result};
+pub use fingerprint_file::{
+    DifferingBucket, FingerprintColumn, FingerprintComparison, FingerprintFile, FingerprintHeader, FingerprintSide,
+    FingerprintSpec, compare_fingerprints, fingerprint_dataset, fingerprint_dataset_with_progress,
+};
 pub use progress::{NoProgress, Pass, Progress};
-pub use report::{Report, Verdict};
+pub use report::{BucketSummary, Report, Verdict};
 pub use run::{diff, diff_with_progress};
 pub use scan_floor::{ScanSummary, scan};
 pub use source::{Dataset, DatasetScanExec, DatasetTable};

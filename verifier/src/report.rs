@@ -169,6 +169,22 @@ pub struct Samples {
     pub null_keys_candidate: Vec<Map<String, Value>>,
 }
 
+/// How the fingerprint pass split the keys, and how much the diff pass read again.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BucketSummary {
+    /// Key-hash buckets of the fingerprint pass (a power of two).
+    pub count: usize,
+    /// Buckets whose digests differ or that may hold a duplicate key: the ones read again.
+    pub differing: usize,
+    /// Rounds the diff pass classified them in: more than one when their rows did not fit the
+    /// memory limit and were spilled to disk.
+    pub rounds: usize,
+    /// The differing buckets in ascending order. Not in the JSON report; `dqc diff` of two
+    /// fingerprint files names them.
+    #[serde(skip)]
+    pub differing_buckets: Vec<u32>,
+}
+
 /// The report of one diff.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -190,6 +206,8 @@ pub struct Report {
     pub schema: SchemaReport,
     /// Samples per kind.
     pub samples: Samples,
+    /// How the fingerprint pass split the keys and what the diff pass read again.
+    pub buckets: BucketSummary,
     /// Wall time of the diff.
     pub elapsed_ms: u64,
 }

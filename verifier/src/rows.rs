@@ -12,6 +12,7 @@ use arrow::datatypes::{DataType, Float64Type};
 use crate::canonical::{self, Encoder};
 use crate::columns::ColumnPlan;
 use crate::error::Result;
+use crate::spec::Tolerance;
 
 /// Encoders over one batch.
 pub(crate) struct BatchRows {
@@ -84,50 +85,99 @@ impl BatchRows {
             value.encode(row, out);
         }
     }
-}
 
-/// One compared value of a row, as the diff pass compares it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Cell {
-    /// Canonical bytes: equal exactly when the values are equal.
-    Exact(Vec<u8>),
-    /// A toleranced number; `None` is NULL.
-    Float(Option<f64>),
-}
-
-/// Builds the cells of chosen rows of a batch (value columns only).
-pub(crate) fn cells(batch: &RecordBatch, plan: &ColumnPlan, rows: &[usize]) -> Result<Vec<Vec<Cell>>> {
-    let key_count = plan.keys.len();
-    let mut out: Vec<Vec<Cell>> = rows.iter().map(|_| Vec::with_capacity(plan.values.len())).collect();
-    for (i, pair) in plan.values.iter().enumerate() {
-        let column = batch.column(key_count + i);
-        if pair.tolerance.is_some() {
-            let floats = cast(column, &DataType::Float64)?;
-            let floats: &Float64Array = floats.as_primitive::<Float64Type>();
-            for (cells, &row) in out.iter_mut().zip(rows) {
-                cells.push(Cell::Float(floats.is_valid(row).then(|| floats.value(row))));
-            }
-        } else {
-            let encoder = canonical::encoder(column, &pair.domain)?;
-            for (cells, &row) in out.iter_mut().zip(rows) {
-                let mut bytes = Vec::new();
-                encoder.encode(row, &mut bytes);
-                cells.push(Cell::Exact(bytes));
+    /// Folds each value column's hashes into the rows' accumulators, column by column (one
+    /// downcast array at a time, no row encoding). `acc` starts as each row's key hash.
+    pub(crate) fn combine_values(&self, acc: &mut [u128], scratch: &mut Vec<u8>) {
+        for value in &self.hashed_values {
+            for (row, acc) in acc.iter_mut().enumerate() {
+                *acc = canonical::combine(*acc, value.hash(row, scratch));
             }
         }
     }
-    Ok(out)
 }
 
-/// Whether two cells of the same column are equal.
-pub(crate) fn cells_equal(baseline: &Cell, candidate: &Cell, plan: &ColumnPlan, column: usize) -> bool {
-    match (baseline, candidate) {
-        (Cell::Exact(b), Cell::Exact(c)) => b == c,
-        (Cell::Float(Some(b)), Cell::Float(Some(c))) => {
-            let tolerance = plan.values[column].tolerance.unwrap_or_default();
-            canonical::within_tolerance(*b, *c, tolerance)
+/// The compared values of one batch, encoded when asked: the diff pass keeps batches, not cells,
+/// so that a retained row costs its Arrow bytes and no more.
+pub(crate) struct BatchValues {
+    columns: Vec<ValueColumn>,
+}
+
+enum ValueColumn {
+    /// Canonical bytes on demand.
+    Exact(Encoder),
+    /// A toleranced number as f64.
+    Float(Float64Array),
+}
+
+impl BatchValues {
+    /// The value columns of a scanned batch (keys first, then values, as planned).
+    pub(crate) fn new(batch: &RecordBatch, plan: &ColumnPlan) -> Result<Self> {
+        let key_count = plan.keys.len();
+        let columns = plan
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, pair)| {
+                let column = batch.column(key_count + i);
+                Ok(match pair.tolerance {
+                    Some(_) => {
+                        ValueColumn::Float(cast(column, &DataType::Float64)?.as_primitive::<Float64Type>().clone())
+                    }
+                    None => ValueColumn::Exact(canonical::encoder(column, &pair.domain)?),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { columns })
+    }
+
+    /// A byte string that orders rows by their canonical values (toleranced numbers by value).
+    pub(crate) fn sort_key(&self, row: usize) -> Vec<u8> {
+        let mut key = Vec::new();
+        for column in &self.columns {
+            match column {
+                ValueColumn::Exact(encoder) => encoder.encode(row, &mut key),
+                ValueColumn::Float(floats) if floats.is_null(row) => key.push(0),
+                ValueColumn::Float(floats) => {
+                    key.push(1);
+                    key.extend(canonical::sortable_f64(floats.value(row)));
+                }
+            }
         }
-        (Cell::Float(None), Cell::Float(None)) => true,
-        _ => false,
+        key
+    }
+
+    /// Whether value column `column` of `row` equals that of `other_row` in `other`, with the
+    /// column's tolerance; `scratch` holds the two encodings.
+    pub(crate) fn equal(
+        &self,
+        column: usize,
+        row: usize,
+        other: &BatchValues,
+        other_row: usize,
+        tolerance: Option<Tolerance>,
+        scratch: &mut [Vec<u8>; 2],
+    ) -> bool {
+        match (&self.columns[column], &other.columns[column]) {
+            (ValueColumn::Exact(mine), ValueColumn::Exact(theirs)) => {
+                let [a, b] = scratch;
+                a.clear();
+                b.clear();
+                mine.encode(row, a);
+                theirs.encode(other_row, b);
+                a == b
+            }
+            (ValueColumn::Float(mine), ValueColumn::Float(theirs)) => {
+                match (mine.is_valid(row), theirs.is_valid(other_row)) {
+                    (true, true) => canonical::within_tolerance(
+                        mine.value(row),
+                        theirs.value(other_row),
+                        tolerance.unwrap_or_default(),
+                    ),
+                    (valid, other_valid) => valid == other_valid,
+                }
+            }
+            _ => false,
+        }
     }
 }

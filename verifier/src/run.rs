@@ -8,15 +8,16 @@ use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use crate::columns;
 use crate::columns::ColumnPlan;
-use crate::diff::{Classified, Classifier, Retained, retain};
+use crate::diff::{Classified, Classifier, Rounds, SideRounds, retain};
 use crate::error::{Error, Result};
+use crate::export::Export;
 use crate::fingerprint::{Buckets, Fingerprint, Settings, fingerprint};
 use crate::progress::{NoProgress, Pass, Progress};
-use crate::report::{ColumnReport, DatasetSummary, Report, Samples, Verdict};
+use crate::report::{BucketSummary, ColumnReport, DatasetSummary, Report, Samples, Verdict};
 use crate::source::{self, Dataset};
 use crate::spec::{DiffSpec, ResourceLimits, Side};
-use crate::{columns, export};
 
 /// Runs the diff `spec` describes. Differences are `Ok(report)`; `Err` means dqc could not tell.
 pub async fn diff(spec: &DiffSpec) -> Result<Report> {
@@ -61,28 +62,62 @@ pub async fn diff_with_progress(spec: &DiffSpec, progress: Arc<dyn Progress>) ->
     let matched_in_equal_buckets: u64 =
         baseline_fp.buckets.iter().zip(&differing).filter(|(_, d)| !**d).map(|(digest, _)| digest.rows).sum();
 
-    let (baseline_rows, candidate_rows) = if differing.iter().any(|d| *d) {
-        let differing = Arc::new(differing);
+    let per_bucket = baseline_fp.buckets.iter().zip(&candidate_fp.buckets).zip(&differing);
+    let rounds = Rounds::plan(
+        per_bucket.map(|((b, c), d)| (*d, b.rows + c.rows)),
+        retained_row_bytes(&baseline_fp, &candidate_fp),
+        spec.limits.memory_limit.map(|bytes| bytes / 2),
+    );
+    let (mut baseline_rounds, mut candidate_rounds) = if rounds.count() > 0 {
+        let rounds = Arc::new(rounds.clone());
         let (b, c) = tokio::try_join!(scan(&baseline), scan(&candidate))?;
         progress.start_pass(Pass::Diff, total_rows);
         tokio::try_join!(
-            retain(b, &plan, buckets, Arc::clone(&differing), &progress),
-            retain(c, &plan, buckets, differing, &progress)
+            retain(b, &plan, buckets, Arc::clone(&rounds), &progress),
+            retain(c, &plan, buckets, rounds, &progress)
         )?
     } else {
-        (Retained::default(), Retained::default())
+        (SideRounds::empty(), SideRounds::empty())
     };
     let mut classified =
-        Classifier::new(&plan, &baseline_rows, &candidate_rows, sample_limit, spec.export.is_some()).run()?;
+        classify(&plan, &rounds, [&mut baseline_rounds, &mut candidate_rounds], sample_limit, spec.export.as_deref())?;
     classified.summary.matched += matched_in_equal_buckets;
-    if let Some(path) = &spec.export {
-        let columns = [plan.typed_columns(Side::Baseline), plan.typed_columns(Side::Candidate)];
-        export::write(path, &classified.differing, &baseline_rows, &candidate_rows, [&columns[0], &columns[1]])?;
-    }
     let sides = [(&baseline, &baseline_fp), (&candidate, &candidate_fp)];
     let mut report = assemble(&plan, sides, classified);
+    report.buckets = BucketSummary {
+        count: buckets.count(),
+        differing: differing.iter().filter(|d| **d).count(),
+        rounds: rounds.count(),
+        differing_buckets: (0u32..).zip(&differing).filter(|(_, d)| **d).map(|(b, _)| b).collect(),
+    };
     report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(report)
+}
+
+/// Classifies the retained rows round by round, writing each round's differing rows to the
+/// export if one is asked for.
+fn classify(
+    plan: &ColumnPlan,
+    rounds: &Rounds,
+    [baseline, candidate]: [&mut SideRounds; 2],
+    sample_limit: usize,
+    export: Option<&std::path::Path>,
+) -> Result<Classified> {
+    let columns = || [plan.typed_columns(Side::Baseline), plan.typed_columns(Side::Candidate)];
+    let mut export = export.map(|path| Export::create(path, columns())).transpose()?;
+    let mut classified = Classified::new(plan);
+    for round in 0..rounds.count() {
+        let sides = [baseline.round(round, plan)?, candidate.round(round, plan)?];
+        Classifier::new(plan, [&sides[0], &sides[1]], sample_limit, export.is_some(), &mut classified).run()?;
+        if let Some(export) = &mut export {
+            export.write(&classified.differing, &sides[0], &sides[1])?;
+        }
+        classified.differing.clear();
+    }
+    if let Some(export) = export {
+        export.finish()?;
+    }
+    Ok(classified)
 }
 
 /// A DataFusion session within the limits: `threads` partitions, a spillable memory pool.
@@ -108,9 +143,16 @@ fn differing_buckets(baseline: &mut Fingerprint, candidate: &mut Fingerprint, bu
     Ok(differing)
 }
 
+/// Memory one row held by the diff pass is expected to take: its Arrow bytes (measured in pass
+/// 1), its encoded key and bookkeeping.
+fn retained_row_bytes(baseline: &Fingerprint, candidate: &Fingerprint) -> u64 {
+    let rows = (baseline.rows + candidate.rows).max(1);
+    (baseline.arrow_bytes + candidate.arrow_bytes) / rows + 96
+}
+
 /// Key hashes (8 bytes each) held in memory per scan partition: 4M (32 MiB) by default, or a
 /// 64th of the memory limit, whichever is smaller.
-fn key_hash_budget(limits: &ResourceLimits) -> usize {
+pub(crate) fn key_hash_budget(limits: &ResourceLimits) -> usize {
     const DEFAULT: usize = 4 << 20;
     limits.memory_limit.map_or(DEFAULT, |bytes| (bytes / 64 / 8).clamp(1024, DEFAULT))
 }
@@ -161,6 +203,7 @@ fn assemble(plan: &ColumnPlan, sides: [(&Arc<Dataset>, &Fingerprint); 2], classi
         columns,
         schema: plan.schema.clone(),
         samples,
+        buckets: BucketSummary::default(),
         elapsed_ms: 0,
     };
     report.decide();

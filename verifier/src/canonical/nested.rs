@@ -5,7 +5,7 @@ use arrow::array::{
 };
 use arrow::datatypes::DataType;
 
-use super::{Domain, Encode, Encoder, MORE, NULL, VALUE, encoder, write_null};
+use super::{Domain, Encode, Encoder, MORE, NULL, NULL_HASH, VALUE, combine, encoder, finish, write_null};
 use crate::error::{Error, Result};
 
 /// Lists in order: each element is preceded by [`MORE`], the list ends with [`NULL`].
@@ -48,7 +48,21 @@ impl Encode for ListEncoder {
         }
         out.push(NULL);
     }
+
+    fn hash(&self, row: usize, scratch: &mut Vec<u8>) -> u128 {
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+            return NULL_HASH;
+        }
+        let (start, end) = self.ranges[row];
+        let acc = (start..end).fold(LIST_SEED, |acc, index| combine(acc, self.item.hash(index, scratch)));
+        finish(combine(acc, (end - start) as u128))
+    }
 }
+
+/// Seeds of nested hashes, so that an empty list, an empty map and an empty struct differ.
+const LIST_SEED: u128 = 0x6c69_7374;
+const STRUCT_SEED: u128 = 0x7374_7275_6374;
+const MAP_SEED: u128 = 0x006d_6170;
 
 /// Structs field by field, in lowercased field-name order.
 struct StructEncoder {
@@ -80,6 +94,13 @@ impl Encode for StructEncoder {
         for field in &self.fields {
             field.encode(row, out);
         }
+    }
+
+    fn hash(&self, row: usize, scratch: &mut Vec<u8>) -> u128 {
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+            return NULL_HASH;
+        }
+        finish(self.fields.iter().fold(STRUCT_SEED, |acc, field| combine(acc, field.hash(row, scratch))))
     }
 }
 
@@ -113,6 +134,20 @@ impl Encode for MapEncoder {
             out.extend(entry);
         }
         out.push(NULL);
+    }
+
+    /// The wrapping sum of the entries' hashes: independent of entry order without sorting.
+    fn hash(&self, row: usize, scratch: &mut Vec<u8>) -> u128 {
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+            return NULL_HASH;
+        }
+        let start = usize::try_from(self.offsets[row]).unwrap_or(0);
+        let end = usize::try_from(self.offsets[row + 1]).unwrap_or(0);
+        let sum = (start..end).fold(0u128, |sum, index| {
+            let entry = finish(combine(self.key.hash(index, scratch), self.value.hash(index, scratch)));
+            sum.wrapping_add(entry)
+        });
+        finish(combine(combine(MAP_SEED, sum), (end - start) as u128))
     }
 }
 
