@@ -4,13 +4,15 @@
 //! and dispatch. Commands return the process exit code; `main.rs` exits with it.
 
 mod diff;
+mod fingerprint;
 mod progress;
 mod scan;
 mod size;
 
 use clap::{Parser, Subcommand};
 
-pub use diff::DiffArgs;
+pub use diff::{CompareArgs, DiffArgs};
+pub use fingerprint::FingerprintArgs;
 pub use scan::ScanArgs;
 
 /// dqc verifies dual runs: the same tables produced by a baseline and a candidate cluster.
@@ -30,7 +32,10 @@ pub struct Cli {
 pub enum Command {
     /// Compare two datasets by key; exit 0 consistent, 1 inconsistent, 2 error.
     Diff(Box<DiffArgs>),
-    /// Decode a dataset fully and print its rows and the time taken: the floor of a diff.
+    /// Write a dataset's bucket digests to a file; `dqc diff` of two such files names the
+    /// buckets that differ, without moving the data.
+    Fingerprint(Box<FingerprintArgs>),
+    /// Decode datasets fully and print its rows and the time taken: the floor of a diff.
     Scan(ScanArgs),
 }
 
@@ -38,6 +43,7 @@ pub enum Command {
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Diff(args) => diff::run(&args, cli.threads).await,
+        Command::Fingerprint(args) => fingerprint::run(&args, cli.threads).await,
         Command::Scan(args) => scan::run(&args, cli.threads).await,
     }
 }

@@ -299,3 +299,48 @@ fn a_progress_bar_is_drawn_on_a_terminal_and_never_into_pipes() {
     assert!(screen.contains("rows, eta"), "{screen}");
     assert!(screen.contains("verdict: INCONSISTENT"), "{screen}");
 }
+
+#[test]
+fn fingerprints_written_by_each_side_are_compared_by_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, c) = (dir.path().join("b.json"), dir.path().join("c.parquet"));
+    let (b, c) = (b.to_str().unwrap(), c.to_str().unwrap());
+    let written = dqc(&["fingerprint", &fixture("spark/baseline"), "--key", "id", "--output", b]);
+    assert_eq!(written.status.code(), Some(0), "{}", stderr(&written));
+    assert!(stdout(&written).starts_with("1000 rows, "), "{}", stdout(&written));
+    let written =
+        dqc(&["fingerprint", &fixture("spark/candidate"), "--key", "id", "--output", c, "--side", "candidate"]);
+    assert_eq!(written.status.code(), Some(0), "{}", stderr(&written));
+
+    let full = diff_fixtures("spark/baseline", "spark/candidate", &["--format", "json"]);
+    let full: Value = serde_json::from_str(&stdout(&full)).unwrap();
+    let compared = dqc(&["diff", "--baseline", b, "--candidate", c, "--format", "json"]);
+    assert_eq!(compared.status.code(), Some(1), "{}", stderr(&compared));
+    let compared: Value = serde_json::from_str(&stdout(&compared)).unwrap();
+    assert_eq!(compared["verdict"], "inconsistent");
+    assert_eq!(compared["bucket_count"], full["buckets"]["count"]);
+    assert_eq!(
+        compared["differing_buckets"].as_array().unwrap().len() as u64,
+        full["buckets"]["differing"].as_u64().unwrap()
+    );
+
+    let same = dqc(&["diff", "--baseline", b, "--candidate", b]);
+    assert_eq!(same.status.code(), Some(0), "{}", stderr(&same));
+    assert!(stdout(&same).starts_with("verdict: CONSISTENT (fingerprints"), "{}", stdout(&same));
+    assert_fails_with(
+        &dqc(&["diff", "--baseline", b, "--candidate", &fixture("spark/candidate"), "--key", "id"]),
+        "one side is a fingerprint file and the other a dataset",
+    );
+    assert_fails_with(
+        &dqc(&["fingerprint", &fixture("spark/baseline"), "--key", "id", "--output", b, "--buckets", "1000"]),
+        "--buckets 1000: must be a power of two",
+    );
+}
+
+#[test]
+fn scan_reads_several_datasets_at_once() {
+    let output = dqc(&["scan", &fixture("spark/baseline"), &fixture("spark/candidate")]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.lines().last().unwrap().starts_with("1999 rows in all in "), "{text}");
+}

@@ -1,9 +1,11 @@
 //! The diff against its floor, a plain scan of the same files.
 //!
 //! Data: a seeded `orders`-like table (flat columns, so orc-rust can write it), one ORC file
-//! per side, generated before anything is timed. Cases: equal sides (only the fingerprint pass
-//! runs) and 0.1% changed rows (the diff pass reads the differing buckets again). Compare each
-//! case's time with `scan/rows=..` of the same run: the ratio is what matters on a noisy machine.
+//! per side, generated before anything is timed, at 1e5 and 1e6 rows per side. Cases: the
+//! fingerprint pass of both sides alone; a diff of equal sides (only the fingerprint pass runs);
+//! and of 0.1% changed rows (the diff pass reads the differing buckets again: its cost is the
+//! difference of the two diffs). Compare each case's time with `scan_both_sides` of the same
+//! run: the ratio is what matters on a noisy machine.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,7 +14,7 @@ use arrow::array::{
     ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use verifier::{DiffSpec, ResourceLimits};
+use verifier::{DiffOptions, DiffSpec, FingerprintSpec, ResourceLimits, Side};
 
 const STATUSES: [&str; 4] = ["paid", "shipped", "退款", "cancelled"];
 
@@ -57,8 +59,9 @@ fn write_side(dir: &Path, rows: i64, changed_every: i64) {
     dqc_tests::write_orc(&dir.join("part-00000.orc"), &batches);
 }
 
-fn bench(c: &mut Criterion) {
-    let rows: i64 = 100_000;
+/// One size: scan of both sides (the floor), the fingerprint pass of both sides, a diff of equal
+/// sides (the fingerprint pass and nothing else) and of 0.1% changed rows (both passes).
+fn bench_rows(c: &mut Criterion, rows: i64, label: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
     write_side(&dir.path().join("baseline"), rows, 0);
@@ -69,21 +72,45 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(2 * rows as u64));
     group.sample_size(10);
     let (baseline, equal, changed) = (path("baseline"), path("equal"), path("changed"));
-    group.bench_function("scan/rows=1e5/both_sides", |b| {
+    group.bench_function(format!("rows={label}/scan_both_sides"), |b| {
         b.iter(|| {
             runtime.block_on(async {
                 let limits = ResourceLimits::default();
-                let b = verifier::scan(&baseline, &limits).await.expect("scan");
-                let c = verifier::scan(&equal, &limits).await.expect("scan");
+                let (b, c) = tokio::try_join!(verifier::scan(&baseline, &limits), verifier::scan(&equal, &limits))
+                    .expect("scan");
                 b.rows + c.rows
             })
         })
     });
-    for (name, candidate) in [("diff/rows=1e5/equal", &equal), ("diff/rows=1e5/changed=0.1pct", &changed)] {
+    let fingerprint_spec = |uri: &str| FingerprintSpec {
+        uri: uri.to_owned(),
+        side: Side::Baseline,
+        key: vec!["order_id".to_owned()],
+        options: DiffOptions::default(),
+        limits: ResourceLimits::default(),
+        buckets: None,
+    };
+    let (b_spec, c_spec) = (fingerprint_spec(&baseline), fingerprint_spec(&equal));
+    group.bench_function(format!("rows={label}/fingerprint_pass_both_sides"), |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                tokio::try_join!(verifier::fingerprint_dataset(&b_spec), verifier::fingerprint_dataset(&c_spec))
+                    .expect("fingerprint")
+            })
+        })
+    });
+    for (name, candidate) in [("diff_equal", &equal), ("diff_changed_0.1pct", &changed)] {
         let spec = DiffSpec::new(baseline.clone(), candidate.clone(), &["order_id"]);
-        group.bench_function(name, |b| b.iter(|| runtime.block_on(verifier::diff(&spec)).expect("diff")));
+        group.bench_function(format!("rows={label}/{name}"), |b| {
+            b.iter(|| runtime.block_on(verifier::diff(&spec)).expect("diff"))
+        });
     }
     group.finish();
+}
+
+fn bench(c: &mut Criterion) {
+    bench_rows(c, 100_000, "1e5");
+    bench_rows(c, 1_000_000, "1e6");
 }
 
 criterion_group!(benches, bench);

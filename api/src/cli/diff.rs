@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use std::sync::Arc;
 
-use verifier::{DiffOptions, DiffSpec, NoProgress, Progress, ResourceLimits, Tolerance, Verdict};
+use verifier::{DiffOptions, DiffSpec, FingerprintFile, NoProgress, Progress, ResourceLimits, Tolerance, Verdict};
 
 use super::progress::TerminalProgress;
 
@@ -32,10 +32,11 @@ pub enum Format {
 /// Arguments of `dqc diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The baseline dataset: a file, a directory tree or a file:// URL.
+    /// The baseline dataset: a file, a directory tree or a file:// URL; or the baseline's
+    /// fingerprint file (`dqc fingerprint`), compared with the candidate's.
     #[arg(long)]
     pub baseline: String,
-    /// The candidate dataset.
+    /// The candidate dataset, or its fingerprint file.
     #[arg(long)]
     pub candidate: String,
     /// Unique key columns, comma-separated. Without a key, whole rows are compared as multisets.
@@ -50,12 +51,23 @@ pub struct DiffArgs {
     /// Write every differing row to this Parquet file.
     #[arg(long)]
     pub export: Option<PathBuf>,
-    /// Columns to leave out, comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    pub ignore: Vec<String>,
     /// Renamed columns, `baseline_name=candidate_name`, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub rename: Vec<String>,
+    /// What to compare and how.
+    #[command(flatten)]
+    pub compare: CompareArgs,
+    /// Samples kept per kind of finding.
+    #[arg(long, default_value_t = 20)]
+    pub sample: usize,
+}
+
+/// Options shared by `dqc diff` and `dqc fingerprint`: they shape what is compared and hashed.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Columns to leave out, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub ignore: Vec<String>,
     /// Absolute tolerance: `x` for every float column, `col=x` for one numeric column.
     #[arg(long = "abs-tol")]
     pub abs_tol: Vec<String>,
@@ -71,19 +83,14 @@ pub struct DiffArgs {
     /// Memory the engine may use, e.g. 4GiB.
     #[arg(long, value_parser = parse_size)]
     pub memory_limit: Option<usize>,
-    /// Samples kept per kind of finding.
-    #[arg(long, default_value_t = 20)]
-    pub sample: usize,
 }
 
-impl DiffArgs {
-    /// The engine spec these arguments describe.
-    pub fn to_spec(&self, threads: Option<usize>) -> Result<DiffSpec, String> {
+impl CompareArgs {
+    /// The engine options these flags describe (no renames, default samples).
+    pub fn to_options(&self) -> Result<DiffOptions, String> {
         let mut options = DiffOptions {
             ignore: self.ignore.clone(),
-            rename: parse_renames(&self.rename)?,
             trim_trailing_spaces: self.trim_trailing_spaces,
-            sample_limit: self.sample,
             filter: self.filter.clone(),
             ..DiffOptions::default()
         };
@@ -99,12 +106,34 @@ impl DiffArgs {
                 }
             }
         }
+        Ok(options)
+    }
+
+    /// The resource limits these flags describe.
+    pub fn limits(&self, threads: Option<usize>) -> ResourceLimits {
+        ResourceLimits { memory_limit: self.memory_limit, threads }
+    }
+}
+
+/// The key columns of `--key`, trimmed, empty names dropped.
+pub(crate) fn key_columns(key: &[String]) -> Vec<String> {
+    key.iter().map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect()
+}
+
+impl DiffArgs {
+    /// The engine spec these arguments describe.
+    pub fn to_spec(&self, threads: Option<usize>) -> Result<DiffSpec, String> {
+        let options = DiffOptions {
+            rename: parse_renames(&self.rename)?,
+            sample_limit: self.sample,
+            ..self.compare.to_options()?
+        };
         Ok(DiffSpec {
             baseline: self.baseline.clone(),
             candidate: self.candidate.clone(),
-            key: self.key.iter().map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect(),
+            key: key_columns(&self.key),
             options,
-            limits: ResourceLimits { memory_limit: self.memory_limit, threads },
+            limits: self.compare.limits(threads),
             export: self.export.clone(),
         })
     }
@@ -136,6 +165,25 @@ fn parse_tolerance(flag: &str, value: &str) -> Result<(Option<String>, f64), Str
 
 /// Runs `dqc diff` and returns its exit code.
 pub(crate) async fn run(args: &DiffArgs, threads: Option<usize>) -> i32 {
+    match (FingerprintFile::read(&args.baseline), FingerprintFile::read(&args.candidate)) {
+        (Ok(Some(baseline)), Ok(Some(candidate))) => {
+            let paths = [args.baseline.as_str(), args.candidate.as_str()];
+            return match verifier::compare_fingerprints(&baseline, &candidate, paths) {
+                Ok(comparison) => {
+                    let json = serde_json::to_string_pretty(&comparison).unwrap_or_default();
+                    print_outcome(args, &json, || comparison.to_text(), comparison.verdict)
+                }
+                Err(error) => fail(args, &error_chain(&error)),
+            };
+        }
+        (Ok(Some(_)), Ok(None)) | (Ok(None), Ok(Some(_))) => {
+            let message = "one side is a fingerprint file and the other a dataset: give two datasets, \
+                           or two fingerprint files";
+            return fail(args, message);
+        }
+        (Err(error), _) | (_, Err(error)) => return fail(args, &error_chain(&error)),
+        (Ok(None), Ok(None)) => {}
+    }
     let outcome = match args.to_spec(threads) {
         Ok(spec) => {
             let bar = TerminalProgress::when_interactive();
@@ -151,29 +199,36 @@ pub(crate) async fn run(args: &DiffArgs, threads: Option<usize>) -> i32 {
     match outcome {
         Ok(report) => {
             let json = serde_json::to_string_pretty(&report).unwrap_or_default();
-            if let Err(message) = write_output(args, &json) {
-                eprintln!("error: {message}");
-                return 2;
-            }
-            match args.format {
-                Format::Text => print!("{}", report.to_text()),
-                Format::Json => println!("{json}"),
-            }
-            report.verdict.exit_code()
+            print_outcome(args, &json, || report.to_text(), report.verdict)
         }
-        Err(message) => {
-            eprintln!("error: {message}");
-            let json =
-                serde_json::to_string_pretty(&serde_json::json!({ "verdict": Verdict::Error, "error": message }))
-                    .unwrap_or_default();
-            if args.format == Format::Json {
-                println!("{json}");
-            }
-            // The error itself is what matters; a failure to also write it is reported above.
-            let _ = write_output(args, &json);
-            Verdict::Error.exit_code()
-        }
+        Err(message) => fail(args, &message),
     }
+}
+
+/// Writes the JSON to `--output`, prints the outcome in the chosen format, returns the exit code.
+fn print_outcome(args: &DiffArgs, json: &str, text: impl FnOnce() -> String, verdict: Verdict) -> i32 {
+    if let Err(message) = write_output(args, json) {
+        eprintln!("error: {message}");
+        return 2;
+    }
+    match args.format {
+        Format::Text => print!("{}", text()),
+        Format::Json => println!("{json}"),
+    }
+    verdict.exit_code()
+}
+
+/// Reports an error (stderr, and as a JSON error report) and returns exit code 2.
+fn fail(args: &DiffArgs, message: &str) -> i32 {
+    eprintln!("error: {message}");
+    let json = serde_json::to_string_pretty(&serde_json::json!({ "verdict": Verdict::Error, "error": message }))
+        .unwrap_or_default();
+    if args.format == Format::Json {
+        println!("{json}");
+    }
+    // The error itself is what matters; a failure to also write it is reported above.
+    let _ = write_output(args, &json);
+    Verdict::Error.exit_code()
 }
 
 fn write_output(args: &DiffArgs, json: &str) -> Result<(), String> {

@@ -1,0 +1,92 @@
+//! `dqc fingerprint <URI> --key ... --output fp.json|fp.parquet`: one dataset's bucket digests,
+//! computed where the data lives. `dqc diff` of two such files names the buckets that differ,
+//! so two clusters can be compared without moving their data across the link.
+//! Exit codes: 0 written, 2 error.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use verifier::{FingerprintSpec, NoProgress, Progress, Side};
+
+use super::diff::{CompareArgs, error_chain, key_columns};
+use super::progress::TerminalProgress;
+
+/// Arguments of `dqc fingerprint`.
+#[derive(Debug, Args)]
+pub struct FingerprintArgs {
+    /// The dataset: a file, a directory tree or a file:// URL.
+    pub uri: String,
+    /// Unique key columns, comma-separated (as for `dqc diff`). Without a key, whole rows.
+    #[arg(long, value_delimiter = ',')]
+    pub key: Vec<String>,
+    /// Where to write the fingerprint: JSON, or Parquet when the name ends in `.parquet`.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Buckets, a power of two (default: from the footer row count, as `dqc diff` chooses).
+    /// Files with different counts are still comparable, at the smaller count.
+    #[arg(long)]
+    pub buckets: Option<usize>,
+    /// Which side this dataset is, for messages.
+    #[arg(long, value_enum, default_value_t = SideArg::Baseline)]
+    pub side: SideArg,
+    /// What is hashed and how: must be the same for both sides' fingerprints.
+    #[command(flatten)]
+    pub compare: CompareArgs,
+}
+
+/// `--side`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SideArg {
+    /// The old cluster.
+    Baseline,
+    /// The new cluster.
+    Candidate,
+}
+
+/// Runs `dqc fingerprint` and returns its exit code.
+pub(crate) async fn run(args: &FingerprintArgs, threads: Option<usize>) -> i32 {
+    let options = match args.compare.to_options() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return 2;
+        }
+    };
+    let spec = FingerprintSpec {
+        uri: args.uri.clone(),
+        side: match args.side {
+            SideArg::Baseline => Side::Baseline,
+            SideArg::Candidate => Side::Candidate,
+        },
+        key: key_columns(&args.key),
+        options,
+        limits: args.compare.limits(threads),
+        buckets: args.buckets,
+    };
+    let bar = TerminalProgress::when_interactive();
+    let progress: Arc<dyn Progress> = bar.clone().map_or_else(|| Arc::new(NoProgress) as _, |b| b as _);
+    let outcome = verifier::fingerprint_dataset_with_progress(&spec, progress).await;
+    if let Some(bar) = bar {
+        bar.clear();
+    }
+    match outcome.and_then(|file| file.write(&args.output).map(|()| file)) {
+        Ok(file) => {
+            let header = &file.header;
+            println!(
+                "{} rows, {} of {} buckets used, {} ms  {} -> {}",
+                header.rows,
+                file.buckets.len(),
+                header.bucket_count,
+                header.elapsed_ms,
+                header.uri,
+                args.output.display()
+            );
+            0
+        }
+        Err(error) => {
+            eprintln!("error: {}", error_chain(&error));
+            2
+        }
+    }
+}
