@@ -81,6 +81,8 @@ pub(crate) struct Retained {
     /// The retained rows' batches (only retained rows are kept).
     pub(crate) batches: Vec<RetainedBatch>,
     rows: Vec<RetainedRow>,
+    /// The rows' encoded keys, one after the other.
+    keys: Vec<u8>,
 }
 
 /// A batch of retained rows with its value columns ready to compare.
@@ -89,20 +91,27 @@ pub(crate) struct RetainedBatch {
     values: BatchValues,
 }
 
+/// A retained row: its key's place in [`Retained::keys`] and its place in the batches.
 struct RetainedRow {
-    key: Vec<u8>,
+    key_start: usize,
+    key_length: u32,
     /// Index into [`Retained::batches`].
     batch: u32,
     row: u32,
 }
 
 impl Retained {
-    /// Adds a batch whose rows are all retained, with their encoded keys.
-    fn push(&mut self, batch: RecordBatch, keys: Vec<Vec<u8>>, plan: &ColumnPlan) -> Result<()> {
+    /// Adds a batch whose rows are all retained, with their encoded keys (`keys`, each ending
+    /// at its `ends`).
+    fn push(&mut self, batch: RecordBatch, keys: &[u8], ends: &[usize], plan: &ColumnPlan) -> Result<()> {
         let index = u32::try_from(self.batches.len()).map_err(|_| Error::Internal("too many batches".to_owned()))?;
-        for (row, key) in (0u32..).zip(keys) {
-            self.rows.push(RetainedRow { key, batch: index, row });
+        let mut start = 0;
+        for (row, &end) in (0u32..).zip(ends) {
+            let key_length = u32::try_from(end - start).unwrap_or(u32::MAX);
+            self.rows.push(RetainedRow { key_start: self.keys.len() + start, key_length, batch: index, row });
+            start = end;
         }
+        self.keys.extend_from_slice(keys);
         let values = BatchValues::new(&batch, plan)?;
         self.batches.push(RetainedBatch { batch, values });
         Ok(())
@@ -111,20 +120,29 @@ impl Retained {
     /// Adds a spilled batch (every row retained, keys encoded again).
     fn push_spilled(&mut self, batch: RecordBatch, plan: &ColumnPlan) -> Result<()> {
         let rows = BatchRows::keys_only(&batch, plan)?;
-        let keys = (0..rows.len())
-            .map(|row| {
-                let mut key = Vec::new();
-                rows.encode_key(row, &mut key);
-                key
-            })
-            .collect();
-        self.push(batch, keys, plan)
+        let (mut keys, mut ends) = (Vec::new(), Vec::with_capacity(rows.len()));
+        for row in 0..rows.len() {
+            rows.encode_key(row, &mut keys);
+            ends.push(keys.len());
+        }
+        self.push(batch, &keys, &ends, plan)
+    }
+
+    /// The encoded key of a retained row.
+    fn key(&self, index: usize) -> &[u8] {
+        let row = &self.rows[index];
+        &self.keys[row.key_start..row.key_start + row.key_length as usize]
     }
 
     fn merge(&mut self, other: Retained) {
-        let offset = self.batches.len() as u32;
+        let (offset, key_offset) = (self.batches.len() as u32, self.keys.len());
         self.batches.extend(other.batches);
-        self.rows.extend(other.rows.into_iter().map(|r| RetainedRow { batch: r.batch + offset, ..r }));
+        self.keys.extend(other.keys);
+        self.rows.extend(other.rows.into_iter().map(|r| RetainedRow {
+            batch: r.batch + offset,
+            key_start: r.key_start + key_offset,
+            ..r
+        }));
     }
 
     fn row_json(&self, index: usize) -> Result<Map<String, Value>> {
@@ -148,6 +166,10 @@ impl Retained {
     }
 }
 
+/// Rows of a batch picked for one round: their indices and (first round) their keys, one after
+/// the other, and where each ends.
+type Picked = (Vec<u32>, Vec<u8>, Vec<usize>);
+
 /// One scan partition's share of the diff pass: the first round's rows in memory, the other
 /// rounds' rows in spill files of its own.
 struct Split {
@@ -170,7 +192,7 @@ impl Split {
         spill_dir: &std::path::Path,
     ) -> Result<()> {
         let rows = BatchRows::keys_only(batch, plan)?;
-        let mut picked: BTreeMap<usize, (Vec<u32>, Vec<Vec<u8>>)> = BTreeMap::new();
+        let mut picked: BTreeMap<usize, Picked> = BTreeMap::new();
         let mut key = Vec::new();
         for row in 0..rows.len() {
             if rows.has_null_key(row) {
@@ -179,17 +201,18 @@ impl Split {
             key.clear();
             rows.encode_key(row, &mut key);
             if let Some(round) = rounds.of(buckets.of(key_hash(&key))) {
-                let (indices, keys) = picked.entry(round).or_default();
+                let (indices, keys, ends) = picked.entry(round).or_default();
                 indices.push(u32::try_from(row).unwrap_or(u32::MAX));
                 if round == 0 {
-                    keys.push(key.clone());
+                    keys.extend_from_slice(&key);
+                    ends.push(keys.len());
                 }
             }
         }
-        for (round, (indices, keys)) in picked {
+        for (round, (indices, keys, ends)) in picked {
             let kept = take_record_batch(batch, &UInt32Array::from(indices))?;
             if round == 0 {
-                self.first.push(kept, keys, plan)?;
+                self.first.push(kept, &keys, &ends, plan)?;
                 continue;
             }
             if !self.spills.contains_key(&round) {
@@ -344,17 +367,21 @@ impl<'a> Classifier<'a> {
     }
 
     pub(crate) fn run(mut self) -> Result<()> {
-        let mut groups: BTreeMap<&[u8], (Vec<usize>, Vec<usize>)> = BTreeMap::new();
-        for (index, row) in self.baseline.rows.iter().enumerate() {
-            groups.entry(&row.key).or_default().0.push(index);
-        }
-        for (index, row) in self.candidate.rows.iter().enumerate() {
-            groups.entry(&row.key).or_default().1.push(index);
-        }
-        for (baseline, candidate) in groups.values() {
-            match (baseline.as_slice(), candidate.as_slice()) {
-                ([b], [c]) if !self.plan.multiset => self.compare(*b, *c)?,
-                _ => self.match_group(baseline, candidate)?,
+        // Both sides' rows sorted by key (baseline first within a key): each key's rows are then
+        // one run. A sorted vector of 24-byte entries, not a map: rounds can hold millions.
+        let (baseline, candidate) = (self.baseline, self.candidate);
+        let mut entries: Vec<(&[u8], Side, usize)> = (0..baseline.rows.len())
+            .map(|i| (baseline.key(i), Side::Baseline, i))
+            .chain((0..candidate.rows.len()).map(|i| (candidate.key(i), Side::Candidate, i)))
+            .collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0).then((a.1 as u8).cmp(&(b.1 as u8))).then(a.2.cmp(&b.2)));
+        for group in entries.chunk_by(|a, b| a.0 == b.0) {
+            match group {
+                [(_, Side::Baseline, b), (_, Side::Candidate, c)] if !self.plan.multiset => self.compare(*b, *c)?,
+                _ => {
+                    let pick = |side: Side| group.iter().filter(|e| e.1 == side).map(|e| e.2).collect::<Vec<_>>();
+                    self.match_group(&pick(Side::Baseline), &pick(Side::Candidate))?;
+                }
             }
         }
         Ok(())

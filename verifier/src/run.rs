@@ -66,7 +66,7 @@ pub async fn diff_with_progress(spec: &DiffSpec, progress: Arc<dyn Progress>) ->
     let rounds = Rounds::plan(
         per_bucket.map(|((b, c), d)| (*d, b.rows + c.rows)),
         retained_row_bytes(&baseline_fp, &candidate_fp),
-        spec.limits.memory_limit.map(|bytes| bytes / 2),
+        spec.limits.memory_limit.map(|bytes| bytes / 4),
     );
     let (mut baseline_rounds, mut candidate_rounds) = if rounds.count() > 0 {
         let rounds = Arc::new(rounds.clone());
@@ -137,17 +137,26 @@ pub(crate) fn session(limits: &ResourceLimits) -> Result<SessionContext> {
 /// Buckets to read again: digests that differ, and buckets that may hold a duplicate key.
 fn differing_buckets(baseline: &mut Fingerprint, candidate: &mut Fingerprint, buckets: Buckets) -> Result<Vec<bool>> {
     let mut differing: Vec<bool> = baseline.buckets.iter().zip(&candidate.buckets).map(|(b, c)| b != c).collect();
-    for bucket in baseline.duplicate_buckets(buckets)?.into_iter().chain(candidate.duplicate_buckets(buckets)?) {
+    // Each side sorts its key hashes: both at once, one per core.
+    let (baseline_duplicates, candidate_duplicates) = std::thread::scope(|scope| {
+        let baseline = scope.spawn(|| baseline.duplicate_buckets(buckets));
+        let candidate = candidate.duplicate_buckets(buckets);
+        (
+            baseline.join().unwrap_or_else(|_| Err(Error::Internal("finding duplicate keys panicked".to_owned()))),
+            candidate,
+        )
+    });
+    for bucket in baseline_duplicates?.into_iter().chain(candidate_duplicates?) {
         differing[bucket] = true;
     }
     Ok(differing)
 }
 
 /// Memory one row held by the diff pass is expected to take: its Arrow bytes (measured in pass
-/// 1), its encoded key and bookkeeping.
+/// 1), as much again for the values decoded for comparing, its encoded key and bookkeeping.
 fn retained_row_bytes(baseline: &Fingerprint, candidate: &Fingerprint) -> u64 {
     let rows = (baseline.rows + candidate.rows).max(1);
-    (baseline.arrow_bytes + candidate.arrow_bytes) / rows + 96
+    2 * (baseline.arrow_bytes + candidate.arrow_bytes) / rows + 96
 }
 
 /// Key hashes (8 bytes each) held in memory per scan partition: 4M (32 MiB) by default, or a
