@@ -123,8 +123,8 @@ for name in names:
         verdict = "WRONG: " + ", ".join(f"{k} {found[k]:,}" for k in counted)
     label = "dqc diff" if name == "dqc" else name
     print(f"{label:<12}{wall:>9.2f}{wall / scan_wall:>9.2f}{rss:>14.0f}  {verdict}")
-    if name != "dqc":
+    if name != "dqc" and error is None:  # a tool that failed did not do the diff
         fastest_peer = wall if fastest_peer is None else min(fastest_peer, wall)
 if fastest_peer is not None:
-    print(f"fastest other tool / dqc diff: {fastest_peer / timing('dqc')[0]:.1f}x")
+    print(f"fastest other tool that finished / dqc diff: {fastest_peer / timing('dqc')[0]:.1f}x")
 EOF

@@ -90,8 +90,12 @@ def spark_diff(baseline, candidate):
     c = spark.read.orc(candidate).alias("c")
     joined = b.join(c, F.col(f"b.{KEY}") == F.col(f"c.{KEY}"), "full_outer")
     differs = None
+    maps = {f.name for f in b.schema.fields if f.dataType.typeName() == "map"}
     for v in VALUES:
-        term = ~F.col(f"b.{v}").eqNullSafe(F.col(f"c.{v}"))
+        # Spark cannot compare maps (`<=>` refuses MAP); the usual workaround is their JSON text,
+        # which depends on entry order.
+        left, right = (F.to_json(F.col(f"{s}.{v}")) if v in maps else F.col(f"{s}.{v}") for s in ("b", "c"))
+        term = ~left.eqNullSafe(right)
         differs = term if differs is None else differs | term
     both = F.col(f"b.{KEY}").isNotNull() & F.col(f"c.{KEY}").isNotNull()
     row = joined.select(
