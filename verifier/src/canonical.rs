@@ -187,9 +187,43 @@ pub(crate) fn combine(acc: u128, hash: u128) -> u128 {
 }
 
 /// The non-linear end of a sequence of [`combine`]s: values swapped between rows or elements
-/// then change the sum of the hashes of a bucket.
+/// then change the sum of the hashes of a bucket. A bijection of 128 bits (two rounds of
+/// murmur3's finaliser, each half feeding the other), so it loses nothing.
 pub(crate) fn finish(acc: u128) -> u128 {
-    xxh3_128(&acc.to_le_bytes())
+    let (low, high) = (acc as u64, (acc >> 64) as u64);
+    let low = fmix64(low ^ fmix64(high ^ 0x2545_f491_4f6c_dd1d));
+    let high = fmix64(high ^ low.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    (u128::from(high) << 64) | u128::from(low)
+}
+
+/// murmur3's 64-bit finaliser: a bijection with full avalanche.
+fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
+}
+
+/// The hash of a value that fits 64 bits, with a tag (a decimal's scale, say). For one tag the
+/// low half is a bijection of the value: distinct values of a column never collide.
+fn hash_u64(value: u64, tag: u64) -> u128 {
+    let low = fmix64(value ^ tag.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let high = fmix64(value.rotate_left(29).wrapping_add(tag) ^ 0xd6e8_feb8_6659_fd93);
+    (u128::from(high) << 64) | u128::from(low)
+}
+
+/// The hash of a 128-bit integer (with a tag): [`hash_u64`] when it fits 64 bits.
+fn hash_i128(value: i128, tag: u8) -> u128 {
+    match i64::try_from(value) {
+        Ok(small) => hash_u64(small.cast_unsigned(), u64::from(tag)),
+        Err(_) => {
+            let mut bytes = [0u8; 17];
+            bytes[..16].copy_from_slice(&value.to_le_bytes());
+            bytes[16] = tag;
+            xxh3_128(&bytes)
+        }
+    }
 }
 
 /// An [`Encode`] over one array.
@@ -243,23 +277,38 @@ impl Encode for BooleanEncoder {
     }
 
     fn hash(&self, row: usize, _: &mut Vec<u8>) -> u128 {
-        if self.0.is_null(row) { NULL_HASH } else { xxh3_128(&[VALUE, u8::from(self.0.value(row))]) }
+        if self.0.is_null(row) { NULL_HASH } else { hash_u64(u64::from(self.0.value(row)), 0) }
     }
 }
 
 /// Integers and decimals as `(mantissa, scale)` with trailing zeros of the fraction removed.
 struct ExactEncoder {
     nulls: Option<arrow::buffer::NullBuffer>,
-    mantissas: Vec<i128>,
+    mantissas: Mantissas,
     scale: i8,
+}
+
+/// Mantissas as read: integers stay 64-bit (no copy for Int64), decimals widen to 128 bits.
+enum Mantissas {
+    Int(arrow::array::Int64Array),
+    Wide(Vec<i128>),
+}
+
+impl Mantissas {
+    fn get(&self, row: usize) -> i128 {
+        match self {
+            Mantissas::Int(values) => i128::from(values.value(row)),
+            Mantissas::Wide(values) => values[row],
+        }
+    }
 }
 
 fn exact_encoder(array: &ArrayRef) -> Option<Encoder> {
     use DataType as T;
-    let (mantissas, scale): (Vec<i128>, i8) = match array.data_type() {
+    let (mantissas, scale) = match array.data_type() {
         T::Decimal32(_, s) | T::Decimal64(_, s) | T::Decimal128(_, s) => {
             let widened = cast(array, &T::Decimal128(38, *s)).ok()?;
-            (widened.as_primitive::<arrow::datatypes::Decimal128Type>().values().to_vec(), *s)
+            (Mantissas::Wide(widened.as_primitive::<arrow::datatypes::Decimal128Type>().values().to_vec()), *s)
         }
         T::Decimal256(_, s) => {
             let values = array.as_primitive::<arrow::datatypes::Decimal256Type>();
@@ -269,14 +318,15 @@ fn exact_encoder(array: &ArrayRef) -> Option<Encoder> {
                 .iter()
                 .map(|v| v.to_i128().unwrap_or(if v.is_negative() { i128::MIN } else { i128::MAX }))
                 .collect();
-            (mantissas, *s)
+            (Mantissas::Wide(mantissas), *s)
         }
         T::UInt64 => {
-            (array.as_primitive::<arrow::datatypes::UInt64Type>().values().iter().map(|&v| i128::from(v)).collect(), 0)
+            let values = array.as_primitive::<arrow::datatypes::UInt64Type>().values();
+            (Mantissas::Wide(values.iter().map(|&v| i128::from(v)).collect()), 0)
         }
         t if t.is_integer() => {
             let widened = cast(array, &T::Int64).ok()?;
-            (widened.as_primitive::<Int64Type>().values().iter().map(|&v| i128::from(v)).collect(), 0)
+            (Mantissas::Int(widened.as_primitive::<Int64Type>().clone()), 0)
         }
         _ => return None,
     };
@@ -288,7 +338,7 @@ impl Encode for ExactEncoder {
         if write_null(self.nulls.as_ref(), row, out) {
             return;
         }
-        let (mantissa, scale) = normalize_decimal(self.mantissas[row], self.scale);
+        let (mantissa, scale) = normalize_decimal(self.mantissas.get(row), self.scale);
         out.push(VALUE);
         out.extend(sortable_i128(mantissa));
         out.push(scale.cast_unsigned() ^ 0x80);
@@ -298,21 +348,11 @@ impl Encode for ExactEncoder {
         if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
             return NULL_HASH;
         }
-        let (mantissa, scale) = normalize_decimal(self.mantissas[row], self.scale);
-        // 9 bytes when the mantissa fits 64 bits (xxh3's cheaper short-input path), else 17.
-        let mut bytes = [0u8; 17];
-        let length = match i64::try_from(mantissa) {
-            Ok(small) => {
-                bytes[..8].copy_from_slice(&small.to_le_bytes());
-                8
-            }
-            Err(_) => {
-                bytes[..16].copy_from_slice(&mantissa.to_le_bytes());
-                16
-            }
+        let (mantissa, scale) = match &self.mantissas {
+            Mantissas::Int(values) => (i128::from(values.value(row)), 0),
+            Mantissas::Wide(values) => normalize_decimal(values[row], self.scale),
         };
-        bytes[length] = scale.cast_unsigned();
-        xxh3_128(&bytes[..=length])
+        hash_i128(mantissa, scale.cast_unsigned())
     }
 }
 
@@ -372,7 +412,7 @@ impl Encode for FloatEncoder {
     }
 
     fn hash(&self, row: usize, _: &mut Vec<u8>) -> u128 {
-        if self.0.is_null(row) { NULL_HASH } else { xxh3_128(&sortable_f64(self.0.value(row))) }
+        if self.0.is_null(row) { NULL_HASH } else { hash_u64(u64::from_be_bytes(sortable_f64(self.0.value(row))), 0) }
     }
 }
 
@@ -470,11 +510,7 @@ impl Encode for IntegerEncoder {
     }
 
     fn hash(&self, row: usize, _: &mut Vec<u8>) -> u128 {
-        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
-            NULL_HASH
-        } else {
-            xxh3_128(&self.values[row].to_le_bytes())
-        }
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) { NULL_HASH } else { hash_i128(self.values[row], 0) }
     }
 }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use serde_json::{Map, Value};
-use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
+use xxhash_rust::xxh3::xxh3_128;
 
 use crate::canonical::finish;
 use crate::columns::ColumnPlan;
@@ -81,9 +81,16 @@ impl Buckets {
     }
 }
 
-/// The key hash of an encoded key.
+/// The key hash of an encoded key: the low half of its 128-bit xxh3.
 pub(crate) fn key_hash(encoded_key: &[u8]) -> u64 {
-    xxh3_64(encoded_key)
+    key_hashes(encoded_key).0
+}
+
+/// The 64-bit key hash (which picks the bucket) and the 128-bit hash that seeds the row hash,
+/// from one xxh3-128 of the encoded key.
+fn key_hashes(encoded_key: &[u8]) -> (u64, u128) {
+    let hash = xxh3_128(encoded_key);
+    (hash as u64, hash)
 }
 
 /// What the fingerprint pass learned about one side.
@@ -134,8 +141,9 @@ impl Fingerprint {
         for row in 0..rows.len() {
             encoded.clear();
             rows.encode_key(row, &mut encoded);
-            self.key_hashes_of_batch.push(key_hash(&encoded));
-            self.row_hashes.push(xxh3_128(&encoded));
+            let (key_hash, seed) = key_hashes(&encoded);
+            self.key_hashes_of_batch.push(key_hash);
+            self.row_hashes.push(seed);
         }
         rows.combine_values(&mut self.row_hashes, &mut encoded);
         // Then add the rows to their buckets in a tight loop of its own: the bucket array is
