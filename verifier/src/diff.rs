@@ -8,6 +8,11 @@
 //!
 //! Keys are visited in canonical key order, so samples and the export do not depend on file
 //! split, row order or batch size.
+//!
+//! When the differing buckets' rows do not fit the memory budget, they are classified in
+//! rounds of whole buckets ([`Rounds`]): the first round is kept while reading, the others are
+//! spilled to local disk as Arrow IPC and read back one round at a time. Samples are then the
+//! first in key order within each round, rounds in bucket order.
 
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -1,8 +1,8 @@
 //! The fingerprint pass: one streaming read of a side into per-bucket digests.
 //!
-//! Each row with a non-NULL key is hashed twice: its key (64-bit xxh3 of its canonical encoding)
-//! picks a bucket, and a 128-bit row hash is added to that bucket's digest. The row hash starts
-//! from the key's 128-bit xxh3 and folds in each value's hash, column by column
+//! Each row with a non-NULL key is hashed twice: its key (the low half of the xxh3-128 of its
+//! canonical encoding) picks a bucket, and a 128-bit row hash is added to that bucket's digest.
+//! The row hash starts from the key's xxh3-128 and folds in each value's hash, column by column
 //! (`Encode::hash`, a function of the canonical value), then ends non-linearly. A
 //! digest is the row count and the *wrapping sum* of row hashes: independent of row order, file
 //! split and batch size, and, unlike XOR, it does not cancel duplicate rows. Equal buckets need
