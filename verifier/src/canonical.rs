@@ -11,6 +11,10 @@
 //! for integers, floats, dates, timestamps and strings, sort in value order, so that samples
 //! ordered by encoded key come out in key order.
 //!
+//! Hashing follows the encoding: `Encode::hash` is a function of the canonical value alone, so
+//! equal values hash equal (a unit test checks it across Arrow types); common types hash the
+//! value directly instead of writing its bytes out.
+//!
 //! The [`Domain`] of a column pair is decided once from both sides' Arrow types; each batch
 //! column then gets an [`Encoder`] that downcasts its array once.
 

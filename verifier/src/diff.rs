@@ -40,7 +40,7 @@ use crate::{sample, source};
 /// memory budget; the first round is kept in memory while the diff pass reads, the others are
 /// spilled to local disk as Arrow IPC and classified one round at a time. Rounds are whole
 /// buckets, so every key's rows of both sides meet in one round.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Rounds {
     /// Per bucket: 0 when it is not read again, else its round + 1.
     round_of: Vec<u32>,

@@ -15,6 +15,7 @@
 //! smaller.
 
 use std::collections::BTreeSet;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -100,8 +101,35 @@ pub struct FingerprintFile {
     /// What was fingerprinted, and how.
     #[serde(flatten)]
     pub header: FingerprintHeader,
-    /// `(bucket, rows, sum as 32 hex digits)` per non-empty bucket, ascending.
-    pub buckets: Vec<(u32, u64, String)>,
+    /// One digest per non-empty bucket, ascending.
+    pub buckets: Vec<BucketDigest>,
+}
+
+/// The digest of one bucket; in JSON `[bucket, rows, "sum as 32 hex digits"]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "(u32, u64, String)", try_from = "(u32, u64, String)")]
+pub struct BucketDigest {
+    /// Bucket number.
+    pub bucket: u32,
+    /// Rows in it.
+    pub rows: u64,
+    /// Wrapping sum of their row hashes.
+    pub sum: u128,
+}
+
+impl From<BucketDigest> for (u32, u64, String) {
+    fn from(digest: BucketDigest) -> Self {
+        (digest.bucket, digest.rows, format!("{:032x}", digest.sum))
+    }
+}
+
+impl TryFrom<(u32, u64, String)> for BucketDigest {
+    type Error = String;
+
+    fn try_from((bucket, rows, sum): (u32, u64, String)) -> std::result::Result<Self, String> {
+        let sum = u128::from_str_radix(&sum, 16).map_err(|_| format!("`{sum}` is not a 128-bit hex sum"))?;
+        Ok(Self { bucket, rows, sum })
+    }
 }
 
 /// Computes the fingerprint of a dataset.
@@ -165,7 +193,7 @@ pub async fn fingerprint_dataset_with_progress(
     let buckets = (0u32..)
         .zip(&fp.buckets)
         .filter(|(_, digest)| digest.rows > 0)
-        .map(|(bucket, digest)| (bucket, digest.rows, format!("{:032x}", digest.sum)))
+        .map(|(bucket, digest)| BucketDigest { bucket, rows: digest.rows, sum: digest.sum })
         .collect();
     Ok(FingerprintFile { header, buckets })
 }
@@ -190,11 +218,10 @@ impl FingerprintFile {
             ])
             .with_metadata([(METADATA_KEY.to_owned(), header)].into()),
         );
-        let sums =
-            self.buckets.iter().map(|(_, _, sum)| parse_sum(sum).map(u128::to_be_bytes)).collect::<Result<Vec<_>>>()?;
+        let sums: Vec<[u8; 16]> = self.buckets.iter().map(|b| b.sum.to_be_bytes()).collect();
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(UInt32Array::from_iter_values(self.buckets.iter().map(|b| b.0))),
-            Arc::new(UInt64Array::from_iter_values(self.buckets.iter().map(|b| b.1))),
+            Arc::new(UInt32Array::from_iter_values(self.buckets.iter().map(|b| b.bucket))),
+            Arc::new(UInt64Array::from_iter_values(self.buckets.iter().map(|b| b.rows))),
             Arc::new(FixedSizeBinaryArray::try_from_iter(sums.iter()).map_err(|e| failed(e.to_string()))?),
         ];
         let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
@@ -212,13 +239,12 @@ impl FingerprintFile {
         }
         let failed = |reason: String| Error::Fingerprint { path: uri.to_owned(), reason };
         let mut head = [0u8; 4];
-        let file = std::fs::File::open(path).map_err(|e| failed(format!("cannot open it: {e}")))?;
-        let read = std::io::Read::read(&mut &file, &mut head).map_err(|e| failed(e.to_string()))?;
+        let mut file = std::fs::File::open(path).map_err(|e| failed(format!("cannot open it: {e}")))?;
+        let read = file.read(&mut head).map_err(|e| failed(e.to_string()))?;
+        file.seek(SeekFrom::Start(0)).map_err(|e| failed(e.to_string()))?;
         if head[..read].first() == Some(&b'{') {
-            let file: Self = serde_json::from_reader(std::io::BufReader::new(
-                std::fs::File::open(path).map_err(|e| failed(format!("cannot open it: {e}")))?,
-            ))
-            .map_err(|e| failed(format!("not a valid fingerprint file: {e}")))?;
+            let file: Self = serde_json::from_reader(std::io::BufReader::new(file))
+                .map_err(|e| failed(format!("not a valid fingerprint file: {e}")))?;
             file.check().map_err(failed)?;
             return Ok(Some(file));
         }
@@ -242,7 +268,11 @@ impl FingerprintFile {
             for row in 0..batch.num_rows() {
                 let bytes: [u8; 16] =
                     sum.value(row).try_into().map_err(|_| failed("a `sum` is not 16 bytes".into()))?;
-                buckets.push((bucket.value(row), rows.value(row), format!("{:032x}", u128::from_be_bytes(bytes))));
+                buckets.push(BucketDigest {
+                    bucket: bucket.value(row),
+                    rows: rows.value(row),
+                    sum: u128::from_be_bytes(bytes),
+                });
             }
         }
         let file = Self { header, buckets };
@@ -260,26 +290,20 @@ impl FingerprintFile {
         if !self.header.bucket_count.is_power_of_two() {
             return Err(format!("bucket_count {} is not a power of two", self.header.bucket_count));
         }
-        if let Some((bucket, ..)) = self.buckets.iter().find(|b| b.0 as usize >= self.header.bucket_count) {
-            return Err(format!("bucket {bucket} is out of range 0..{}", self.header.bucket_count));
+        if let Some(digest) = self.buckets.iter().find(|b| b.bucket as usize >= self.header.bucket_count) {
+            return Err(format!("bucket {} is out of range 0..{}", digest.bucket, self.header.bucket_count));
         }
         Ok(())
     }
 
     /// Digests folded onto `count` buckets (a power of two, at most this file's count).
-    fn digests(&self, count: usize) -> Result<Vec<Digest>> {
+    fn digests(&self, count: usize) -> Vec<Digest> {
         let mut digests = vec![Digest::default(); count];
-        for (bucket, rows, sum) in &self.buckets {
-            let digest = &mut digests[*bucket as usize & (count - 1)];
-            digest.merge(Digest { rows: *rows, sum: parse_sum(sum)? });
+        for digest in &self.buckets {
+            digests[digest.bucket as usize & (count - 1)].merge(Digest { rows: digest.rows, sum: digest.sum });
         }
-        Ok(digests)
+        digests
     }
-}
-
-fn parse_sum(hex: &str) -> Result<u128> {
-    u128::from_str_radix(hex, 16)
-        .map_err(|_| Error::Fingerprint { path: String::new(), reason: format!("`{hex}` is not a 128-bit hex sum") })
 }
 
 /// What comparing two fingerprint files found.
@@ -355,7 +379,7 @@ pub fn compare_fingerprints(
         }
     }
     let count = b.bucket_count.min(c.bucket_count);
-    let (b_digests, c_digests) = (baseline.digests(count)?, candidate.digests(count)?);
+    let (b_digests, c_digests) = (baseline.digests(count), candidate.digests(count));
     let mut differing: Vec<bool> = b_digests.iter().zip(&c_digests).map(|(x, y)| x != y).collect();
     for bucket in b.duplicate_buckets.iter().chain(&c.duplicate_buckets) {
         differing[*bucket as usize & (count - 1)] = true;

@@ -9,7 +9,7 @@
 //!   DataFusion scan ([`Dataset`], [`DatasetTable`]).
 //! - `columns`: which column is compared with which, and the schema findings.
 //! - `canonical`: the one definition of "equal": canonical bytes of every value.
-//! - `rows`: a batch's rows as canonical keys, hashable rows and comparable cells.
+//! - `rows`: a batch's rows as canonical keys, row hashes and comparable values.
 //! - `fingerprint`: pass 1, per-key-bucket digests of each side, streamed; `key_hashes`
 //!   finds duplicate keys in bounded memory.
 //! - `fingerprint_file`: one side's digests as a file, and two such files compared.
@@ -40,8 +40,8 @@ pub mod spec;
 
 pub use error::{Error, Result};
 pub use fingerprint_file::{
-    DifferingBucket, FingerprintColumn, FingerprintComparison, FingerprintFile, FingerprintHeader, FingerprintSide,
-    FingerprintSpec, compare_fingerprints, fingerprint_dataset, fingerprint_dataset_with_progress,
+    BucketDigest, DifferingBucket, FingerprintColumn, FingerprintComparison, FingerprintFile, FingerprintHeader,
+    FingerprintSide, FingerprintSpec, compare_fingerprints, fingerprint_dataset, fingerprint_dataset_with_progress,
 };
 pub use progress::{NoProgress, Pass, Progress};
 pub use report::{BucketSummary, Report, Verdict};

@@ -1,5 +1,5 @@
-//! Rows of a scanned batch as canonical bytes: the key, the row for hashing, and the cells for
-//! comparing.
+//! Rows of a scanned batch as canonical values: the key's bytes, the row hash (values hashed
+//! column by column), and the values compared by the diff pass.
 //!
 //! Batches come from the scan with the plan's columns in plan order: keys first, then the
 //! compared values ([`ColumnPlan::scan_columns`]).

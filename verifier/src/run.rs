@@ -63,18 +63,17 @@ pub async fn diff_with_progress(spec: &DiffSpec, progress: Arc<dyn Progress>) ->
         baseline_fp.buckets.iter().zip(&differing).filter(|(_, d)| !**d).map(|(digest, _)| digest.rows).sum();
 
     let per_bucket = baseline_fp.buckets.iter().zip(&candidate_fp.buckets).zip(&differing);
-    let rounds = Rounds::plan(
+    let rounds = Arc::new(Rounds::plan(
         per_bucket.map(|((b, c), d)| (*d, b.rows + c.rows)),
         retained_row_bytes(&baseline_fp, &candidate_fp),
         spec.limits.memory_limit.map(|bytes| bytes / 4),
-    );
+    ));
     let (mut baseline_rounds, mut candidate_rounds) = if rounds.count() > 0 {
-        let rounds = Arc::new(rounds.clone());
         let (b, c) = tokio::try_join!(scan(&baseline), scan(&candidate))?;
         progress.start_pass(Pass::Diff, total_rows);
         tokio::try_join!(
             retain(b, &plan, buckets, Arc::clone(&rounds), &progress),
-            retain(c, &plan, buckets, rounds, &progress)
+            retain(c, &plan, buckets, Arc::clone(&rounds), &progress)
         )?
     } else {
         (SideRounds::empty(), SideRounds::empty())
