@@ -35,7 +35,7 @@ pub enum Command {
     /// Write a dataset's bucket digests to a file; `dqc diff` of two such files names the
     /// buckets that differ, without moving the data.
     Fingerprint(Box<FingerprintArgs>),
-    /// Decode datasets fully and print its rows and the time taken: the floor of a diff.
+    /// Decode datasets fully and print their rows and the time taken: the floor of a diff.
     Scan(ScanArgs),
 }
 

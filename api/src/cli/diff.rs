@@ -12,11 +12,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use std::sync::Arc;
 
-use verifier::{DiffOptions, DiffSpec, FingerprintFile, NoProgress, Progress, ResourceLimits, Tolerance, Verdict};
+use verifier::{DiffOptions, DiffSpec, FingerprintFile, ResourceLimits, Tolerance, Verdict};
 
-use super::progress::TerminalProgress;
+use super::progress::with_progress;
 
 use super::size::parse_size;
 
@@ -186,13 +185,7 @@ pub(crate) async fn run(args: &DiffArgs, threads: Option<usize>) -> i32 {
     }
     let outcome = match args.to_spec(threads) {
         Ok(spec) => {
-            let bar = TerminalProgress::when_interactive();
-            let progress: Arc<dyn Progress> = bar.clone().map_or_else(|| Arc::new(NoProgress) as _, |b| b as _);
-            let outcome = verifier::diff_with_progress(&spec, progress).await.map_err(|e| error_chain(&e));
-            if let Some(bar) = bar {
-                bar.clear();
-            }
-            outcome
+            with_progress(|progress| verifier::diff_with_progress(&spec, progress)).await.map_err(|e| error_chain(&e))
         }
         Err(message) => Err(message),
     };

@@ -4,13 +4,12 @@
 //! Exit codes: 0 written, 2 error.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::Args;
-use verifier::{FingerprintSpec, NoProgress, Progress, Side};
+use verifier::{FingerprintSpec, Side};
 
 use super::diff::{CompareArgs, error_chain, key_columns};
-use super::progress::TerminalProgress;
+use super::progress::with_progress;
 
 /// Arguments of `dqc fingerprint`.
 #[derive(Debug, Args)]
@@ -64,12 +63,7 @@ pub(crate) async fn run(args: &FingerprintArgs, threads: Option<usize>) -> i32 {
         limits: args.compare.limits(threads),
         buckets: args.buckets,
     };
-    let bar = TerminalProgress::when_interactive();
-    let progress: Arc<dyn Progress> = bar.clone().map_or_else(|| Arc::new(NoProgress) as _, |b| b as _);
-    let outcome = verifier::fingerprint_dataset_with_progress(&spec, progress).await;
-    if let Some(bar) = bar {
-        bar.clear();
-    }
+    let outcome = with_progress(|progress| verifier::fingerprint_dataset_with_progress(&spec, progress)).await;
     match outcome.and_then(|file| file.write(&args.output).map(|()| file)) {
         Ok(file) => {
             let header = &file.header;

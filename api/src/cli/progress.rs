@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use verifier::{Pass, Progress};
+use verifier::{NoProgress, Pass, Progress};
 
 /// A progress bar on the terminal.
 #[derive(Debug)]
@@ -30,6 +30,18 @@ impl TerminalProgress {
     pub(crate) fn clear(&self) {
         self.bar.finish_and_clear();
     }
+}
+
+/// Runs `work` with a progress bar on the terminal (or none when stderr is not one), and
+/// removes the bar before the caller prints its outcome.
+pub(crate) async fn with_progress<T, F: Future<Output = T>>(work: impl FnOnce(Arc<dyn Progress>) -> F) -> T {
+    let bar = TerminalProgress::when_interactive();
+    let progress: Arc<dyn Progress> = bar.clone().map_or_else(|| Arc::new(NoProgress) as _, |b| b as _);
+    let outcome = work(progress).await;
+    if let Some(bar) = bar {
+        bar.clear();
+    }
+    outcome
 }
 
 impl Progress for TerminalProgress {
