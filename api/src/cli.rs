@@ -3,17 +3,19 @@
 //! Each subcommand lives in its own file under `cli/`; this module holds the top-level parser
 //! and dispatch. Commands return the process exit code; `main.rs` exits with it.
 
-mod diff;
+pub(crate) mod diff;
 mod fingerprint;
 mod progress;
 mod scan;
-mod size;
+mod serve;
+pub(crate) mod size;
 
 use clap::{Parser, Subcommand};
 
 pub use diff::{CompareArgs, DiffArgs};
 pub use fingerprint::FingerprintArgs;
 pub use scan::ScanArgs;
+pub use serve::ServeArgs;
 
 /// dqc verifies dual runs: the same tables produced by a baseline and a candidate cluster.
 #[derive(Debug, Parser)]
@@ -37,6 +39,8 @@ pub enum Command {
     Fingerprint(Box<FingerprintArgs>),
     /// Decode datasets fully and print their rows and the time taken: the floor of a diff.
     Scan(ScanArgs),
+    /// Run the service: the Kafka collector, the deadline sweep and the job runner.
+    Serve(ServeArgs),
 }
 
 /// Runs a parsed command line and returns the exit code.
@@ -45,5 +49,6 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Diff(args) => diff::run(&args, cli.threads).await,
         Command::Fingerprint(args) => fingerprint::run(&args, cli.threads).await,
         Command::Scan(args) => scan::run(&args, cli.threads).await,
+        Command::Serve(args) => serve::run(&args).await,
     }
 }

@@ -1,1 +1,18 @@
-//! placeholder
+//! dqc's collector: task-finished events in, durable pairs and decisions out.
+//!
+//! # Layout
+//!
+//! - [`event`]: the event contract (DESIGN.md) and its validation; the clusters and their roles.
+//! - [`pairing`]: the pure state machine of one pair: sides, supersession, deadlines, outcomes.
+//! - [`store`]: the persistence the collector needs, as a trait ([`store::PairingStore`]); the
+//!   `api` crate implements it on SQL. The collector does not link DataFusion.
+//! - [`consumer`]: the Kafka consumer (rdkafka): batches of messages -> one durable
+//!   [`store::PairingStore::accept`] -> offsets stored; invalid messages become dead letters.
+
+pub mod consumer;
+pub mod event;
+pub mod pairing;
+pub mod store;
+
+pub use event::{Clusters, Event, InvalidEvent, Output, Role, Status};
+pub use pairing::{Divergence, Outcome, Pair, PairKey, SideRun};

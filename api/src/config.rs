@@ -1,0 +1,421 @@
+//! The service's configuration: TOML, then `DQC_` environment overrides, validated at start.
+//!
+//! Layers: built-in defaults, the TOML file, then environment variables named after the path
+//! of a setting with `__` between levels (`DQC_STORE__URL`, `DQC_KAFKA__BROKERS`,
+//! `DQC_RUNNER__MAX_CONCURRENT`). [`load`] takes the environment as a map so tests never touch
+//! the process environment. Secrets (Kafka passwords) are never logged: [`KafkaConfig`]'s
+//! `Debug` hides the passthrough properties' values.
+
+mod duration;
+mod window;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use collector::{Clusters, Role};
+use serde::{Deserialize, Serialize};
+
+pub use window::{RunWindows, Window};
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read the configuration file `{path}`: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML (after environment overrides) does not fit the schema.
+    #[error("invalid configuration in `{path}`: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What serde and toml said, with the line.
+        message: String,
+    },
+    /// A setting that parses but cannot be used.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The baseline and the candidate cluster.
+    pub clusters: Vec<ClusterConfig>,
+    /// Kafka; without it, events come only through the HTTP intake.
+    #[serde(default)]
+    pub kafka: Option<KafkaConfig>,
+    /// Where pairs, jobs and reports live.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// The job runner.
+    #[serde(default)]
+    pub runner: RunnerConfig,
+    /// Pairing.
+    #[serde(default)]
+    pub pairing: PairingConfig,
+    /// Tables registered at start (more can be registered at run time through the store).
+    #[serde(default)]
+    pub tables: Vec<TableConfig>,
+}
+
+/// One cluster of the dual run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Its name, as events carry it (`idc-hadoop`, `cloud-emr`).
+    pub name: String,
+    /// Baseline or candidate.
+    pub role: Role,
+    /// Warehouse location template: `{cluster}`, `{db}`, `{table}` and `{partition_path}` are
+    /// replaced, e.g. `file:///data/{cluster}/warehouse/{db}.db/{table}/{partition_path}`.
+    pub location: String,
+}
+
+/// The Kafka connection.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// The events topic.
+    #[serde(default = "default_topic")]
+    pub topic: String,
+    /// The consumer group shared by every dqc instance.
+    #[serde(default = "default_group")]
+    pub group_id: String,
+    /// librdkafka properties passed through (`security.protocol`, `sasl.*`, `ssl.*`, ...).
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    /// Most messages per store transaction.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Longest wait for a batch to fill.
+    #[serde(default = "default_batch_wait", deserialize_with = "duration::deserialize")]
+    pub batch_wait: Duration,
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("group_id", &self.group_id)
+            .field("properties", &self.properties.keys().collect::<Vec<_>>())
+            .field("batch_size", &self.batch_size)
+            .field("batch_wait", &self.batch_wait)
+            .finish()
+    }
+}
+
+fn default_topic() -> String {
+    "dqc.task-finished".to_owned()
+}
+fn default_group() -> String {
+    "dqc".to_owned()
+}
+fn default_batch_size() -> usize {
+    500
+}
+fn default_batch_wait() -> Duration {
+    Duration::from_millis(50)
+}
+
+/// The store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://path/dqc.db` (created if missing) or `postgres://user@host/db`.
+    pub url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { url: "sqlite://dqc.db".to_owned() }
+    }
+}
+
+/// The job runner.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunnerConfig {
+    /// Most diffs at once in this process.
+    #[serde(default = "default_concurrency")]
+    pub max_concurrent: usize,
+    /// Memory limit of each diff (`4GiB`); none: unbounded.
+    #[serde(default)]
+    pub memory_limit: Option<String>,
+    /// When automatic jobs may run; on-demand jobs run at any time.
+    #[serde(default)]
+    pub windows: RunWindows,
+    /// Attempts of a job before its report says `error`.
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubled at each further attempt, up to an hour.
+    #[serde(default = "default_backoff", deserialize_with = "duration::deserialize")]
+    pub retry_backoff: Duration,
+    /// How long a claimed job stays this instance's without a heartbeat.
+    #[serde(default = "default_lease", deserialize_with = "duration::deserialize")]
+    pub lease: Duration,
+    /// This instance's name in job leases; its own running jobs are run again at start.
+    #[serde(default = "default_instance")]
+    pub instance: String,
+    /// How often the runner looks for work when nothing wakes it.
+    #[serde(default = "default_poll", deserialize_with = "duration::deserialize")]
+    pub poll_interval: Duration,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent: default_concurrency(),
+            memory_limit: None,
+            windows: RunWindows::default(),
+            max_attempts: default_attempts(),
+            retry_backoff: default_backoff(),
+            lease: default_lease(),
+            instance: default_instance(),
+            poll_interval: default_poll(),
+        }
+    }
+}
+
+fn default_concurrency() -> usize {
+    2
+}
+fn default_attempts() -> u32 {
+    5
+}
+fn default_backoff() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_lease() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_instance() -> String {
+    "dqc".to_owned()
+}
+fn default_poll() -> Duration {
+    Duration::from_secs(1)
+}
+
+/// Pairing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairingConfig {
+    /// How long after one side finished the other side may still come, unless the table sets
+    /// its own.
+    #[serde(default = "default_deadline", deserialize_with = "duration::deserialize")]
+    pub deadline: Duration,
+    /// How often deadlines are checked.
+    #[serde(default = "default_sweep", deserialize_with = "duration::deserialize")]
+    pub sweep_interval: Duration,
+}
+
+impl Default for PairingConfig {
+    fn default() -> Self {
+        Self { deadline: default_deadline(), sweep_interval: default_sweep() }
+    }
+}
+
+fn default_deadline() -> Duration {
+    Duration::from_secs(6 * 3600)
+}
+fn default_sweep() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// A registered table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    /// `db.table`.
+    pub name: String,
+    /// Unique key columns; empty: the table is diffed as a multiset of rows.
+    #[serde(default)]
+    pub key: Vec<String>,
+    /// Who receives the table's reports.
+    #[serde(default)]
+    pub owners: Vec<String>,
+    /// How long the other side may lag; default: `pairing.deadline`.
+    #[serde(default, with = "duration::option", skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Duration>,
+    /// Diff options.
+    #[serde(default)]
+    pub options: TableOptions,
+}
+
+/// Diff options of a table (DESIGN.md, "Diff semantics").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableOptions {
+    /// Columns not compared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<String>,
+    /// Baseline name -> candidate name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rename: BTreeMap<String, String>,
+    /// Absolute float tolerance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abs_tol: Option<f64>,
+    /// Relative float tolerance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rel_tol: Option<f64>,
+    /// Compare strings without trailing spaces.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trim_trailing_spaces: bool,
+    /// Samples kept per kind of finding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<usize>,
+}
+
+/// Reads `path`, applies `env` overrides, and validates.
+pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+    parse(&text, &shown, env)
+}
+
+/// Parses TOML text with `env` overrides, and validates.
+pub fn parse(text: &str, origin: &str, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+    let parse_error = |message: String| ConfigError::Parse { path: origin.to_owned(), message };
+    let mut table: toml::Table = toml::from_str(text).map_err(|error| parse_error(error.to_string()))?;
+    for (name, value) in env {
+        if let Some(path) = name.strip_prefix("DQC_") {
+            override_setting(&mut table, path, value).map_err(|message| parse_error(format!("{name}: {message}")))?;
+        }
+    }
+    let config: Config = table.try_into().map_err(|error: toml::de::Error| parse_error(error.to_string()))?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// Sets `a.b.c` from `A__B__C`; the value is read as TOML when it parses, else as a string.
+fn override_setting(table: &mut toml::Table, path: &str, raw: &str) -> Result<(), String> {
+    let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+    let Some((last, parents)) = keys.split_last() else { return Ok(()) };
+    let mut current = table;
+    for key in parents {
+        let entry = current.entry(key.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry.as_table_mut().ok_or_else(|| format!("`{key}` is not a table"))?;
+    }
+    let value = toml::from_str::<toml::Table>(&format!("value = {raw}"))
+        .ok()
+        .and_then(|mut parsed| parsed.remove("value"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
+    current.insert(last.clone(), value);
+    Ok(())
+}
+
+impl Config {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| Err(ConfigError::Invalid(message));
+        self.clusters()?;
+        for cluster in &self.clusters {
+            if let Err(message) = validate_template(&cluster.location) {
+                return invalid(format!("clusters `{}`: location: {message}", cluster.name));
+            }
+        }
+        if let Some(kafka) = &self.kafka
+            && (kafka.brokers.trim().is_empty() || kafka.topic.trim().is_empty() || kafka.batch_size == 0)
+        {
+            return invalid("kafka: brokers and topic must not be empty, batch_size must be at least 1".into());
+        }
+        if self.runner.max_concurrent == 0 || self.runner.max_attempts == 0 {
+            return invalid("runner: max_concurrent and max_attempts must be at least 1".into());
+        }
+        self.memory_limit()?;
+        self.runner.windows.validate().map_err(|message| ConfigError::Invalid(format!("runner.windows: {message}")))?;
+        let mut names = std::collections::BTreeSet::new();
+        for table in &self.tables {
+            validate_table(table).map_err(ConfigError::Invalid)?;
+            if !names.insert(table.name.as_str()) {
+                return invalid(format!("tables: `{}` is registered twice", table.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The two clusters by role; exactly one of each.
+    pub fn clusters(&self) -> Result<Clusters, ConfigError> {
+        let named = |role: Role| -> Vec<&ClusterConfig> { self.clusters.iter().filter(|c| c.role == role).collect() };
+        match (named(Role::Baseline).as_slice(), named(Role::Candidate).as_slice()) {
+            ([baseline], [candidate]) if baseline.name != candidate.name && !baseline.name.trim().is_empty() => {
+                Ok(Clusters { baseline: baseline.name.clone(), candidate: candidate.name.clone() })
+            }
+            _ => Err(ConfigError::Invalid(
+                "clusters: exactly one baseline and one candidate cluster, with distinct non-empty names".into(),
+            )),
+        }
+    }
+
+    /// The configuration of the cluster that plays `role`.
+    pub fn cluster(&self, role: Role) -> &ClusterConfig {
+        self.clusters.iter().find(|cluster| cluster.role == role).unwrap_or(&self.clusters[0])
+    }
+
+    /// Each diff's memory limit in bytes.
+    pub fn memory_limit(&self) -> Result<Option<usize>, ConfigError> {
+        self.runner
+            .memory_limit
+            .as_deref()
+            .map(crate::cli::size::parse_size)
+            .transpose()
+            .map_err(|message| ConfigError::Invalid(format!("runner.memory_limit: {message}")))
+    }
+}
+
+/// Checks a `db.table` name, its key and options.
+pub fn validate_table(table: &TableConfig) -> Result<(), String> {
+    let parts: Vec<&str> = table.name.split('.').collect();
+    if parts.len() > 2 || parts.iter().any(|part| part.trim().is_empty()) {
+        return Err(format!("table `{}`: the name must be `db.table` or `table`", table.name));
+    }
+    if table.key.iter().any(|column| column.trim().is_empty()) {
+        return Err(format!("table `{}`: a key column name is empty", table.name));
+    }
+    for tolerance in [table.options.abs_tol, table.options.rel_tol].into_iter().flatten() {
+        if !(tolerance.is_finite() && tolerance >= 0.0) {
+            return Err(format!("table `{}`: a tolerance must be a finite number >= 0", table.name));
+        }
+    }
+    Ok(())
+}
+
+const PLACEHOLDERS: [&str; 4] = ["{cluster}", "{db}", "{table}", "{partition_path}"];
+
+fn validate_template(template: &str) -> Result<(), String> {
+    let mut rest = template.to_owned();
+    for placeholder in PLACEHOLDERS {
+        rest = rest.replace(placeholder, "");
+    }
+    if rest.contains(['{', '}']) {
+        return Err(format!("`{template}` has an unknown placeholder (known: {})", PLACEHOLDERS.join(", ")));
+    }
+    if !template.contains("{table}") {
+        return Err(format!("`{template}` does not use {{table}}"));
+    }
+    Ok(())
+}
+
+/// The location of a table partition on a cluster, from its template.
+pub fn resolve_location(template: &str, cluster: &str, table: &str, partition_path: &str) -> String {
+    let (db, name) = table.split_once('.').unwrap_or(("default", table));
+    let location = template
+        .replace("{cluster}", cluster)
+        .replace("{db}", db)
+        .replace("{table}", name)
+        .replace("{partition_path}", partition_path);
+    if partition_path.is_empty() { location.trim_end_matches('/').to_owned() } else { location }
+}
+
+#[cfg(test)]
+mod tests;

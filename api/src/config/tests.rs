@@ -1,0 +1,79 @@
+use super::*;
+
+const CONFIG: &str = r#"
+[[clusters]]
+name = "idc-hadoop"
+role = "baseline"
+location = "file:///data/{cluster}/warehouse/{db}.db/{table}/{partition_path}"
+
+[[clusters]]
+name = "cloud-emr"
+role = "candidate"
+location = "file:///data/{cluster}/warehouse/{db}.db/{table}/{partition_path}"
+
+[kafka]
+brokers = "127.0.0.1:9092"
+properties = { "security.protocol" = "SASL_SSL", "sasl.password" = "secret" }
+
+[runner]
+max_concurrent = 3
+memory_limit = "2GiB"
+windows = { only = ["01:00-07:00"] }
+
+[[tables]]
+name = "dw.orders"
+key = ["order_id"]
+owners = ["orders-team@example.com"]
+deadline = "2h"
+options = { ignore = ["etl_time"], abs_tol = 0.01 }
+"#;
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+#[test]
+fn a_full_configuration_loads_with_environment_overrides() {
+    let overrides =
+        env(&[("DQC_STORE__URL", "postgres://dqc@db/dqc"), ("DQC_RUNNER__MAX_CONCURRENT", "5"), ("HOME", "/root")]);
+    let config = parse(CONFIG, "dqc.toml", &overrides).unwrap();
+    assert_eq!(config.store.url, "postgres://dqc@db/dqc");
+    assert_eq!(config.runner.max_concurrent, 5);
+    assert_eq!(config.memory_limit().unwrap(), Some(2 << 30));
+    assert_eq!(config.clusters().unwrap(), Clusters { baseline: "idc-hadoop".into(), candidate: "cloud-emr".into() });
+    assert_eq!(config.tables[0].deadline, Some(Duration::from_secs(7200)));
+    assert_eq!(config.pairing.deadline, Duration::from_secs(6 * 3600));
+    let shown = format!("{:?}", config.kafka);
+    assert!(shown.contains("sasl.password") && !shown.contains("secret"), "secrets are not shown: {shown}");
+}
+
+#[test]
+fn locations_resolve_from_the_template() {
+    let template = "file:///data/{cluster}/warehouse/{db}.db/{table}/{partition_path}";
+    assert_eq!(
+        resolve_location(template, "cloud-emr", "dw.orders", "dt=2024-05-01"),
+        "file:///data/cloud-emr/warehouse/dw.db/orders/dt=2024-05-01"
+    );
+    assert_eq!(resolve_location(template, "idc", "orders", ""), "file:///data/idc/warehouse/default.db/orders");
+}
+
+#[test]
+fn invalid_configurations_name_the_setting() {
+    let cases = [
+        (CONFIG.replace("role = \"candidate\"", "role = \"baseline\""), "exactly one baseline and one candidate"),
+        (CONFIG.replace("{partition_path}\"\n\n[kafka]", "{partition}\"\n\n[kafka]"), "unknown placeholder"),
+        (CONFIG.replace("max_concurrent = 3", "max_concurrent = 0"), "max_concurrent"),
+        (CONFIG.replace("2GiB", "2 parsecs"), "runner.memory_limit: unknown size unit"),
+        (CONFIG.replace("01:00-07:00", "1am-7am"), "runner.windows: `1am-7am` is not a window"),
+        (CONFIG.replace("deadline = \"2h\"", "deadline = \"soon\""), "`soon` is not a duration"),
+        (CONFIG.replace("abs_tol = 0.01", "abs_tol = -1.0"), "a tolerance must be a finite number"),
+        (CONFIG.replace("max_concurrent = 3", "max_concurent = 3"), "unknown field `max_concurent`"),
+        (format!("{CONFIG}\n[[tables]]\nname = \"dw.orders\"\n"), "`dw.orders` is registered twice"),
+    ];
+    for (text, expected) in cases {
+        let error = parse(&text, "dqc.toml", &BTreeMap::new()).unwrap_err().to_string();
+        assert!(error.contains(expected), "{error:?} should contain {expected:?}");
+    }
+    let error = parse(CONFIG, "dqc.toml", &env(&[("DQC_KAFKA__BROKERS__X", "1")])).unwrap_err().to_string();
+    assert!(error.contains("DQC_KAFKA__BROKERS__X: `brokers` is not a table"), "{error}");
+}

@@ -1,0 +1,193 @@
+//! The job runner: takes jobs from the store's queue and runs verifier diffs.
+//!
+//! At most `runner.max_concurrent` diffs run at once in this process, each with
+//! `runner.memory_limit`. Automatic jobs start only while the run windows allow; on-demand jobs
+//! start at any time and before automatic ones. A running job renews its lease every third of
+//! the lease; if the lease is lost (another instance took the job over) the diff is abandoned
+//! and its result dropped. A failure that may pass (a location not there yet, an I/O or
+//! object-store error) is retried with exponential backoff up to `runner.max_attempts`; any
+//! other failure, or the last attempt, is reported with verdict `error` and the reason.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use collector::Role;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::{Config, TableConfig, resolve_location};
+use crate::store::{ClaimedJob, NewReport, SideSpec, Store, Verdict};
+
+/// How long running diffs may finish after shutdown is asked; the rest run again at start.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Runs jobs until `shutdown` turns true.
+pub async fn run(store: Store, config: Arc<Config>, mut shutdown: watch::Receiver<bool>) {
+    let settings = &config.runner;
+    match store.requeue_running(&settings.instance).await {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(count, "jobs that were running when this instance stopped are queued again"),
+        Err(error) => tracing::warn!(%error, "cannot re-queue this instance's running jobs"),
+    }
+    let mut running = JoinSet::new();
+    while !*shutdown.borrow() {
+        while running.len() < settings.max_concurrent {
+            let now = Utc::now();
+            match store.claim(&settings.instance, now, settings.lease, settings.windows.allows(now)).await {
+                Ok(Some(job)) => {
+                    running.spawn(run_job(store.clone(), Arc::clone(&config), job));
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot claim a job");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            _ = tokio::time::sleep(settings.poll_interval) => {}
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+        }
+    }
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async { while running.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(jobs = running.len(), "diffs still running at shutdown are abandoned; they run again at start");
+        running.abort_all();
+    }
+}
+
+async fn run_job(store: Store, config: Arc<Config>, job: ClaimedJob) {
+    let settings = &config.runner;
+    let instance = settings.instance.as_str();
+    tracing::info!(job = job.id, table = %job.spec.table, partition = %job.spec.partition, attempt = job.attempts, "diff started");
+    let table = match store.table(&job.spec.table).await {
+        Ok(table) => table.unwrap_or_else(|| TableConfig { name: job.spec.table.clone(), ..TableConfig::default() }),
+        Err(error) => return retry_later(&store, &config, &job, &error.to_string()).await,
+    };
+    let spec = diff_spec(&config, &job, &table);
+    let mut diff = tokio::spawn(async move { verifier::diff(&spec).await });
+    let mut heartbeat = tokio::time::interval(settings.lease / 3);
+    heartbeat.tick().await;
+    let result = loop {
+        tokio::select! {
+            result = &mut diff => break result,
+            _ = heartbeat.tick() => {
+                if !matches!(store.heartbeat(job.id, instance, Utc::now(), settings.lease).await, Ok(true)) {
+                    tracing::warn!(job = job.id, "lease lost; abandoning the diff");
+                    diff.abort();
+                    return;
+                }
+            }
+        }
+    };
+    let outcome = match result {
+        Ok(Ok(report)) => Ok(report),
+        Ok(Err(error)) => Err((may_pass(&error), crate::cli::diff::error_chain(&error))),
+        Err(panic) => Err((false, format!("the diff panicked: {panic}"))),
+    };
+    match outcome {
+        Ok(report) => {
+            let verdict = match report.verdict {
+                verifier::report::Verdict::Consistent => Verdict::Consistent,
+                verifier::report::Verdict::Inconsistent => Verdict::Inconsistent,
+                verifier::report::Verdict::Error => Verdict::Error,
+            };
+            let document = document(&job, &table, serde_json::to_value(&report).unwrap_or_default());
+            finish(&store, &job, instance, NewReport { verdict, reason: None, report: document }).await;
+        }
+        Err((true, reason)) if job.attempts < settings.max_attempts => {
+            retry_later(&store, &config, &job, &reason).await
+        }
+        Err((_, reason)) => {
+            tracing::warn!(job = job.id, table = %job.spec.table, %reason, "diff failed");
+            let mut document = document(&job, &table, serde_json::json!({}));
+            document["verdict"] = serde_json::json!(Verdict::Error);
+            document["reason"] = serde_json::json!(reason);
+            finish(
+                &store,
+                &job,
+                instance,
+                NewReport { verdict: Verdict::Error, reason: Some(reason), report: document },
+            )
+            .await;
+        }
+    }
+}
+
+/// The verifier's spec of a job: both locations, the table's key and options, the limits.
+pub fn diff_spec(config: &Config, job: &ClaimedJob, table: &TableConfig) -> verifier::DiffSpec {
+    let location = |role: Role, side: &SideSpec| {
+        side.location.clone().unwrap_or_else(|| {
+            resolve_location(&config.cluster(role).location, &side.cluster, &job.spec.table, &side.partition_path)
+        })
+    };
+    let options = &table.options;
+    let mut spec = verifier::DiffSpec::new(
+        location(Role::Baseline, &job.spec.baseline),
+        location(Role::Candidate, &job.spec.candidate),
+        &[],
+    );
+    spec.key.clone_from(&table.key);
+    spec.options.ignore.clone_from(&options.ignore);
+    spec.options.rename = options.rename.clone();
+    spec.options.tolerance = verifier::Tolerance { absolute: options.abs_tol, relative: options.rel_tol };
+    spec.options.trim_trailing_spaces = options.trim_trailing_spaces;
+    if let Some(sample) = options.sample {
+        spec.options.sample_limit = sample;
+    }
+    spec.limits.memory_limit = config.memory_limit().ok().flatten();
+    spec
+}
+
+/// The stored report: the verifier's JSON report with the pair and both sides' clusters.
+fn document(job: &ClaimedJob, table: &TableConfig, mut report: serde_json::Value) -> serde_json::Value {
+    let Some(object) = report.as_object_mut() else { return report };
+    object.insert("table".into(), job.spec.table.clone().into());
+    object.insert("partition".into(), job.spec.partition.clone().into());
+    object.insert("run_id".into(), job.spec.run_id.clone().into());
+    object.insert("job_id".into(), job.id.into());
+    object.insert("attempts".into(), job.attempts.into());
+    if table.key.is_empty() {
+        object
+            .insert("note".into(), "no key is registered for this table: its rows were compared as a multiset".into());
+    }
+    for (name, side) in [("baseline", &job.spec.baseline), ("candidate", &job.spec.candidate)] {
+        let entry = object.entry(name).or_insert_with(|| serde_json::json!({}));
+        if let Some(entry) = entry.as_object_mut() {
+            entry.insert("cluster".into(), side.cluster.clone().into());
+            entry.insert("event_id".into(), side.event_id.clone().into());
+            entry.insert("attempt".into(), side.attempt.into());
+        }
+    }
+    report
+}
+
+/// True for failures that may pass on a later attempt: data not visible yet, or a failure of
+/// the machine or the store rather than of the input.
+fn may_pass(error: &verifier::Error) -> bool {
+    matches!(error, verifier::Error::LocationNotFound { .. } | verifier::Error::EmptyDataset { .. })
+        || !error.is_input()
+}
+
+async fn finish(store: &Store, job: &ClaimedJob, instance: &str, report: NewReport) {
+    let verdict = report.verdict;
+    match store.finish(job, instance, &report, Utc::now()).await {
+        Ok(true) => tracing::info!(job = job.id, table = %job.spec.table, verdict = verdict.as_str(), "diff reported"),
+        Ok(false) => tracing::warn!(job = job.id, "lease lost before the report was written; the new holder reports"),
+        // The lease runs out and the job runs again: nothing is lost.
+        Err(error) => tracing::warn!(job = job.id, %error, "cannot store the report; the job will run again"),
+    }
+}
+
+async fn retry_later(store: &Store, config: &Config, job: &ClaimedJob, reason: &str) {
+    let settings = &config.runner;
+    let exponent = job.attempts.saturating_sub(1).min(16);
+    let backoff = settings.retry_backoff.saturating_mul(1 << exponent).min(Duration::from_secs(3600));
+    let not_before = Utc::now() + chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::hours(1));
+    tracing::warn!(job = job.id, attempt = job.attempts, retry_in = ?backoff, %reason, "diff failed; retrying later");
+    if let Err(error) = store.retry(job, &settings.instance, reason, not_before).await {
+        tracing::warn!(job = job.id, %error, "cannot re-queue the job; its lease will run out and it runs again");
+    }
+}

@@ -1,0 +1,138 @@
+//! The store: pairs, jobs, reports, dead letters and the table registry, in SQL.
+//!
+//! One schema, two engines through sqlx's `Any` driver: a SQLite file is the embedded default,
+//! PostgreSQL the production store that several dqc instances in one consumer group share.
+//! Migrations are embedded (`api/migrations/{sqlite,postgres}`) and applied by [`Store::open`].
+//! Queries use `$1` placeholders, which both engines read. Times are Unix milliseconds; JSON
+//! documents (a pair's state, a job's spec, a report) are TEXT.
+//!
+//! SQLite gets a single connection: writes are serialised in the process instead of failing
+//! with `SQLITE_BUSY`, and the file is put in WAL mode. PostgreSQL gets a pool; job claims are
+//! compare-and-set updates, so two instances never run the same job at once.
+
+mod jobs;
+mod pairing;
+mod registry;
+mod reports;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use collector::Clusters;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+
+pub use jobs::{ClaimedJob, JobOrigin, JobSpec, JobState, SideSpec};
+pub use reports::{NewReport, ReportFilter, StoredDeadLetter, StoredReport, Verdict};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store URL is not SQLite or PostgreSQL.
+    #[error("unsupported store URL `{0}` (use sqlite://path or postgres://...)")]
+    UnsupportedUrl(String),
+    /// The database failed.
+    #[error("store query failed: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The embedded migrations could not be applied.
+    #[error("cannot migrate the store schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored JSON document that does not parse (a bug or a hand-edited row).
+    #[error("stored {what} does not parse: {source}")]
+    Corrupt {
+        /// What was being read.
+        what: &'static str,
+        /// serde's error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Result with the store's error.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which engine the store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// The store: a connection pool and the pairing defaults.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    engine: Engine,
+    clusters: Clusters,
+    default_deadline: Duration,
+}
+
+impl Store {
+    /// Connects (creating a SQLite file if missing) and applies the migrations. `clusters`
+    /// name the sides in reports; `default_deadline` applies to tables without their own.
+    pub async fn open(url: &str, clusters: Clusters, default_deadline: Duration) -> Result<Self> {
+        install_default_drivers();
+        let (engine, url) = if let Some(path) = url.strip_prefix("sqlite://") {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            (Engine::Sqlite, format!("sqlite://{path}{separator}mode=rwc"))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Engine::Postgres, url.to_owned())
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        let connections = if engine == Engine::Sqlite { 1 } else { 8 };
+        let pool = AnyPoolOptions::new()
+            .max_connections(connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(&url)
+            .await?;
+        if engine == Engine::Sqlite {
+            pool.execute("PRAGMA journal_mode = WAL").await?;
+        }
+        let store = Self { pool, engine, clusters, default_deadline };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let migrator = match self.engine {
+            Engine::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Engine::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The engine behind this store.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// True when the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn millis(time: DateTime<Utc>) -> i64 {
+    time.timestamp_millis()
+}
+
+fn from_millis(value: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(value).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|error| format!("{{\"unserialisable\": \"{error}\"}}"))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &'static str) -> Result<T> {
+    serde_json::from_str(text).map_err(|source| StoreError::Corrupt { what, source })
+}

@@ -1,0 +1,259 @@
+//! The persistent job queue.
+//!
+//! A job is `queued`, then `running` under a lease (`lease_owner`, `lease_until`) that its
+//! runner renews, then `done`; or `superseded` when a newer outcome of its pair replaced it
+//! while it waited. A claim is a compare-and-set `UPDATE`: the row must still be claimable when
+//! it is written, so two instances never hold the same job. A job whose lease ran out (its
+//! instance died) is claimable again; at start an instance takes back its own running jobs at
+//! once ([`Store::requeue_running`]). On-demand jobs are claimed before automatic ones.
+//! Finishing a job writes its report in the same transaction, and only while the lease is
+//! still held: a report exists once per job, and once per `(pair, generation)`.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::reports::{self, NewReport};
+use super::{Result, Store, from_json, millis, to_json};
+
+/// Why a job exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobOrigin {
+    /// A pair whose both sides succeeded.
+    Automatic,
+    /// Someone asked (REST, CLI); runs before automatic jobs and outside run windows.
+    OnDemand,
+}
+
+impl JobOrigin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Automatic => "automatic",
+            Self::OnDemand => "on_demand",
+        }
+    }
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for a runner (or for its retry time).
+    Queued,
+    /// Held by a runner.
+    Running,
+    /// Reported.
+    Done,
+    /// Replaced by a newer outcome of its pair before it ran.
+    Superseded,
+}
+
+/// What a job compares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// `db.table`.
+    pub table: String,
+    /// The partition name (`dt=2024-05-01`).
+    pub partition: String,
+    /// The run, for automatic jobs.
+    pub run_id: Option<String>,
+    /// The baseline side.
+    pub baseline: SideSpec,
+    /// The candidate side.
+    pub candidate: SideSpec,
+}
+
+/// One side of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SideSpec {
+    /// The cluster.
+    pub cluster: String,
+    /// An explicit location; else resolved from the cluster's template.
+    pub location: Option<String>,
+    /// The partition path in the producer's column order.
+    pub partition_path: String,
+    /// The event that reported this side.
+    pub event_id: Option<String>,
+    /// The attempt that produced it.
+    pub attempt: Option<u32>,
+}
+
+/// A job held by this instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedJob {
+    /// The job's id.
+    pub id: i64,
+    /// Its pair and the pair's generation, for automatic jobs.
+    pub pair: Option<(i64, i64)>,
+    /// Why it exists.
+    pub origin: JobOrigin,
+    /// What it compares.
+    pub spec: JobSpec,
+    /// Claims so far, this one included.
+    pub attempts: u32,
+}
+
+pub(super) async fn insert(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    pair: Option<(i64, i64)>,
+    origin: JobOrigin,
+    spec: &JobSpec,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO jobs (pair_id, generation, origin, table_name, spec, state, attempts, not_before, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6, $6) RETURNING id",
+    )
+    .bind(pair.map(|(id, _)| id))
+    .bind(pair.map(|(_, generation)| generation))
+    .bind(origin.as_str())
+    .bind(&spec.table)
+    .bind(to_json(spec))
+    .bind(millis(now))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
+impl Store {
+    /// Queues an on-demand job; returns its id.
+    pub async fn enqueue(&self, spec: &JobSpec, now: DateTime<Utc>) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let id = insert(&mut tx, None, JobOrigin::OnDemand, spec, now).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Claims the next runnable job for `instance`: on-demand first, then automatic ones when
+    /// `automatic` (the run window is open); oldest first.
+    pub async fn claim(
+        &self,
+        instance: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        automatic: bool,
+    ) -> Result<Option<ClaimedJob>> {
+        let claimable = "((state = 'queued' AND not_before <= $3) OR (state = 'running' AND lease_until < $3))";
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3 \
+             WHERE id = (SELECT id FROM jobs WHERE {claimable} AND ($4 = 1 OR origin = 'on_demand') \
+                         ORDER BY CASE origin WHEN 'on_demand' THEN 0 ELSE 1 END, not_before, id LIMIT 1) \
+               AND {claimable} \
+             RETURNING id, pair_id, generation, origin, spec, attempts"
+        );
+        let row = sqlx::query(&sql)
+            .bind(instance)
+            .bind(millis(now) + lease_millis(lease))
+            .bind(millis(now))
+            .bind(i64::from(automatic))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(claimed).transpose()
+    }
+
+    /// Renews a lease; false when the job is no longer this instance's.
+    pub async fn heartbeat(&self, job: i64, instance: &str, now: DateTime<Utc>, lease: Duration) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'")
+                .bind(millis(now) + lease_millis(lease))
+                .bind(job)
+                .bind(instance)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Finishes a job with its report; false (and nothing written) when the lease was lost.
+    pub async fn finish(
+        &self,
+        job: &ClaimedJob,
+        instance: &str,
+        report: &NewReport,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'done', lease_owner = NULL, lease_until = NULL, updated_at = $1 \
+             WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
+        )
+        .bind(millis(now))
+        .bind(job.id)
+        .bind(instance)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let key = collector::PairKey {
+            table: job.spec.table.clone(),
+            partition: job.spec.partition.clone(),
+            run_id: job.spec.run_id.clone().unwrap_or_default(),
+        };
+        reports::insert(&mut tx, job.pair, Some(job.id), &key, report, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Puts a failed job back in the queue until `not_before`; false when the lease was lost.
+    pub async fn retry(
+        &self,
+        job: &ClaimedJob,
+        instance: &str,
+        error: &str,
+        not_before: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, last_error = $1, not_before = $2, \
+             updated_at = $2 WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
+        )
+        .bind(error)
+        .bind(millis(not_before))
+        .bind(job.id)
+        .bind(instance)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Re-queues the jobs `instance` was running when it stopped; returns how many.
+    pub async fn requeue_running(&self, instance: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL \
+             WHERE state = 'running' AND lease_owner = $1",
+        )
+        .bind(instance)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Jobs per state.
+    pub async fn job_counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows =
+            sqlx::query("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state").fetch_all(&self.pool).await?;
+        rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
+    }
+}
+
+fn lease_millis(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+fn claimed(row: AnyRow) -> Result<ClaimedJob> {
+    let pair_id: Option<i64> = row.try_get(1)?;
+    let generation: Option<i64> = row.try_get(2)?;
+    let origin: String = row.try_get(3)?;
+    let spec: String = row.try_get(4)?;
+    let attempts: i64 = row.try_get(5)?;
+    Ok(ClaimedJob {
+        id: row.try_get(0)?,
+        pair: pair_id.zip(generation),
+        origin: if origin == "on_demand" { JobOrigin::OnDemand } else { JobOrigin::Automatic },
+        spec: from_json(&spec, "job spec")?,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+    })
+}

@@ -1,0 +1,41 @@
+//! The table registry: each table's key, owners, deadline and diff options.
+//!
+//! Tables come from the configuration at start ([`Store::register`] overwrites the tables the
+//! file lists) and can be registered or changed at run time. A job reads its table's entry
+//! when it runs, so a change applies to the next diff.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{Result, Store, from_json, millis, to_json};
+use crate::config::TableConfig;
+
+pub(super) async fn table_in<'c, E>(executor: E, name: &str) -> Result<Option<TableConfig>>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let row =
+        sqlx::query("SELECT config FROM registered_tables WHERE name = $1").bind(name).fetch_optional(executor).await?;
+    row.map(|row| from_json(&row.try_get::<String, _>(0)?, "table registration")).transpose()
+}
+
+impl Store {
+    /// Registers a table or replaces its registration.
+    pub async fn register(&self, table: &TableConfig, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO registered_tables (name, config, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
+        )
+        .bind(&table.name)
+        .bind(to_json(table))
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A table's registration.
+    pub async fn table(&self, name: &str) -> Result<Option<TableConfig>> {
+        table_in(&self.pool, name).await
+    }
+}

@@ -1,0 +1,179 @@
+//! The collector end to end: events through a Kafka broker on 127.0.0.1 (rdkafka's
+//! `MockCluster`, the real wire protocol), paired in a SQLite file, diffed from ORC files the
+//! test writes, reported with the right verdicts and counts.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use api::store::{ReportFilter, Store, StoredReport, Verdict};
+use tokio::sync::watch;
+
+use crate::support::{Broker, event, wait_until, write_table};
+
+/// The service's configuration for a test: the clusters under `root`, a SQLite file, short
+/// intervals.
+pub(crate) fn config_text(root: &Path, broker: &Broker, database: &Path) -> String {
+    format!(
+        r#"
+[[clusters]]
+name = "idc-hadoop"
+role = "baseline"
+location = "file://{root}/{{cluster}}/warehouse/{{db}}.db/{{table}}/{{partition_path}}"
+
+[[clusters]]
+name = "cloud-emr"
+role = "candidate"
+location = "file://{root}/{{cluster}}/warehouse/{{db}}.db/{{table}}/{{partition_path}}"
+
+[kafka]
+brokers = "{brokers}"
+topic = "{topic}"
+group_id = "dqc-test"
+properties = {{ "auto.offset.reset" = "earliest", "session.timeout.ms" = "6000", "heartbeat.interval.ms" = "500" }}
+
+[store]
+url = "sqlite://{database}"
+
+[runner]
+max_concurrent = 2
+poll_interval = "100ms"
+retry_backoff = "200ms"
+max_attempts = 3
+
+[pairing]
+sweep_interval = "200ms"
+
+[[tables]]
+name = "dw.same"
+key = ["id"]
+
+[[tables]]
+name = "dw.changed"
+key = ["id"]
+owners = ["orders@example.com"]
+
+[[tables]]
+name = "dw.rerun"
+key = ["id"]
+
+[[tables]]
+name = "dw.lonely"
+key = ["id"]
+deadline = "1s"
+"#,
+        root = root.display(),
+        brokers = broker.brokers,
+        topic = broker.topic,
+        database = database.display(),
+    )
+}
+
+/// The newest report of each table.
+pub(crate) async fn latest_reports(store: &Store) -> BTreeMap<String, StoredReport> {
+    let filter = ReportFilter { limit: Some(10_000), ..ReportFilter::default() };
+    let mut latest = BTreeMap::new();
+    for report in store.reports(&filter).await.unwrap() {
+        latest.entry(report.table.clone()).or_insert(report);
+    }
+    latest
+}
+
+fn events(run: &str, root: &Path) -> Vec<String> {
+    let bad_candidate = root.join("cloud-emr-attempt-1");
+    let mut rerun_1 =
+        serde_json::from_str::<serde_json::Value>(&event("c-rerun-1", "cloud-emr", "dw.rerun", run, 1, "succeeded"))
+            .unwrap();
+    rerun_1["outputs"][0]["location"] = format!("file://{}", bad_candidate.display()).into();
+    vec![
+        event("b-same", "idc-hadoop", "dw.same", run, 1, "succeeded"),
+        event("c-same", "cloud-emr", "dw.same", run, 1, "succeeded"),
+        event("b-changed", "idc-hadoop", "dw.changed", run, 1, "succeeded"),
+        event("c-changed", "cloud-emr", "dw.changed", run, 1, "succeeded"),
+        event("b-nokey", "idc-hadoop", "dw.nokey", run, 1, "succeeded"),
+        event("c-nokey", "cloud-emr", "dw.nokey", run, 1, "succeeded"),
+        event("b-failed", "idc-hadoop", "dw.failed", run, 1, "failed"),
+        event("c-failed", "cloud-emr", "dw.failed", run, 1, "succeeded"),
+        event("b-lonely", "idc-hadoop", "dw.lonely", run, 1, "succeeded"),
+        event("b-rerun", "idc-hadoop", "dw.rerun", run, 1, "succeeded"),
+        rerun_1.to_string(),
+        "this is not JSON".to_owned(),
+        event("x-unknown", "gcp-dataproc", "dw.same", run, 1, "succeeded"),
+        r#"{"event_id": "no-cluster", "run_id": "2024-05-01"}"#.to_owned(),
+    ]
+}
+
+fn write_warehouses(root: &Path, run: &str) {
+    for (table, changed) in [("same", 0), ("changed", 3), ("nokey", 0), ("rerun", 0)] {
+        write_table(root, "idc-hadoop", table, run, 100, 0);
+        write_table(root, "cloud-emr", table, run, 100, changed);
+    }
+    write_table(root, "idc-hadoop", "lonely", run, 10, 0);
+    // The candidate's first attempt of dw.rerun wrote wrong data elsewhere.
+    let first = root.join("cloud-emr-attempt-1");
+    write_table(&first, "x", "rerun", run, 100, 50);
+    let written = first.join("x/warehouse/dw.db/rerun").join(format!("dt={run}"));
+    std::fs::rename(written, root.join("tmp-rerun")).unwrap();
+    std::fs::remove_dir_all(&first).unwrap();
+    std::fs::rename(root.join("tmp-rerun"), &first).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_through_kafka_become_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let run = "2024-05-01";
+    write_warehouses(&root, run);
+    let broker = Broker::start(2).await;
+    let database = dir.path().join("dqc.db");
+    let config = api::config::parse(&config_text(&root, &broker, &database), "test", &BTreeMap::new()).unwrap();
+    let store = api::service::open_store(&config).await.unwrap();
+
+    let mut payloads = events(run, &root);
+    payloads.extend(payloads.clone()); // every message twice
+    let (stop, shutdown) = watch::channel(false);
+    let service = tokio::spawn(api::service::run(config, shutdown));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    broker.produce(&payloads).await;
+
+    wait_until("a report for every table", Duration::from_secs(60), || async {
+        latest_reports(&store).await.len() == 6 && store.dead_letters().await.unwrap().len() == 6
+    })
+    .await;
+    // The rerun's second attempt arrives after the first one was diffed.
+    wait_until("the first attempt's report", Duration::from_secs(30), || async {
+        latest_reports(&store).await.get("dw.rerun").is_some_and(|report| report.verdict == Verdict::Inconsistent)
+    })
+    .await;
+    broker.produce(&[event("c-rerun-2", "cloud-emr", "dw.rerun", run, 2, "succeeded")]).await;
+    wait_until("the rerun's report", Duration::from_secs(30), || async {
+        latest_reports(&store).await["dw.rerun"].verdict == Verdict::Consistent
+    })
+    .await;
+    stop.send(true).unwrap();
+    service.await.unwrap().unwrap();
+
+    let latest = latest_reports(&store).await;
+    let verdict = |table: &str| (latest[table].verdict, latest[table].reason.clone());
+    assert_eq!(verdict("dw.same"), (Verdict::Consistent, None));
+    assert_eq!(verdict("dw.changed"), (Verdict::Inconsistent, None));
+    assert_eq!(latest["dw.changed"].report["summary"]["changed"], 3);
+    assert_eq!(latest["dw.changed"].report["summary"]["matched"], 97);
+    assert_eq!(latest["dw.changed"].report["candidate"]["cluster"], "cloud-emr");
+    assert_eq!(verdict("dw.nokey"), (Verdict::Consistent, None));
+    assert_eq!(latest["dw.nokey"].report["mode"], "multiset");
+    assert!(latest["dw.nokey"].report["note"].as_str().unwrap().contains("multiset"));
+    assert_eq!(verdict("dw.failed"), (Verdict::Divergent, Some("failed on idc-hadoop (attempt 1)".into())));
+    assert_eq!(verdict("dw.lonely"), (Verdict::Divergent, Some("missing on cloud-emr".into())));
+    assert_eq!(latest["dw.rerun"].report["candidate"]["event_id"], "c-rerun-2");
+
+    let all = store.reports(&ReportFilter { limit: Some(100), ..ReportFilter::default() }).await.unwrap();
+    assert_eq!(all.len(), 7, "one report per table, and two for the re-run: {all:#?}");
+    assert_eq!(store.event_count().await.unwrap(), 12, "every distinct valid event is kept");
+    let letters = store.dead_letters().await.unwrap();
+    assert_eq!(letters.len(), 6, "three bad messages, each sent twice, kept with their offsets");
+    let reasons: Vec<&str> = letters.iter().map(|letter| letter.reason.as_str()).collect();
+    assert!(reasons.iter().any(|r| r.contains("not a valid event: expected ident at line 1 column 2")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("unknown cluster `gcp-dataproc`")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("missing field `cluster`")), "{reasons:?}");
+}

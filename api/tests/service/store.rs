@@ -1,0 +1,184 @@
+//! The store, on SQLite and PostgreSQL: idempotent intake, pairing outcomes, deadlines, the
+//! job queue (priorities, windows, leases, retries) and the table registry.
+
+use std::time::Duration;
+
+use api::config::TableConfig;
+use api::store::{JobSpec, NewReport, ReportFilter, SideSpec, Store, Verdict};
+use chrono::{DateTime, TimeZone, Utc};
+use collector::consumer::validate;
+use collector::store::{Accepted, Delivery, Source};
+
+use crate::support::{clusters, event, on_every_store};
+
+fn at(hour: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 5, 2, hour, 0, 0).unwrap()
+}
+
+fn delivery(payload: &str, offset: i64) -> Delivery {
+    validate(payload.as_bytes(), &clusters(), Source { topic: "events".into(), partition: 0, offset })
+}
+
+async fn verdicts(store: &Store) -> Vec<(String, Verdict, Option<String>)> {
+    let mut reports = store.reports(&ReportFilter::default()).await.unwrap();
+    reports.reverse();
+    reports.into_iter().map(|report| (report.table, report.verdict, report.reason)).collect()
+}
+
+async fn jobs(store: &Store) -> Vec<(String, i64)> {
+    store.job_counts().await.unwrap()
+}
+
+#[tokio::test]
+async fn intake_is_idempotent_and_keeps_dead_letters() {
+    on_every_store(|store, engine| async move {
+        let batch = [
+            delivery(&event("b1", "idc-hadoop", "dw.orders", "2024-05-01", 1, "succeeded"), 0),
+            delivery("{not json", 1),
+            delivery(&event("x1", "gcp", "dw.orders", "2024-05-01", 1, "succeeded"), 2),
+            delivery(&event("c1", "cloud-emr", "dw.orders", "2024-05-01", 1, "succeeded"), 3),
+        ];
+        let first = store.accept_at(&batch, at(3)).await.unwrap();
+        assert_eq!(first, Accepted { events: 2, duplicates: 0, dead_letters: 2, decisions: 1 }, "{engine}");
+        let again = store.accept_at(&batch, at(4)).await.unwrap();
+        assert_eq!(again, Accepted { events: 0, duplicates: 2, dead_letters: 0, decisions: 0 }, "{engine}");
+        assert_eq!(jobs(&store).await, vec![("queued".to_owned(), 1)], "{engine}");
+        let letters = store.dead_letters().await.unwrap();
+        assert_eq!(letters.len(), 2, "{engine}");
+        assert_eq!((letters[0].offset, letters[0].payload.as_str()), (Some(1), "{not json"));
+        assert!(letters[0].reason.contains("not a valid event"), "{}", letters[0].reason);
+        assert!(letters[1].reason.contains("unknown cluster `gcp`"), "{}", letters[1].reason);
+        assert_eq!(store.event_count().await.unwrap(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn failed_and_missing_sides_are_divergent_once() {
+    on_every_store(|store, engine| async move {
+        let batch = [
+            delivery(&event("b1", "idc-hadoop", "dw.failed", "2024-05-01", 1, "succeeded"), 0),
+            delivery(&event("c1", "cloud-emr", "dw.failed", "2024-05-01", 1, "failed"), 1),
+            delivery(&event("b2", "idc-hadoop", "dw.lonely", "2024-05-01", 1, "succeeded"), 2),
+        ];
+        store.accept_at(&batch, at(1)).await.unwrap();
+        assert_eq!(store.expire_due(at(1)).await.unwrap(), 0, "{engine}: not due yet");
+        // The lonely side finished at 01:00 and the deadline is one hour.
+        assert_eq!(store.expire_due(at(2)).await.unwrap(), 1, "{engine}");
+        assert_eq!(store.expire_due(at(5)).await.unwrap(), 0, "{engine}: reported once");
+        assert_eq!(
+            verdicts(&store).await,
+            vec![
+                ("dw.failed".to_owned(), Verdict::Divergent, Some("failed on cloud-emr (attempt 1)".to_owned())),
+                ("dw.lonely".to_owned(), Verdict::Divergent, Some("missing on cloud-emr".to_owned())),
+            ],
+            "{engine}"
+        );
+        assert!(jobs(&store).await.is_empty(), "{engine}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_rerun_supersedes_the_queued_diff() {
+    on_every_store(|store, engine| async move {
+        let batch = [
+            delivery(&event("b1", "idc-hadoop", "dw.orders", "2024-05-01", 1, "succeeded"), 0),
+            delivery(&event("c1", "cloud-emr", "dw.orders", "2024-05-01", 1, "succeeded"), 1),
+        ];
+        store.accept_at(&batch, at(3)).await.unwrap();
+        let rerun = [delivery(&event("c2", "cloud-emr", "dw.orders", "2024-05-01", 2, "succeeded"), 2)];
+        assert_eq!(store.accept_at(&rerun, at(4)).await.unwrap().decisions, 1);
+        assert_eq!(jobs(&store).await, vec![("queued".to_owned(), 1), ("superseded".to_owned(), 1)], "{engine}");
+        let job = store.claim("a", at(4), Duration::from_secs(60), true).await.unwrap().unwrap();
+        assert_eq!(job.spec.candidate.event_id.as_deref(), Some("c2"), "{engine}");
+        assert_eq!(job.pair.map(|(_, generation)| generation), Some(2));
+    })
+    .await;
+}
+
+fn on_demand_spec(table: &str) -> JobSpec {
+    let side = |cluster: &str| SideSpec {
+        cluster: cluster.into(),
+        location: Some(format!("/data/{cluster}/{table}")),
+        partition_path: String::new(),
+        event_id: None,
+        attempt: None,
+    };
+    JobSpec {
+        table: table.into(),
+        partition: String::new(),
+        run_id: None,
+        baseline: side("idc-hadoop"),
+        candidate: side("cloud-emr"),
+    }
+}
+
+fn report(verdict: Verdict) -> NewReport {
+    NewReport { verdict, reason: None, report: serde_json::json!({ "verdict": verdict }) }
+}
+
+#[tokio::test]
+async fn the_queue_honours_priority_windows_and_leases() {
+    on_every_store(|store, engine| async move {
+        let lease = Duration::from_secs(60);
+        let pair = [
+            delivery(&event("b1", "idc-hadoop", "dw.auto", "2024-05-01", 1, "succeeded"), 0),
+            delivery(&event("c1", "cloud-emr", "dw.auto", "2024-05-01", 1, "succeeded"), 1),
+        ];
+        store.accept_at(&pair, at(1)).await.unwrap();
+        store.enqueue(&on_demand_spec("dw.asked"), at(2)).await.unwrap();
+        // A closed window holds automatic jobs back, not on-demand ones, which come first.
+        let asked = store.claim("a", at(3), lease, false).await.unwrap().unwrap();
+        assert_eq!(asked.spec.table, "dw.asked", "{engine}");
+        assert!(store.claim("a", at(3), lease, false).await.unwrap().is_none(), "{engine}");
+        let auto = store.claim("a", at(3), lease, true).await.unwrap().unwrap();
+        assert_eq!((auto.spec.table.as_str(), auto.attempts), ("dw.auto", 1));
+        // Instance a dies; once the lease runs out, b takes the job over, and a's late result
+        // is dropped.
+        assert!(store.claim("b", at(3), lease, true).await.unwrap().is_none(), "{engine}: leased");
+        let later = at(3) + chrono::Duration::seconds(61);
+        let taken = store.claim("b", later, lease, true).await.unwrap().unwrap();
+        assert_eq!((taken.id, taken.attempts), (asked.id, 2), "{engine}: the oldest expired lease first");
+        assert!(!store.finish(&asked, "a", &report(Verdict::Consistent), later).await.unwrap());
+        assert!(store.finish(&taken, "b", &report(Verdict::Consistent), later).await.unwrap());
+        // A transient failure waits for its retry time.
+        assert!(store.retry(&auto, "a", "location not there yet", at(5)).await.unwrap());
+        assert!(store.claim("a", at(4), lease, true).await.unwrap().is_none(), "{engine}: backing off");
+        let retried = store.claim("a", at(5), lease, true).await.unwrap().unwrap();
+        assert_eq!(retried.attempts, 2);
+        assert_eq!(store.requeue_running("a").await.unwrap(), 1, "{engine}: a restarts");
+        let again = store.claim("a", at(5), lease, true).await.unwrap().unwrap();
+        assert!(store.finish(&again, "a", &report(Verdict::Inconsistent), at(6)).await.unwrap());
+        assert!(!store.finish(&again, "a", &report(Verdict::Inconsistent), at(6)).await.unwrap(), "once");
+        let verdicts: Vec<Verdict> = verdicts(&store).await.into_iter().map(|(_, verdict, _)| verdict).collect();
+        assert_eq!(verdicts, vec![Verdict::Consistent, Verdict::Inconsistent], "{engine}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tables_are_registered_and_changed_at_run_time() {
+    on_every_store(|store, engine| async move {
+        assert_eq!(store.table("dw.orders").await.unwrap(), None);
+        let mut table = TableConfig {
+            name: "dw.orders".into(),
+            key: vec!["order_id".into()],
+            owners: vec!["orders@example.com".into()],
+            deadline: Some(Duration::from_secs(7200)),
+            ..TableConfig::default()
+        };
+        store.register(&table, at(1)).await.unwrap();
+        assert_eq!(store.table("dw.orders").await.unwrap().as_ref(), Some(&table), "{engine}");
+        table.key = vec!["order_id".into(), "line".into()];
+        table.options.abs_tol = Some(0.01);
+        store.register(&table, at(2)).await.unwrap();
+        assert_eq!(store.table("dw.orders").await.unwrap(), Some(table), "{engine}");
+        // The registered two-hour deadline applies to the table's pairs.
+        let lone = [delivery(&event("b1", "idc-hadoop", "dw.orders", "2024-05-01", 1, "succeeded"), 0)];
+        store.accept_at(&lone, at(1)).await.unwrap();
+        assert_eq!(store.expire_due(at(2)).await.unwrap(), 0, "{engine}");
+        assert_eq!(store.expire_due(at(3)).await.unwrap(), 1, "{engine}");
+    })
+    .await;
+}

@@ -1,0 +1,160 @@
+//! Intake throughput: task-finished events consumed from Kafka and paired in the SQLite store.
+//!
+//! Not a criterion bench (one run of 100,000 events takes seconds, and what matters is the
+//! rate of the whole pipeline): `cargo bench --bench intake [-- EVENTS]` produces EVENTS
+//! events (default 100,000: both sides of EVENTS/2 pairs, in random order) to a broker on
+//! 127.0.0.1 (rdkafka's `MockCluster`), then times the collector's consumer with the SQLite
+//! store from the first message to the last event made durable, and prints events per second.
+//! It also times the store alone on the same events, to show where the time goes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use api::store::Store;
+use collector::Clusters;
+use collector::consumer::{self, ConsumerSettings, validate};
+use collector::store::{Accepted, Delivery, PairingStore, Source, StoreError};
+use rdkafka::ClientConfig;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use tokio::sync::{Notify, watch};
+
+const TOPIC: &str = "events";
+
+fn clusters() -> Clusters {
+    Clusters { baseline: "idc-hadoop".into(), candidate: "cloud-emr".into() }
+}
+
+/// Both sides of `events / 2` pairs, shuffled with a fixed seed.
+fn payloads(events: usize) -> Vec<String> {
+    let mut payloads: Vec<String> = (0..events)
+        .map(|index| {
+            let (pair, cluster) = (index / 2, if index % 2 == 0 { "idc-hadoop" } else { "cloud-emr" });
+            serde_json::json!({
+                "event_id": format!("e{index}"), "cluster": cluster, "task_id": format!("task{}", pair % 5_000),
+                "workflow_id": "wf", "run_id": format!("2024-05-{:02}", 1 + pair / 5_000 % 28), "attempt": 1,
+                "status": "succeeded", "finished_at": "2024-05-02T01:00:00Z",
+                "outputs": [{"table": format!("dw.t{}", pair % 5_000), "partition": {"dt": format!("{}", pair / 5_000)}}]
+            })
+            .to_string()
+        })
+        .collect();
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    for index in (1..payloads.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        payloads.swap(index, (state % (index as u64 + 1)) as usize);
+    }
+    payloads
+}
+
+/// The SQLite store, counting what it made durable.
+struct Counting {
+    store: Store,
+    events: AtomicUsize,
+    target: usize,
+    done: Notify,
+}
+
+impl PairingStore for Counting {
+    async fn accept(&self, batch: &[Delivery]) -> Result<Accepted, StoreError> {
+        let accepted = self.store.accept(batch).await?;
+        let total = self.events.fetch_add(accepted.events, Ordering::SeqCst) + accepted.events;
+        if total >= self.target {
+            self.done.notify_one();
+        }
+        Ok(accepted)
+    }
+}
+
+async fn open_store(dir: &std::path::Path, name: &str) -> Store {
+    let url = format!("sqlite://{}", dir.join(name).display());
+    Store::open(&url, clusters(), Duration::from_secs(6 * 3600)).await.expect("store opens")
+}
+
+fn produce(brokers: &str, payloads: &[String]) {
+    let producer: ThreadedProducer<_> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .expect("producer");
+    for (index, payload) in payloads.iter().enumerate() {
+        let key = index.to_string();
+        let mut record = BaseRecord::to(TOPIC).payload(payload.as_str()).key(&key);
+        while let Err((_, returned)) = producer.send(record) {
+            record = returned;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+}
+
+async fn through_kafka(dir: &std::path::Path, payloads: &[String]) -> (Duration, Accepted) {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic(TOPIC, 4, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    produce(&brokers, payloads);
+    let store = Counting {
+        store: open_store(dir, "kafka.db").await,
+        events: AtomicUsize::new(0),
+        target: payloads.len(),
+        done: Notify::new(),
+    };
+    let store = Arc::new(store);
+    let settings = ConsumerSettings {
+        brokers,
+        topic: TOPIC.into(),
+        group_id: "bench".into(),
+        properties: [("auto.offset.reset".to_owned(), "earliest".to_owned())].into(),
+        batch_size: 500,
+        batch_wait: Duration::from_millis(50),
+        clusters: clusters(),
+    };
+    let (stop, shutdown) = watch::channel(false);
+    let consumer = tokio::spawn({
+        let store = Arc::clone(&store);
+        async move { consumer::run(&settings, store, shutdown).await }
+    });
+    let start = Instant::now();
+    store.done.notified().await;
+    let elapsed = start.elapsed();
+    stop.send(true).expect("consumer running");
+    let accepted = consumer.await.expect("consumer task").expect("consumer");
+    (elapsed, accepted)
+}
+
+async fn store_alone(dir: &std::path::Path, payloads: &[String]) -> Duration {
+    let store = open_store(dir, "alone.db").await;
+    let deliveries: Vec<Delivery> = payloads
+        .iter()
+        .enumerate()
+        .map(|(offset, payload)| {
+            validate(
+                payload.as_bytes(),
+                &clusters(),
+                Source { topic: TOPIC.into(), partition: 0, offset: offset as i64 },
+            )
+        })
+        .collect();
+    let start = Instant::now();
+    for batch in deliveries.chunks(500) {
+        store.accept(batch).await.expect("accept");
+    }
+    start.elapsed()
+}
+
+fn main() {
+    let events: usize = std::env::args().skip(1).find_map(|arg| arg.parse().ok()).unwrap_or(100_000);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let payloads = payloads(events);
+    let (elapsed, accepted) = runtime.block_on(through_kafka(dir.path(), &payloads));
+    let rate = events as f64 / elapsed.as_secs_f64();
+    println!("intake/events={events}: {:.2} s, {rate:.0} events/s (Kafka -> pairing -> SQLite)", elapsed.as_secs_f64());
+    println!("  accepted: {accepted:?}");
+    let alone = runtime.block_on(store_alone(dir.path(), &payloads));
+    println!("  store alone: {:.2} s, {:.0} events/s", alone.as_secs_f64(), events as f64 / alone.as_secs_f64());
+}

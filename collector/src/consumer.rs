@@ -1,0 +1,219 @@
+//! The Kafka consumer: a consumer group on the events topic.
+//!
+//! Offsets: `enable.auto.commit=true` with `enable.auto.offset.store=false`. A batch of
+//! messages (up to [`ConsumerSettings::batch_size`], or what arrives within
+//! [`ConsumerSettings::batch_wait`]) is validated, handed to [`PairingStore::accept`] in one
+//! transaction, and only then are its offsets stored, so a committed offset never covers an
+//! event that is not durable. A store failure retries the same batch with backoff; nothing is
+//! skipped. On a partition revoke, and at shutdown, stored offsets are committed synchronously.
+//! Invalid messages (not UTF-8, not JSON, a missing field, an unknown cluster) become dead
+//! letters in the same transaction, and consumption goes on.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::{ClientConfig, ClientContext, Message};
+use tokio::sync::watch;
+
+use crate::event::{self, Clusters};
+use crate::store::{Accepted, DeadLetter, Delivery, PairingStore, Source};
+
+/// How to reach Kafka and how to batch.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// The events topic.
+    pub topic: String,
+    /// The consumer group (several dqc instances share one).
+    pub group_id: String,
+    /// Further librdkafka properties (security settings, timeouts), passed through.
+    pub properties: BTreeMap<String, String>,
+    /// Most messages per store transaction.
+    pub batch_size: usize,
+    /// Longest wait for a batch to fill once its first message arrived.
+    pub batch_wait: Duration,
+    /// The clusters events may come from.
+    pub clusters: Clusters,
+}
+
+/// A consumer failure that stops consumption.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    /// The consumer could not be created or subscribed (bad brokers or properties).
+    #[error("cannot start the Kafka consumer of topic `{topic}`: {source}")]
+    Start {
+        /// The topic.
+        topic: String,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+}
+
+/// Commits stored offsets synchronously when partitions are taken away.
+#[derive(Debug, Default)]
+struct CommitOnRevoke;
+
+impl ClientContext for CommitOnRevoke {}
+
+impl ConsumerContext for CommitOnRevoke {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            tracing::info!(partitions = partitions.count(), "partitions revoked; committing stored offsets");
+            commit(consumer);
+        }
+    }
+}
+
+fn commit<C: Consumer<CommitOnRevoke>>(consumer: &C) {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => {}
+        // Nothing stored since the last commit.
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(error) => tracing::warn!(%error, "committing offsets failed; the events will be redelivered and ignored"),
+    }
+}
+
+/// Consumes until `shutdown` turns true, then commits and returns what was accepted.
+pub async fn run<S: PairingStore>(
+    settings: &ConsumerSettings,
+    store: Arc<S>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<Accepted, ConsumerError> {
+    let consumer = create(settings)?;
+    let mut total = Accepted::default();
+    tracing::info!(topic = %settings.topic, group = %settings.group_id, "consuming events");
+    while let Some(first) = next_message(&consumer, &mut shutdown).await {
+        let mut batch = vec![first];
+        fill(&consumer, settings, &mut batch).await;
+        let deliveries: Vec<Delivery> = batch.iter().map(|message| deliver(message, &settings.clusters)).collect();
+        let Some(accepted) = accept_with_retry(store.as_ref(), &deliveries, &mut shutdown).await else {
+            break;
+        };
+        tracing::debug!(messages = batch.len(), ?accepted, "batch durable");
+        total += accepted;
+        for message in &batch {
+            if let Err(error) =
+                consumer.store_offset(&message.source.topic, message.source.partition, message.source.offset)
+            {
+                // The partition was revoked meanwhile: its next owner redelivers, and the
+                // store ignores what it already has.
+                tracing::warn!(%error, partition = message.source.partition, "cannot store the offset");
+            }
+        }
+    }
+    commit(&consumer);
+    consumer.unsubscribe();
+    tracing::info!(?total, "consumer stopped");
+    Ok(total)
+}
+
+fn create(settings: &ConsumerSettings) -> Result<StreamConsumer<CommitOnRevoke>, ConsumerError> {
+    let start = |source| ConsumerError::Start { topic: settings.topic.clone(), source };
+    let mut config = ClientConfig::new();
+    for (key, value) in &settings.properties {
+        config.set(key, value);
+    }
+    let consumer: StreamConsumer<CommitOnRevoke> = config
+        .set("bootstrap.servers", &settings.brokers)
+        .set("group.id", &settings.group_id)
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .create_with_context(CommitOnRevoke)
+        .map_err(start)?;
+    consumer.subscribe(&[&settings.topic]).map_err(start)?;
+    Ok(consumer)
+}
+
+/// A message copied out of the consumer's buffer.
+#[derive(Debug)]
+struct Received {
+    source: Source,
+    payload: Option<Vec<u8>>,
+}
+
+async fn next_message(
+    consumer: &StreamConsumer<CommitOnRevoke>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Received> {
+    loop {
+        if *shutdown.borrow() {
+            return None;
+        }
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            message = consumer.recv() => match message {
+                Ok(message) => return Some(received(&message)),
+                Err(error) => {
+                    tracing::warn!(%error, "Kafka error while consuming; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            },
+        }
+    }
+}
+
+async fn fill(consumer: &StreamConsumer<CommitOnRevoke>, settings: &ConsumerSettings, batch: &mut Vec<Received>) {
+    let until = tokio::time::Instant::now() + settings.batch_wait;
+    while batch.len() < settings.batch_size {
+        match tokio::time::timeout_at(until, consumer.recv()).await {
+            Ok(Ok(message)) => batch.push(received(&message)),
+            Ok(Err(error)) => tracing::warn!(%error, "Kafka error while consuming"),
+            Err(_elapsed) => break,
+        }
+    }
+}
+
+fn received(message: &rdkafka::message::BorrowedMessage<'_>) -> Received {
+    Received {
+        source: Source { topic: message.topic().to_owned(), partition: message.partition(), offset: message.offset() },
+        payload: message.payload().map(<[u8]>::to_vec),
+    }
+}
+
+/// Validates one message into an event or a dead letter.
+fn deliver(message: &Received, clusters: &Clusters) -> Delivery {
+    let source = message.source.clone();
+    let Some(payload) = &message.payload else {
+        return Delivery::DeadLetter(DeadLetter {
+            source,
+            payload: Vec::new(),
+            reason: "the message has no payload".into(),
+        });
+    };
+    validate(payload, clusters, source)
+}
+
+/// Validates one payload (from Kafka or the HTTP intake) into an event or a dead letter.
+pub fn validate(payload: &[u8], clusters: &Clusters, source: Source) -> Delivery {
+    let checked = event::parse(payload).and_then(|event| Ok((clusters.role_of(&event.cluster)?, event)));
+    match checked {
+        Ok((role, event)) => Delivery::Event { event, role, source },
+        Err(invalid) => Delivery::DeadLetter(DeadLetter { source, payload: payload.to_vec(), reason: invalid.0 }),
+    }
+}
+
+async fn accept_with_retry<S: PairingStore>(
+    store: &S,
+    deliveries: &[Delivery],
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Accepted> {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match store.accept(deliveries).await {
+            Ok(accepted) => return Some(accepted),
+            Err(error) => {
+                tracing::warn!(error = %error, retry_in = ?backoff, "the pairing store refused a batch; retrying");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.changed() => return None,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
