@@ -12,6 +12,7 @@
 
 mod jobs;
 mod pairing;
+mod pairs;
 mod registry;
 mod reports;
 
@@ -22,7 +23,7 @@ use collector::Clusters;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
-pub use jobs::{ClaimedJob, JobOrigin, JobSpec, JobState, SideSpec};
+pub use jobs::{ClaimedJob, JobOrigin, JobSpec, JobState, JobStatus, SideSpec};
 pub use reports::{NewReport, ReportFilter, StoredDeadLetter, StoredReport, Verdict};
 
 /// Why the store failed.

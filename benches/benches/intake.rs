@@ -21,6 +21,9 @@ use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use tokio::sync::{Notify, watch};
 
 const TOPIC: &str = "events";
+/// The mock broker keeps at most 5 MiB per partition (`rdkafka_mock.c`): 100,000 events of
+/// about 370 bytes need at least 8 partitions; 16 leave room.
+const PARTITIONS: i32 = 16;
 
 fn clusters() -> Clusters {
     Clusters { baseline: "idc-hadoop".into(), candidate: "cloud-emr".into() }
@@ -74,12 +77,32 @@ async fn open_store(dir: &std::path::Path, name: &str) -> Store {
     Store::open(&url, clusters(), Duration::from_secs(6 * 3600)).await.expect("store opens")
 }
 
+/// Counts failed deliveries, and keeps the first error.
+#[derive(Default)]
+struct Deliveries {
+    failed: AtomicUsize,
+    first_error: std::sync::Mutex<Option<String>>,
+}
+
+impl rdkafka::ClientContext for Deliveries {}
+
+impl rdkafka::producer::ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &rdkafka::message::DeliveryResult<'_>, _: ()) {
+        if let Err((error, _)) = result {
+            self.failed.fetch_add(1, Ordering::SeqCst);
+            self.first_error.lock().expect("lock").get_or_insert_with(|| error.to_string());
+        }
+    }
+}
+
 fn produce(brokers: &str, payloads: &[String]) {
-    let producer: ThreadedProducer<_> = ClientConfig::new()
+    let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "1000000")
-        .create()
+        .create_with_context(Deliveries::default())
         .expect("producer");
     for (index, payload) in payloads.iter().enumerate() {
         let key = index.to_string();
@@ -90,13 +113,27 @@ fn produce(brokers: &str, payloads: &[String]) {
         }
     }
     producer.flush(Duration::from_secs(60)).expect("flush");
+    let context = producer.context();
+    let failed = context.failed.load(Ordering::SeqCst);
+    assert_eq!(failed, 0, "deliveries failed, the first with: {:?}", context.first_error.lock().expect("lock"));
+    use rdkafka::consumer::Consumer;
+    let consumer: rdkafka::consumer::BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", brokers).create().expect("consumer");
+    let mut stored = 0;
+    for partition in 0..PARTITIONS {
+        let (low, high) = consumer.fetch_watermarks(TOPIC, partition, Duration::from_secs(10)).expect("watermarks");
+        stored += high - low;
+    }
+    assert_eq!(stored, payloads.len() as i64, "the broker holds every event produced");
 }
 
 async fn through_kafka(dir: &std::path::Path, payloads: &[String]) -> (Duration, Accepted) {
     let cluster = MockCluster::new(1).expect("mock cluster");
-    cluster.create_topic(TOPIC, 4, 1).expect("topic");
+    cluster.create_topic(TOPIC, PARTITIONS, 1).expect("topic");
     let brokers = cluster.bootstrap_servers();
+    let started = Instant::now();
     produce(&brokers, payloads);
+    eprintln!("produced {} events in {:.1} s", payloads.len(), started.elapsed().as_secs_f64());
     let store = Counting {
         store: open_store(dir, "kafka.db").await,
         events: AtomicUsize::new(0),
@@ -147,6 +184,10 @@ async fn store_alone(dir: &std::path::Path, payloads: &[String]) -> Duration {
 }
 
 fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let events: usize = std::env::args().skip(1).find_map(|arg| arg.parse().ok()).unwrap_or(100_000);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");

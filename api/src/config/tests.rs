@@ -77,3 +77,11 @@ fn invalid_configurations_name_the_setting() {
     let error = parse(CONFIG, "dqc.toml", &env(&[("DQC_KAFKA__BROKERS__X", "1")])).unwrap_err().to_string();
     assert!(error.contains("DQC_KAFKA__BROKERS__X: `brokers` is not a table"), "{error}");
 }
+
+#[test]
+fn the_example_in_the_repository_is_valid() {
+    let text = include_str!("../../../dqc.example.toml");
+    let config = parse(text, "dqc.example.toml", &BTreeMap::new()).unwrap();
+    assert_eq!(config.tables[0].key, vec!["order_id".to_owned()]);
+    assert_eq!(config.runner.windows.only, vec!["01:00-07:00".to_owned()]);
+}

@@ -30,10 +30,25 @@ pub enum JobOrigin {
 }
 
 impl JobOrigin {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Self::Automatic => "automatic",
             Self::OnDemand => "on_demand",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        if text == "on_demand" { Self::OnDemand } else { Self::Automatic }
+    }
+}
+
+impl JobState {
+    fn parse(text: &str) -> Self {
+        match text {
+            "running" => Self::Running,
+            "done" => Self::Done,
+            "superseded" => Self::Superseded,
+            _ => Self::Queued,
         }
     }
 }
@@ -80,6 +95,23 @@ pub struct SideSpec {
     pub event_id: Option<String>,
     /// The attempt that produced it.
     pub attempt: Option<u32>,
+}
+
+/// A job as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobStatus {
+    /// The job's id.
+    pub id: i64,
+    /// `db.table`.
+    pub table: String,
+    /// Why it exists.
+    pub origin: JobOrigin,
+    /// Where it is in its life.
+    pub state: JobState,
+    /// Claims so far.
+    pub attempts: u32,
+    /// The last failure, when it was retried.
+    pub last_error: Option<String>,
 }
 
 /// A job held by this instance.
@@ -231,6 +263,32 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Jobs, oldest first; only `table`'s when given.
+    pub async fn jobs(&self, table: Option<&str>) -> Result<Vec<JobStatus>> {
+        let rows = sqlx::query(
+            "SELECT id, table_name, origin, state, attempts, last_error FROM jobs \
+             WHERE ($1 IS NULL OR table_name = $1) ORDER BY id",
+        )
+        .bind(table.map(str::to_owned))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let origin: String = row.try_get(2)?;
+                let state: String = row.try_get(3)?;
+                let attempts: i64 = row.try_get(4)?;
+                Ok(JobStatus {
+                    id: row.try_get(0)?,
+                    table: row.try_get(1)?,
+                    origin: JobOrigin::parse(&origin),
+                    state: JobState::parse(&state),
+                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    last_error: row.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
     /// Jobs per state.
     pub async fn job_counts(&self) -> Result<Vec<(String, i64)>> {
         let rows =
@@ -252,7 +310,7 @@ fn claimed(row: AnyRow) -> Result<ClaimedJob> {
     Ok(ClaimedJob {
         id: row.try_get(0)?,
         pair: pair_id.zip(generation),
-        origin: if origin == "on_demand" { JobOrigin::OnDemand } else { JobOrigin::Automatic },
+        origin: JobOrigin::parse(&origin),
         spec: from_json(&spec, "job spec")?,
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
     })

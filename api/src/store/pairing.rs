@@ -2,23 +2,23 @@
 //! [`collector::pairing`], outcomes turned into diff jobs or `divergent` reports, all in one
 //! transaction per batch. Also the deadline sweep.
 //!
-//! Each pair row is created first (`ON CONFLICT DO NOTHING`) and then read `FOR UPDATE` on
-//! PostgreSQL, so that two instances advancing the same pair serialise. A pair's `generation`
-//! counts its outcomes; jobs and reports are unique per `(pair, generation)`, so an outcome
-//! is acted on once however often the work is retried.
+//! The batch's pairs are created if new and read (locked `FOR UPDATE`, in id order, on
+//! PostgreSQL, so that two instances advancing the same pair serialise), advanced in memory
+//! in the batch's order, and written back, in a few multi-row statements ([`super::pairs`]).
+//! A pair's `generation` counts its outcomes; jobs and reports are unique per
+//! `(pair, generation)`, so an outcome is acted on once however often the work is retried.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use collector::pairing::{self, Step};
+use collector::pairing;
 use collector::store::{Accepted, DeadLetter, Delivery, PairingStore};
-use collector::{Clusters, Divergence, Event, Outcome, Pair, PairKey, Role, SideRun};
-use sqlx::{Any, Row, Transaction};
+use collector::{Clusters, Divergence, Event, Outcome, Output, Pair, PairKey, Role, SideRun};
+use sqlx::Row;
 
-use super::{Engine, JobOrigin, JobSpec, Result, SideSpec, Store, Verdict, from_json, millis, to_json};
-
-type Tx = Transaction<'static, Any>;
+use super::pairs::{PairRow, Tx};
+use super::{JobSpec, Result, SideSpec, Store, Verdict, millis};
 
 impl PairingStore for Store {
     async fn accept(&self, batch: &[Delivery]) -> Result<Accepted, collector::store::StoreError> {
@@ -26,12 +26,33 @@ impl PairingStore for Store {
     }
 }
 
-/// A pair row, locked for this transaction.
-struct PairRow {
-    id: i64,
+/// What happens to a pair.
+#[derive(Debug)]
+enum Change {
+    /// One side's output arrived.
+    Observe(Role, SideRun),
+    /// Its deadline is checked.
+    Expire,
+}
+
+/// A decided outcome, with the pair as it was when decided.
+#[derive(Debug)]
+struct Decided {
     key: PairKey,
-    pair: Pair,
-    generation: i64,
+    row: PairRow,
+    outcome: Outcome,
+}
+
+fn side_run(event: &Event, output: &Output, now: DateTime<Utc>) -> SideRun {
+    SideRun {
+        event_id: event.event_id.clone(),
+        attempt: event.attempt,
+        status: event.status,
+        finished_at: event.finished_at,
+        received_at: now,
+        location: output.location.clone(),
+        partition_path: output.partition_path(),
+    }
 }
 
 impl Store {
@@ -39,42 +60,33 @@ impl Store {
     pub async fn accept_at(&self, batch: &[Delivery], now: DateTime<Utc>) -> Result<Accepted> {
         let mut tx = self.pool.begin().await?;
         let mut accepted = Accepted::default();
-        let mut waits = HashMap::new();
+        let recorded = self.record_events(&mut tx, batch, now).await?;
+        let mut seen = HashSet::new();
+        let mut changes = Vec::new();
         for delivery in batch {
             match delivery {
                 Delivery::DeadLetter(letter) => {
                     accepted.dead_letters += self.keep_dead_letter(&mut tx, letter, now).await?
                 }
-                Delivery::Event { event, role, source } => {
-                    let source = format!("{}/{}/{}", source.topic, source.partition, source.offset);
-                    if !self.record_event(&mut tx, event, *role, &source, now).await? {
+                Delivery::Event { event, role, .. } => {
+                    // Recorded by this batch, and met for the first time in it.
+                    if !recorded.contains(&event.event_id) || !seen.insert(event.event_id.as_str()) {
                         accepted.duplicates += 1;
                         continue;
                     }
                     accepted.events += 1;
-                    for output in &event.outputs {
+                    changes.extend(event.outputs.iter().map(|output| {
                         let key = PairKey {
                             table: output.table.clone(),
                             partition: output.partition_name(),
                             run_id: event.run_id.clone(),
                         };
-                        let run = SideRun {
-                            event_id: event.event_id.clone(),
-                            attempt: event.attempt,
-                            status: event.status,
-                            finished_at: event.finished_at,
-                            received_at: now,
-                            location: output.location.clone(),
-                            partition_path: output.partition_path(),
-                        };
-                        let mut row = self.lock_pair(&mut tx, key, now).await?;
-                        let wait = self.wait_for(&mut tx, &mut waits, &row.key.table).await?;
-                        let step = pairing::observe(row.pair.clone(), *role, run);
-                        accepted.decisions += self.advance(&mut tx, &mut row, step, wait, now).await?;
-                    }
+                        (key, Change::Observe(*role, side_run(event, output, now)))
+                    }));
                 }
             }
         }
+        accepted.decisions = self.apply(&mut tx, changes, now).await?;
         tx.commit().await?;
         Ok(accepted)
     }
@@ -83,22 +95,124 @@ impl Store {
     /// how many pairs were reported `divergent`.
     pub async fn expire_due(&self, now: DateTime<Utc>) -> Result<usize> {
         let mut tx = self.pool.begin().await?;
-        let due =
-            sqlx::query("SELECT table_name, partition_name, run_id FROM pairs WHERE deadline_at <= $1 LIMIT 1000")
-                .bind(millis(now))
-                .fetch_all(&mut *tx)
-                .await?;
-        let mut waits = HashMap::new();
-        let mut expired = 0;
+        let due = sqlx::query(
+            "SELECT table_name, partition_name, run_id FROM pairs WHERE deadline_at <= $1 ORDER BY id LIMIT 1000",
+        )
+        .bind(millis(now))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut changes = Vec::with_capacity(due.len());
         for row in due {
-            let key = PairKey { table: row.try_get(0)?, partition: row.try_get(1)?, run_id: row.try_get(2)? };
-            let mut row = self.lock_pair(&mut tx, key, now).await?;
-            let wait = self.wait_for(&mut tx, &mut waits, &row.key.table).await?;
-            let step = pairing::expire(row.pair.clone(), now, wait);
-            expired += self.advance(&mut tx, &mut row, step, wait, now).await?;
+            changes.push((
+                PairKey { table: row.try_get(0)?, partition: row.try_get(1)?, run_id: row.try_get(2)? },
+                Change::Expire,
+            ));
         }
+        let expired = self.apply(&mut tx, changes, now).await?;
         tx.commit().await?;
         Ok(expired)
+    }
+
+    /// Applies changes to their pairs in order, writes the pairs back and acts on the new
+    /// outcomes; returns how many outcomes were decided.
+    async fn apply(&self, tx: &mut Tx, changes: Vec<(PairKey, Change)>, now: DateTime<Utc>) -> Result<usize> {
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        let keys: BTreeSet<PairKey> = changes.iter().map(|(key, _)| key.clone()).collect();
+        let mut rows = self.lock_pairs(tx, &keys, now).await?;
+        let waits = self.waits(tx, &keys.iter().map(|key| key.table.as_str()).collect()).await?;
+        let wait = |key: &PairKey| waits.get(&key.table).copied().unwrap_or(self.default_deadline);
+        let mut changed = BTreeSet::new();
+        let mut decided = Vec::new();
+        let mut earlier_outcomes = BTreeSet::new();
+        for (key, change) in changes {
+            let row = rows.get_mut(&key).ok_or(sqlx::Error::RowNotFound)?;
+            let step = match change {
+                Change::Observe(role, run) => pairing::observe(row.pair.clone(), role, run),
+                Change::Expire => pairing::expire(row.pair.clone(), now, wait(&key)),
+            };
+            if step.pair == row.pair && step.decided.is_none() {
+                continue;
+            }
+            row.pair = step.pair;
+            if let Some(outcome) = step.decided {
+                if row.generation > 0 {
+                    earlier_outcomes.insert(row.id);
+                }
+                row.generation += 1;
+                decided.push(Decided { key: key.clone(), row: row.clone(), outcome });
+            }
+            changed.insert(key);
+        }
+        let saved: Vec<(&PairRow, Duration)> = changed.iter().map(|key| (&rows[key], wait(key))).collect();
+        self.save_pairs(tx, &saved, now).await?;
+        self.act(tx, &decided, &earlier_outcomes, now).await?;
+        Ok(decided.len())
+    }
+
+    /// New outcomes: queued jobs of earlier ones are superseded; then diff jobs (the last
+    /// outcome of each pair in the batch; earlier ones were superseded before being queued),
+    /// and `divergent` reports.
+    async fn act(
+        &self,
+        tx: &mut Tx,
+        decided: &[Decided],
+        earlier_outcomes: &BTreeSet<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        for pair in earlier_outcomes {
+            sqlx::query(
+                "UPDATE jobs SET state = 'superseded', updated_at = $1 WHERE pair_id = $2 AND state = 'queued'",
+            )
+            .bind(millis(now))
+            .bind(*pair)
+            .execute(&mut **tx)
+            .await?;
+        }
+        let last: HashMap<i64, usize> =
+            decided.iter().enumerate().map(|(index, decided)| (decided.row.id, index)).collect();
+        let mut jobs = Vec::new();
+        for (index, Decided { key, row, outcome }) in decided.iter().enumerate() {
+            match outcome {
+                Outcome::Diff { .. } if last[&row.id] == index => {
+                    let spec = JobSpec {
+                        table: key.table.clone(),
+                        partition: key.partition.clone(),
+                        run_id: Some(key.run_id.clone()),
+                        baseline: self.side_spec(&row.pair, Role::Baseline),
+                        candidate: self.side_spec(&row.pair, Role::Candidate),
+                    };
+                    jobs.push((row.id, row.generation, spec));
+                }
+                Outcome::Diff { .. } => {}
+                Outcome::Divergent(divergence) => self.report_divergent(tx, key, row, divergence, now).await?,
+            }
+        }
+        self.insert_jobs(tx, &jobs, now).await
+    }
+
+    async fn report_divergent(
+        &self,
+        tx: &mut Tx,
+        key: &PairKey,
+        row: &PairRow,
+        divergence: &Divergence,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let reason = self.divergence_reason(&row.pair, divergence);
+        tracing::info!(table = %key.table, partition = %key.partition, run_id = %key.run_id, %reason, "pair divergent");
+        let report = serde_json::json!({
+            "verdict": Verdict::Divergent,
+            "reason": reason,
+            "table": key.table,
+            "partition": key.partition,
+            "run_id": key.run_id,
+            "baseline": self.side_json(&row.pair, Role::Baseline),
+            "candidate": self.side_json(&row.pair, Role::Candidate),
+        });
+        let new = super::reports::NewReport { verdict: Verdict::Divergent, reason: Some(reason), report };
+        super::reports::insert(tx, Some((row.id, row.generation)), None, key, &new, now).await
     }
 
     async fn keep_dead_letter(&self, tx: &mut Tx, letter: &DeadLetter, now: DateTime<Utc>) -> Result<usize> {
@@ -117,134 +231,6 @@ impl Store {
         .execute(&mut **tx)
         .await?;
         Ok(usize::from(done.rows_affected() > 0))
-    }
-
-    /// Records an event; false when its `event_id` was already recorded.
-    async fn record_event(
-        &self,
-        tx: &mut Tx,
-        event: &Event,
-        role: Role,
-        source: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO events (event_id, cluster, role, payload, source, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(&event.event_id)
-        .bind(&event.cluster)
-        .bind(role.to_string())
-        .bind(to_json(event))
-        .bind(source)
-        .bind(millis(now))
-        .execute(&mut **tx)
-        .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn lock_pair(&self, tx: &mut Tx, key: PairKey, now: DateTime<Utc>) -> Result<PairRow> {
-        sqlx::query(
-            "INSERT INTO pairs (table_name, partition_name, run_id, state, generation, deadline_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 0, NULL, $5) ON CONFLICT (table_name, partition_name, run_id) DO NOTHING",
-        )
-        .bind(&key.table)
-        .bind(&key.partition)
-        .bind(&key.run_id)
-        .bind(to_json(&Pair::default()))
-        .bind(millis(now))
-        .execute(&mut **tx)
-        .await?;
-        let lock = if self.engine == Engine::Postgres { " FOR UPDATE" } else { "" };
-        let row = sqlx::query(&format!(
-            "SELECT id, state, generation FROM pairs WHERE table_name = $1 AND partition_name = $2 AND run_id = $3{lock}"
-        ))
-        .bind(&key.table)
-        .bind(&key.partition)
-        .bind(&key.run_id)
-        .fetch_one(&mut **tx)
-        .await?;
-        let state: String = row.try_get(1)?;
-        Ok(PairRow { id: row.try_get(0)?, pair: from_json(&state, "pair state")?, generation: row.try_get(2)?, key })
-    }
-
-    /// How long a table's missing side may lag (its registered deadline, or the default).
-    async fn wait_for(&self, tx: &mut Tx, cache: &mut HashMap<String, Duration>, table: &str) -> Result<Duration> {
-        if let Some(wait) = cache.get(table) {
-            return Ok(*wait);
-        }
-        let registered = super::registry::table_in(&mut **tx, table).await?;
-        let wait = registered.and_then(|table| table.deadline).unwrap_or(self.default_deadline);
-        cache.insert(table.to_owned(), wait);
-        Ok(wait)
-    }
-
-    /// Saves a step and acts on its outcome; returns 1 when an outcome was decided.
-    async fn advance(
-        &self,
-        tx: &mut Tx,
-        row: &mut PairRow,
-        step: Step,
-        wait: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<usize> {
-        if step.pair == row.pair && step.decided.is_none() {
-            return Ok(0);
-        }
-        row.pair = step.pair;
-        if step.decided.is_some() {
-            row.generation += 1;
-        }
-        sqlx::query("UPDATE pairs SET state = $1, generation = $2, deadline_at = $3, updated_at = $4 WHERE id = $5")
-            .bind(to_json(&row.pair))
-            .bind(row.generation)
-            .bind(row.pair.deadline(wait).map(millis))
-            .bind(millis(now))
-            .bind(row.id)
-            .execute(&mut **tx)
-            .await?;
-        let Some(outcome) = step.decided else { return Ok(0) };
-        self.act(tx, row, &outcome, now).await?;
-        Ok(1)
-    }
-
-    /// A new outcome: queued jobs of older outcomes are superseded; then a diff job, or a
-    /// `divergent` report.
-    async fn act(&self, tx: &mut Tx, row: &PairRow, outcome: &Outcome, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query("UPDATE jobs SET state = 'superseded', updated_at = $1 WHERE pair_id = $2 AND state = 'queued'")
-            .bind(millis(now))
-            .bind(row.id)
-            .execute(&mut **tx)
-            .await?;
-        match outcome {
-            Outcome::Diff { .. } => {
-                let spec = JobSpec {
-                    table: row.key.table.clone(),
-                    partition: row.key.partition.clone(),
-                    run_id: Some(row.key.run_id.clone()),
-                    baseline: self.side_spec(&row.pair, Role::Baseline),
-                    candidate: self.side_spec(&row.pair, Role::Candidate),
-                };
-                super::jobs::insert(tx, Some((row.id, row.generation)), JobOrigin::Automatic, &spec, now).await?;
-            }
-            Outcome::Divergent(divergence) => {
-                let reason = self.divergence_reason(&row.pair, divergence);
-                tracing::info!(table = %row.key.table, partition = %row.key.partition, run_id = %row.key.run_id,
-                    %reason, "pair divergent");
-                let report = serde_json::json!({
-                    "verdict": Verdict::Divergent,
-                    "reason": reason,
-                    "table": row.key.table,
-                    "partition": row.key.partition,
-                    "run_id": row.key.run_id,
-                    "baseline": self.side_json(&row.pair, Role::Baseline),
-                    "candidate": self.side_json(&row.pair, Role::Candidate),
-                });
-                let new = super::reports::NewReport { verdict: Verdict::Divergent, reason: Some(reason), report };
-                super::reports::insert(tx, Some((row.id, row.generation)), None, &row.key, &new, now).await?;
-            }
-        }
-        Ok(())
     }
 
     fn divergence_reason(&self, pair: &Pair, divergence: &Divergence) -> String {

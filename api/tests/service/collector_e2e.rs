@@ -38,8 +38,8 @@ url = "sqlite://{database}"
 [runner]
 max_concurrent = 2
 poll_interval = "100ms"
-retry_backoff = "200ms"
-max_attempts = 3
+retry_backoff = "500ms"
+max_attempts = 6
 
 [pairing]
 sweep_interval = "200ms"
@@ -56,6 +56,14 @@ owners = ["orders@example.com"]
 [[tables]]
 name = "dw.rerun"
 key = ["id"]
+
+[[tables]]
+name = "dw.late"
+key = ["id"]
+
+[[tables]]
+name = "dw.badkey"
+key = ["order_id"]
 
 [[tables]]
 name = "dw.lonely"
@@ -95,6 +103,10 @@ fn events(run: &str, root: &Path) -> Vec<String> {
         event("b-failed", "idc-hadoop", "dw.failed", run, 1, "failed"),
         event("c-failed", "cloud-emr", "dw.failed", run, 1, "succeeded"),
         event("b-lonely", "idc-hadoop", "dw.lonely", run, 1, "succeeded"),
+        event("b-late", "idc-hadoop", "dw.late", run, 1, "succeeded"),
+        event("c-late", "cloud-emr", "dw.late", run, 1, "succeeded"),
+        event("b-badkey", "idc-hadoop", "dw.badkey", run, 1, "succeeded"),
+        event("c-badkey", "cloud-emr", "dw.badkey", run, 1, "succeeded"),
         event("b-rerun", "idc-hadoop", "dw.rerun", run, 1, "succeeded"),
         rerun_1.to_string(),
         "this is not JSON".to_owned(),
@@ -104,11 +116,13 @@ fn events(run: &str, root: &Path) -> Vec<String> {
 }
 
 fn write_warehouses(root: &Path, run: &str) {
-    for (table, changed) in [("same", 0), ("changed", 3), ("nokey", 0), ("rerun", 0)] {
+    for (table, changed) in [("same", 0), ("changed", 3), ("nokey", 0), ("rerun", 0), ("badkey", 0)] {
         write_table(root, "idc-hadoop", table, run, 100, 0);
         write_table(root, "cloud-emr", table, run, 100, changed);
     }
     write_table(root, "idc-hadoop", "lonely", run, 10, 0);
+    // dw.late's candidate files become visible only after its event (see the test).
+    write_table(root, "idc-hadoop", "late", run, 100, 0);
     // The candidate's first attempt of dw.rerun wrote wrong data elsewhere.
     let first = root.join("cloud-emr-attempt-1");
     write_table(&first, "x", "rerun", run, 100, 50);
@@ -133,11 +147,17 @@ async fn events_through_kafka_become_reports() {
     payloads.extend(payloads.clone()); // every message twice
     let (stop, shutdown) = watch::channel(false);
     let service = tokio::spawn(api::service::run(config, shutdown));
-    tokio::time::sleep(Duration::from_secs(2)).await;
     broker.produce(&payloads).await;
 
+    // dw.late's diff fails while the candidate's files are not there, and is retried.
+    wait_until("a failed attempt of dw.late", Duration::from_secs(60), || async {
+        let jobs = store.jobs(Some("dw.late")).await.unwrap();
+        jobs.first().is_some_and(|job| job.last_error.as_deref().is_some_and(|error| error.contains("does not exist")))
+    })
+    .await;
+    write_table(&root, "cloud-emr", "late", run, 100, 0);
     wait_until("a report for every table", Duration::from_secs(60), || async {
-        latest_reports(&store).await.len() == 6 && store.dead_letters().await.unwrap().len() == 6
+        latest_reports(&store).await.len() == 8 && store.dead_letters().await.unwrap().len() == 6
     })
     .await;
     // The rerun's second attempt arrives after the first one was diffed.
@@ -166,14 +186,54 @@ async fn events_through_kafka_become_reports() {
     assert_eq!(verdict("dw.failed"), (Verdict::Divergent, Some("failed on idc-hadoop (attempt 1)".into())));
     assert_eq!(verdict("dw.lonely"), (Verdict::Divergent, Some("missing on cloud-emr".into())));
     assert_eq!(latest["dw.rerun"].report["candidate"]["event_id"], "c-rerun-2");
+    assert_eq!(verdict("dw.late"), (Verdict::Consistent, None));
+    assert!(latest["dw.late"].report["attempts"].as_u64().unwrap() >= 2);
+    let (badkey, reason) = verdict("dw.badkey");
+    assert_eq!(badkey, Verdict::Error);
+    assert!(
+        reason.as_deref().unwrap().starts_with("key column `order_id` not found in the baseline dataset"),
+        "{reason:?}"
+    );
+    assert_eq!(store.jobs(Some("dw.badkey")).await.unwrap()[0].attempts, 1, "a missing key column is not retried");
 
     let all = store.reports(&ReportFilter { limit: Some(100), ..ReportFilter::default() }).await.unwrap();
-    assert_eq!(all.len(), 7, "one report per table, and two for the re-run: {all:#?}");
-    assert_eq!(store.event_count().await.unwrap(), 12, "every distinct valid event is kept");
+    assert_eq!(all.len(), 9, "one report per table, and two for the re-run: {all:#?}");
+    assert_eq!(store.event_count().await.unwrap(), 16, "every distinct valid event is kept");
     let letters = store.dead_letters().await.unwrap();
     assert_eq!(letters.len(), 6, "three bad messages, each sent twice, kept with their offsets");
     let reasons: Vec<&str> = letters.iter().map(|letter| letter.reason.as_str()).collect();
+    assert_committed_at_shutdown(&broker, &store, dir.path()).await;
     assert!(reasons.iter().any(|r| r.contains("not a valid event: expected ident at line 1 column 2")), "{reasons:?}");
     assert!(reasons.iter().any(|r| r.contains("unknown cluster `gcp-dataproc`")), "{reasons:?}");
     assert!(reasons.iter().any(|r| r.contains("missing field `cluster`")), "{reasons:?}");
+}
+
+/// The service committed its offsets when it shut down: a new consumer of the group gets only
+/// what was produced after, and no message again.
+async fn assert_committed_at_shutdown(broker: &Broker, store: &Store, dir: &Path) {
+    let config = api::config::parse(&config_text(dir, broker, &dir.join("dqc.db")), "test", &BTreeMap::new()).unwrap();
+    let kafka = config.kafka.clone().unwrap();
+    let settings = collector::consumer::ConsumerSettings {
+        brokers: kafka.brokers,
+        topic: kafka.topic,
+        group_id: kafka.group_id,
+        properties: kafka.properties,
+        batch_size: kafka.batch_size,
+        batch_wait: kafka.batch_wait,
+        clusters: config.clusters().unwrap(),
+    };
+    let events = store.event_count().await.unwrap();
+    let (stop, shutdown) = watch::channel(false);
+    let consumer = tokio::spawn({
+        let store = std::sync::Arc::new(store.clone());
+        async move { collector::consumer::run(&settings, store, shutdown).await }
+    });
+    broker.produce(&[event("b-after", "idc-hadoop", "dw.after", "2024-05-01", 1, "succeeded")]).await;
+    wait_until("the event produced after the restart", Duration::from_secs(60), || async {
+        store.event_count().await.unwrap() == events + 1
+    })
+    .await;
+    stop.send(true).unwrap();
+    let accepted = consumer.await.unwrap().unwrap();
+    assert_eq!((accepted.events, accepted.duplicates, accepted.dead_letters), (1, 0, 0), "nothing was consumed twice");
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use collector::consumer::validate;
 use collector::store::{Accepted, Delivery, Source};
 
-use crate::support::{clusters, event, on_every_store};
+use crate::support::{DEADLINE, clusters, event, fresh_urls, on_every_store};
 
 fn at(hour: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 5, 2, hour, 0, 0).unwrap()
@@ -181,4 +181,40 @@ async fn tables_are_registered_and_changed_at_run_time() {
         assert_eq!(store.expire_due(at(3)).await.unwrap(), 1, "{engine}");
     })
     .await;
+}
+
+/// Two instances (two pools on one database) claim from one queue: every job runs once.
+async fn claim_race(url: &str, engine: &str) {
+    let first = Store::open(url, clusters(), DEADLINE).await.unwrap();
+    let second = Store::open(url, clusters(), DEADLINE).await.unwrap();
+    for index in 0..40 {
+        first.enqueue(&on_demand_spec(&format!("dw.t{index}")), at(1)).await.unwrap();
+    }
+    let work = |store: Store, instance: &'static str| async move {
+        let mut claimed = Vec::new();
+        while let Some(job) = store.claim(instance, at(2), Duration::from_secs(60), true).await.unwrap() {
+            assert!(store.finish(&job, instance, &report(Verdict::Consistent), at(2)).await.unwrap());
+            claimed.push(job.id);
+        }
+        claimed
+    };
+    let (a, b) = tokio::join!(tokio::spawn(work(first.clone(), "a")), tokio::spawn(work(second.clone(), "b")));
+    let mut all: Vec<i64> = a.unwrap().into_iter().chain(b.unwrap()).collect();
+    all.sort_unstable();
+    assert_eq!(all, (1..=40).collect::<Vec<i64>>(), "{engine}: each job claimed exactly once");
+    let filter = ReportFilter { limit: Some(100), ..ReportFilter::default() };
+    assert_eq!(first.reports(&filter).await.unwrap().len(), 40, "{engine}");
+    first.close().await;
+    second.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_never_run_the_same_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sqlite, postgres) = fresh_urls(dir.path()).await;
+    claim_race(&sqlite, "sqlite").await;
+    if let Some(postgres) = postgres {
+        claim_race(&postgres.url, "postgres").await;
+        postgres.drop().await;
+    }
 }

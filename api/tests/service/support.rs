@@ -35,6 +35,12 @@ where
     }
 }
 
+/// The URL of a fresh SQLite file, and of a fresh PostgreSQL schema when
+/// `DQC_TEST_POSTGRES_URL` is set (drop the schema when done).
+pub(crate) async fn fresh_urls(dir: &Path) -> (String, Option<PostgresSchema>) {
+    (format!("sqlite://{}", dir.join("dqc.db").display()), PostgresSchema::create().await)
+}
+
 /// A schema of its own in the test database, so that runs never see each other's rows.
 pub(crate) struct PostgresSchema {
     base: String,
