@@ -2,7 +2,8 @@
 //!
 //! Layers: built-in defaults, the TOML file, then environment variables named after the path
 //! of a setting with `__` between levels (`DQC_STORE__URL`, `DQC_KAFKA__BROKERS`,
-//! `DQC_RUNNER__MAX_CONCURRENT`). [`load`] takes the environment as a map so tests never touch
+//! `DQC_RUNNER__MAX_CONCURRENT`); `DQC_` variables without `__` are not settings. Arrays of
+//! tables (`[[clusters]]`, `[[tables]]`) are set in the file only. [`load`] takes the environment as a map so tests never touch
 //! the process environment. Secrets (Kafka passwords) are never logged: [`KafkaConfig`]'s
 //! `Debug` hides the passthrough properties' values.
 
@@ -289,7 +290,9 @@ pub fn parse(text: &str, origin: &str, env: &BTreeMap<String, String>) -> Result
     let parse_error = |message: String| ConfigError::Parse { path: origin.to_owned(), message };
     let mut table: toml::Table = toml::from_str(text).map_err(|error| parse_error(error.to_string()))?;
     for (name, value) in env {
-        if let Some(path) = name.strip_prefix("DQC_") {
+        // Only `DQC_SECTION__SETTING` names are settings; other `DQC_` variables (the tests'
+        // `DQC_TEST_POSTGRES_URL`, say) are not.
+        if let Some(path) = name.strip_prefix("DQC_").filter(|path| path.contains("__")) {
             override_setting(&mut table, path, value).map_err(|message| parse_error(format!("{name}: {message}")))?;
         }
     }

@@ -34,8 +34,14 @@ fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 #[test]
 fn a_full_configuration_loads_with_environment_overrides() {
-    let overrides =
-        env(&[("DQC_STORE__URL", "postgres://dqc@db/dqc"), ("DQC_RUNNER__MAX_CONCURRENT", "5"), ("HOME", "/root")]);
+    let overrides = env(&[
+        ("DQC_STORE__URL", "postgres://dqc@db/dqc"),
+        ("DQC_RUNNER__MAX_CONCURRENT", "5"),
+        ("HOME", "/root"),
+        // Not a setting: no `__`.
+        ("DQC_TEST_POSTGRES_URL", "postgres://elsewhere"),
+    ]);
+
     let config = parse(CONFIG, "dqc.toml", &overrides).unwrap();
     assert_eq!(config.store.url, "postgres://dqc@db/dqc");
     assert_eq!(config.runner.max_concurrent, 5);
