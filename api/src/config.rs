@@ -50,7 +50,7 @@ pub enum ConfigError {
 pub struct Config {
     /// The baseline and the candidate cluster.
     pub clusters: Vec<ClusterConfig>,
-    /// Kafka; without it, events come only through the HTTP intake.
+    /// Kafka; without it, no events are consumed.
     #[serde(default)]
     pub kafka: Option<KafkaConfig>,
     /// Where pairs, jobs and reports live.

@@ -56,7 +56,7 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         let (store, shutdown) = (Arc::new(store.clone()), shutdown.clone());
         tasks.spawn(async move { consumer::run(&settings, store, shutdown).await.map(drop).map_err(Into::into) });
     } else {
-        tracing::info!("no [kafka] section: events come only through the HTTP intake");
+        tracing::info!("no [kafka] section: no events are consumed");
     }
     tasks.spawn(sweep(store.clone(), Arc::clone(&config), shutdown.clone()));
     tasks.spawn({

@@ -188,7 +188,7 @@ fn deliver(message: &Received, clusters: &Clusters) -> Delivery {
     validate(payload, clusters, source)
 }
 
-/// Validates one payload (from Kafka or the HTTP intake) into an event or a dead letter.
+/// Validates one payload into an event or a dead letter (shared with the HTTP intake to come).
 pub fn validate(payload: &[u8], clusters: &Clusters, source: Source) -> Delivery {
     let checked = event::parse(payload).and_then(|event| Ok((clusters.role_of(&event.cluster)?, event)));
     match checked {

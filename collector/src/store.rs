@@ -14,7 +14,7 @@ use crate::event::{Event, Role};
 /// Where a message came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
-    /// Kafka topic (or `http` for the HTTP intake).
+    /// Kafka topic.
     pub topic: String,
     /// Partition of the topic.
     pub partition: i32,
