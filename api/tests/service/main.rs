@@ -6,5 +6,6 @@
 
 mod collector_e2e;
 mod crash;
+mod runner;
 mod store;
 mod support;
