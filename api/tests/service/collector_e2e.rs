@@ -237,3 +237,71 @@ async fn assert_committed_at_shutdown(broker: &Broker, store: &Store, dir: &Path
     let accepted = consumer.await.unwrap().unwrap();
     assert_eq!((accepted.events, accepted.duplicates, accepted.dead_letters), (1, 0, 0), "nothing was consumed twice");
 }
+
+fn consumer_settings(broker: &Broker, properties: &[(&str, &str)]) -> collector::consumer::ConsumerSettings {
+    collector::consumer::ConsumerSettings {
+        brokers: broker.brokers.clone(),
+        topic: broker.topic.clone(),
+        group_id: "dqc-rebalance".into(),
+        properties: properties.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        batch_size: 100,
+        batch_wait: Duration::from_millis(20),
+        clusters: crate::support::clusters(),
+    }
+}
+
+/// When a second consumer joins, partitions move without their events being delivered again:
+/// automatic commits are an hour apart here, so the first consumer's commits after each batch
+/// are what the newcomer starts from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_move_to_a_new_consumer_without_redelivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        &format!("sqlite://{}", dir.path().join("dqc.db").display()),
+        crate::support::clusters(),
+        Duration::from_secs(3600),
+    )
+    .await
+    .unwrap();
+    let broker = Broker::start(2).await;
+    let properties = [
+        ("auto.offset.reset", "earliest"),
+        ("auto.commit.interval.ms", "3600000"),
+        ("session.timeout.ms", "6000"),
+        ("heartbeat.interval.ms", "500"),
+    ];
+    let batch = |from: usize| -> Vec<String> {
+        (from..from + 20)
+            .map(|index| {
+                event(&format!("e{index}"), "idc-hadoop", &format!("dw.t{index}"), "2024-05-01", 1, "succeeded")
+            })
+            .collect()
+    };
+    let count = |expected: i64| {
+        let store = store.clone();
+        move || {
+            let store = store.clone();
+            async move { store.event_count().await.unwrap() == expected }
+        }
+    };
+    broker.produce(&batch(0)).await;
+    let (stop, shutdown) = watch::channel(false);
+    let settings = consumer_settings(&broker, &properties);
+    let first = tokio::spawn({
+        let (store, shutdown, settings) = (std::sync::Arc::new(store.clone()), shutdown.clone(), settings.clone());
+        async move { collector::consumer::run(&settings, store, shutdown).await }
+    });
+    wait_until("the first consumer's events", Duration::from_secs(60), count(20)).await;
+    let second = tokio::spawn({
+        let store = std::sync::Arc::new(store.clone());
+        async move { collector::consumer::run(&settings, store, shutdown).await }
+    });
+    // The second consumer has joined once it takes a share of new events.
+    broker.produce(&batch(20)).await;
+    wait_until("the events produced after the join", Duration::from_secs(60), count(40)).await;
+    stop.send(true).unwrap();
+    let (first, second) = (first.await.unwrap().unwrap(), second.await.unwrap().unwrap());
+    assert_eq!(first.events + second.events, 40);
+    assert!(second.events > 0, "the second consumer got partitions: {second:?}");
+    assert_eq!((first.duplicates, second.duplicates), (0, 0), "nothing was delivered twice");
+}

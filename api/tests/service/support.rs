@@ -118,6 +118,7 @@ pub(crate) struct Broker {
 
 impl Broker {
     pub(crate) async fn start(partitions: i32) -> Self {
+        init_tracing();
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
         let topic = format!("dqc-test-{}-{nanos}", std::process::id());
         match std::env::var("DQC_TEST_KAFKA_BROKERS").ok().filter(|brokers| !brokers.is_empty()) {
@@ -149,4 +150,12 @@ impl Broker {
             producer.send(record, Duration::from_secs(10)).await.map_err(|(error, _)| error).unwrap();
         }
     }
+}
+
+/// Logs of the code under test, shown when `RUST_LOG` is set.
+pub(crate) fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
 }
