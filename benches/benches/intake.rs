@@ -168,13 +168,7 @@ async fn store_alone(dir: &std::path::Path, payloads: &[String]) -> Duration {
     let deliveries: Vec<Delivery> = payloads
         .iter()
         .enumerate()
-        .map(|(offset, payload)| {
-            validate(
-                payload.as_bytes(),
-                &clusters(),
-                Source { topic: TOPIC.into(), partition: 0, offset: offset as i64 },
-            )
-        })
+        .map(|(offset, payload)| validate(payload.as_bytes(), &clusters(), Source::kafka(TOPIC, 0, offset as i64)))
         .collect();
     let start = Instant::now();
     for batch in deliveries.chunks(500) {

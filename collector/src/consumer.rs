@@ -100,12 +100,10 @@ pub async fn run<S: PairingStore>(
         tracing::debug!(messages = batch.len(), ?accepted, "batch durable");
         total += accepted;
         for message in &batch {
-            if let Err(error) =
-                consumer.store_offset(&message.source.topic, message.source.partition, message.source.offset)
-            {
+            if let Err(error) = consumer.store_offset(&message.topic, message.partition, message.offset) {
                 // The partition was revoked meanwhile: its next owner redelivers, and the
                 // store ignores what it already has.
-                tracing::warn!(%error, partition = message.source.partition, "cannot store the offset");
+                tracing::warn!(%error, partition = message.partition, "cannot store the offset");
             }
         }
         // Commit now rather than at the next automatic commit, so that a partition that moves
@@ -140,7 +138,9 @@ fn create(settings: &ConsumerSettings) -> Result<StreamConsumer<CommitOnRevoke>,
 /// A message copied out of the consumer's buffer.
 #[derive(Debug)]
 struct Received {
-    source: Source,
+    topic: String,
+    partition: i32,
+    offset: i64,
     payload: Option<Vec<u8>>,
 }
 
@@ -178,14 +178,16 @@ async fn fill(consumer: &StreamConsumer<CommitOnRevoke>, settings: &ConsumerSett
 
 fn received(message: &rdkafka::message::BorrowedMessage<'_>) -> Received {
     Received {
-        source: Source { topic: message.topic().to_owned(), partition: message.partition(), offset: message.offset() },
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
         payload: message.payload().map(<[u8]>::to_vec),
     }
 }
 
 /// Validates one message into an event or a dead letter.
 fn deliver(message: &Received, clusters: &Clusters) -> Delivery {
-    let source = message.source.clone();
+    let source = Source::kafka(&message.topic, message.partition, message.offset);
     let Some(payload) = &message.payload else {
         return Delivery::DeadLetter(DeadLetter {
             source,

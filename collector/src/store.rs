@@ -14,12 +14,33 @@ use crate::event::{Event, Role};
 /// Where a message came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
-    /// Kafka topic.
+    /// Kafka topic (`http` for the HTTP intake to come).
     pub topic: String,
-    /// Partition of the topic.
-    pub partition: i32,
-    /// Offset of the message in its partition.
-    pub offset: i64,
+    /// Partition of the topic (none for HTTP).
+    pub partition: Option<i32>,
+    /// Offset of the message in its partition (none for HTTP).
+    pub offset: Option<i64>,
+}
+
+impl Source {
+    /// A Kafka message's position.
+    pub fn kafka(topic: &str, partition: i32, offset: i64) -> Self {
+        Self { topic: topic.to_owned(), partition: Some(partition), offset: Some(offset) }
+    }
+
+    /// A request to the HTTP intake (to come with the REST API).
+    pub fn http() -> Self {
+        Self { topic: "http".to_owned(), partition: None, offset: None }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.partition, self.offset) {
+            (Some(partition), Some(offset)) => write!(formatter, "{}/{partition}/{offset}", self.topic),
+            _ => formatter.write_str(&self.topic),
+        }
+    }
 }
 
 /// One message, validated.

@@ -216,14 +216,13 @@ impl Store {
     }
 
     async fn keep_dead_letter(&self, tx: &mut Tx, letter: &DeadLetter, now: DateTime<Utc>) -> Result<usize> {
-        tracing::warn!(topic = %letter.source.topic, partition = letter.source.partition,
-            offset = letter.source.offset, reason = %letter.reason, "dead letter");
+        tracing::warn!(source = %letter.source, reason = %letter.reason, "dead letter");
         let done = sqlx::query(
             "INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, payload, reason, received_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING",
         )
         .bind(&letter.source.topic)
-        .bind(i64::from(letter.source.partition))
+        .bind(letter.source.partition.map(i64::from))
         .bind(letter.source.offset)
         .bind(letter.payload.clone())
         .bind(&letter.reason)

@@ -49,9 +49,7 @@ impl Store {
         let events: Vec<_> = batch
             .iter()
             .filter_map(|delivery| match delivery {
-                Delivery::Event { event, role, source } => {
-                    Some((event, role.to_string(), format!("{}/{}/{}", source.topic, source.partition, source.offset)))
-                }
+                Delivery::Event { event, role, source } => Some((event, role.to_string(), source.to_string())),
                 Delivery::DeadLetter(_) => None,
             })
             .collect();

@@ -60,11 +60,7 @@ async fn diffs_respect_the_concurrency_limit_and_the_run_window() {
         .enumerate()
         .map(|(offset, (id, cluster))| {
             let payload = event(id, cluster, "dw.t0", run, 1, "succeeded");
-            validate(
-                payload.as_bytes(),
-                &clusters(),
-                Source { topic: "events".into(), partition: 0, offset: offset as i64 },
-            )
+            validate(payload.as_bytes(), &clusters(), Source::kafka("events", 0, offset as i64))
         })
         .collect();
     store.accept_at(&pair, Utc::now()).await.unwrap();

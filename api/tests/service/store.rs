@@ -16,7 +16,7 @@ fn at(hour: u32) -> DateTime<Utc> {
 }
 
 fn delivery(payload: &str, offset: i64) -> Delivery {
-    validate(payload.as_bytes(), &clusters(), Source { topic: "events".into(), partition: 0, offset })
+    validate(payload.as_bytes(), &clusters(), Source::kafka("events", 0, offset))
 }
 
 async fn verdicts(store: &Store) -> Vec<(String, Verdict, Option<String>)> {
