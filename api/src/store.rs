@@ -106,16 +106,6 @@ impl Store {
         Ok(())
     }
 
-    /// The engine behind this store.
-    pub fn engine(&self) -> Engine {
-        self.engine
-    }
-
-    /// True when the database answers.
-    pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
-    }
-
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::pairs::{ROWS_PER_STATEMENT, Tx, placeholders};
 use super::reports::{self, NewReport};
 use super::{Result, Store, from_json, millis, to_json};
 
@@ -129,35 +130,55 @@ pub struct ClaimedJob {
     pub attempts: u32,
 }
 
-pub(super) async fn insert(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    pair: Option<(i64, i64)>,
-    origin: JobOrigin,
-    spec: &JobSpec,
-    now: DateTime<Utc>,
-) -> Result<i64> {
-    let row = sqlx::query(
-        "INSERT INTO jobs (pair_id, generation, origin, table_name, spec, state, attempts, not_before, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6, $6) RETURNING id",
-    )
-    .bind(pair.map(|(id, _)| id))
-    .bind(pair.map(|(_, generation)| generation))
-    .bind(origin.as_str())
-    .bind(&spec.table)
-    .bind(to_json(spec))
-    .bind(millis(now))
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(row.try_get(0)?)
+/// A job to queue.
+#[derive(Debug, Clone)]
+pub(super) struct NewJob {
+    /// Its pair and the pair's generation, for automatic jobs.
+    pub(super) pair: Option<(i64, i64)>,
+    /// Why it exists.
+    pub(super) origin: JobOrigin,
+    /// What it compares.
+    pub(super) spec: JobSpec,
+}
+
+/// Queues jobs, many rows per statement; returns their ids in order.
+pub(super) async fn insert(tx: &mut Tx, jobs: &[NewJob], now: DateTime<Utc>) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(jobs.len());
+    for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO jobs (pair_id, generation, origin, table_name, spec, state, attempts, not_before, created_at, updated_at) \
+             VALUES {} RETURNING id",
+            placeholders(chunk.len(), 10)
+        );
+        let mut query = sqlx::query(&sql);
+        for job in chunk {
+            query = query
+                .bind(job.pair.map(|(id, _)| id))
+                .bind(job.pair.map(|(_, generation)| generation))
+                .bind(job.origin.as_str())
+                .bind(&job.spec.table)
+                .bind(to_json(&job.spec))
+                .bind("queued")
+                .bind(0_i64)
+                .bind(millis(now))
+                .bind(millis(now))
+                .bind(millis(now));
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            ids.push(row.try_get(0)?);
+        }
+    }
+    Ok(ids)
 }
 
 impl Store {
     /// Queues an on-demand job; returns its id.
     pub async fn enqueue(&self, spec: &JobSpec, now: DateTime<Utc>) -> Result<i64> {
         let mut tx = self.pool.begin().await?;
-        let id = insert(&mut tx, None, JobOrigin::OnDemand, spec, now).await?;
+        let job = NewJob { pair: None, origin: JobOrigin::OnDemand, spec: spec.clone() };
+        let ids = insert(&mut tx, &[job], now).await?;
         tx.commit().await?;
-        Ok(id)
+        ids.first().copied().ok_or_else(|| sqlx::Error::RowNotFound.into())
     }
 
     /// Claims the next runnable job for `instance`: on-demand first, then automatic ones when

@@ -17,8 +17,9 @@ use collector::store::{Accepted, DeadLetter, Delivery, PairingStore};
 use collector::{Clusters, Divergence, Event, Outcome, Output, Pair, PairKey, Role, SideRun};
 use sqlx::Row;
 
+use super::jobs::NewJob;
 use super::pairs::{PairRow, Tx};
-use super::{JobSpec, Result, SideSpec, Store, Verdict, millis};
+use super::{JobOrigin, JobSpec, Result, SideSpec, Store, Verdict, millis};
 
 impl PairingStore for Store {
     async fn accept(&self, batch: &[Delivery]) -> Result<Accepted, collector::store::StoreError> {
@@ -183,13 +184,14 @@ impl Store {
                         baseline: self.side_spec(&row.pair, Role::Baseline),
                         candidate: self.side_spec(&row.pair, Role::Candidate),
                     };
-                    jobs.push((row.id, row.generation, spec));
+                    jobs.push(NewJob { pair: Some((row.id, row.generation)), origin: JobOrigin::Automatic, spec });
                 }
                 Outcome::Diff { .. } => {}
                 Outcome::Divergent(divergence) => self.report_divergent(tx, key, row, divergence, now).await?,
             }
         }
-        self.insert_jobs(tx, &jobs, now).await
+        super::jobs::insert(tx, &jobs, now).await?;
+        Ok(())
     }
 
     async fn report_divergent(

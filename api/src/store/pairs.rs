@@ -13,12 +13,12 @@ use collector::store::Delivery;
 use collector::{Pair, PairKey};
 use sqlx::{Any, Row, Transaction};
 
-use super::{Engine, JobOrigin, JobSpec, Result, Store, from_json, millis, to_json};
+use super::{Engine, Result, Store, from_json, millis, to_json};
 use crate::config::TableConfig;
 
 pub(super) type Tx = Transaction<'static, Any>;
 
-const ROWS_PER_STATEMENT: usize = 100;
+pub(super) const ROWS_PER_STATEMENT: usize = 100;
 
 /// A pair row, locked for this transaction.
 #[derive(Debug, Clone)]
@@ -29,7 +29,7 @@ pub(super) struct PairRow {
 }
 
 /// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `columns` parameters.
-fn placeholders(rows: usize, columns: usize) -> String {
+pub(super) fn placeholders(rows: usize, columns: usize) -> String {
     let row = |index: usize| {
         let names: Vec<String> = (1..=columns).map(|column| format!("${}", index * columns + column)).collect();
         format!("({})", names.join(", "))
@@ -148,38 +148,6 @@ impl Store {
                     .bind(to_json(&row.pair))
                     .bind(row.generation)
                     .bind(row.pair.deadline(*wait).map(millis))
-                    .bind(millis(now));
-            }
-            query.execute(&mut **tx).await?;
-        }
-        Ok(())
-    }
-
-    /// Queues automatic jobs: `(pair id, generation, spec)`.
-    pub(super) async fn insert_jobs(
-        &self,
-        tx: &mut Tx,
-        jobs: &[(i64, i64, JobSpec)],
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        for chunk in jobs.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO jobs (pair_id, generation, origin, table_name, spec, state, attempts, not_before, created_at, updated_at) \
-                 VALUES {}",
-                placeholders(chunk.len(), 10)
-            );
-            let mut query = sqlx::query(&sql);
-            for (pair, generation, spec) in chunk {
-                query = query
-                    .bind(*pair)
-                    .bind(*generation)
-                    .bind(JobOrigin::Automatic.as_str())
-                    .bind(&spec.table)
-                    .bind(to_json(spec))
-                    .bind("queued")
-                    .bind(0_i64)
-                    .bind(millis(now))
-                    .bind(millis(now))
                     .bind(millis(now));
             }
             query.execute(&mut **tx).await?;

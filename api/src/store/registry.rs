@@ -10,15 +10,6 @@ use sqlx::Row;
 use super::{Result, Store, from_json, millis, to_json};
 use crate::config::TableConfig;
 
-pub(super) async fn table_in<'c, E>(executor: E, name: &str) -> Result<Option<TableConfig>>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Any>,
-{
-    let row =
-        sqlx::query("SELECT config FROM registered_tables WHERE name = $1").bind(name).fetch_optional(executor).await?;
-    row.map(|row| from_json(&row.try_get::<String, _>(0)?, "table registration")).transpose()
-}
-
 impl Store {
     /// Registers a table or replaces its registration.
     pub async fn register(&self, table: &TableConfig, now: DateTime<Utc>) -> Result<()> {
@@ -36,6 +27,10 @@ impl Store {
 
     /// A table's registration.
     pub async fn table(&self, name: &str) -> Result<Option<TableConfig>> {
-        table_in(&self.pool, name).await
+        let row = sqlx::query("SELECT config FROM registered_tables WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| from_json(&row.try_get::<String, _>(0)?, "table registration")).transpose()
     }
 }

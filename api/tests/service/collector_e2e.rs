@@ -9,22 +9,13 @@ use std::time::Duration;
 use api::store::{ReportFilter, Store, StoredReport, Verdict};
 use tokio::sync::watch;
 
-use crate::support::{Broker, event, wait_until, write_table};
+use crate::support::{Broker, clusters_toml, event, wait_until, write_table};
 
 /// The service's configuration for a test: the clusters under `root`, a SQLite file, short
 /// intervals.
 pub(crate) fn config_text(root: &Path, broker: &Broker, database: &Path) -> String {
     format!(
-        r#"
-[[clusters]]
-name = "idc-hadoop"
-role = "baseline"
-location = "file://{root}/{{cluster}}/warehouse/{{db}}.db/{{table}}/{{partition_path}}"
-
-[[clusters]]
-name = "cloud-emr"
-role = "candidate"
-location = "file://{root}/{{cluster}}/warehouse/{{db}}.db/{{table}}/{{partition_path}}"
+        r#"{clusters}
 
 [kafka]
 brokers = "{brokers}"
@@ -70,7 +61,7 @@ name = "dw.lonely"
 key = ["id"]
 deadline = "1s"
 "#,
-        root = root.display(),
+        clusters = clusters_toml(root),
         brokers = broker.brokers,
         topic = broker.topic,
         database = database.display(),

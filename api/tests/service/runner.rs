@@ -10,20 +10,11 @@ use collector::consumer::validate;
 use collector::store::Source;
 use tokio::sync::watch;
 
-use crate::support::{clusters, event, wait_until, write_table};
+use crate::support::{clusters, clusters_toml, event, wait_until, write_table};
 
 fn config_text(root: &std::path::Path, window: &str) -> String {
     format!(
-        r#"
-[[clusters]]
-name = "idc-hadoop"
-role = "baseline"
-location = "file://{root}/{{cluster}}/warehouse/{{db}}.db/{{table}}/{{partition_path}}"
-
-[[clusters]]
-name = "cloud-emr"
-role = "candidate"
-location = "file://{root}/{{cluster}}/warehouse/{{db}}.db/{{table}}/{{partition_path}}"
+        r#"{clusters}
 
 [store]
 url = "sqlite://{root}/dqc.db"
@@ -33,6 +24,7 @@ max_concurrent = 2
 poll_interval = "50ms"
 windows = {{ only = ["{window}"] }}
 "#,
+        clusters = clusters_toml(root),
         root = root.display()
     )
 }

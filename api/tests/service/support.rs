@@ -67,6 +67,15 @@ impl PostgresSchema {
     }
 }
 
+/// The `[[clusters]]` of a test configuration: both warehouses under `root`.
+pub(crate) fn clusters_toml(root: &Path) -> String {
+    let location = format!("file://{}/{{cluster}}/warehouse/{{db}}.db/{{table}}/{{partition_path}}", root.display());
+    format!(
+        "[[clusters]]\nname = \"idc-hadoop\"\nrole = \"baseline\"\nlocation = \"{location}\"\n\n\
+         [[clusters]]\nname = \"cloud-emr\"\nrole = \"candidate\"\nlocation = \"{location}\"\n"
+    )
+}
+
 /// A task-finished event as JSON.
 pub(crate) fn event(id: &str, cluster: &str, table: &str, run: &str, attempt: u32, status: &str) -> String {
     serde_json::json!({
