@@ -191,3 +191,74 @@ async fn retry_later(store: &Store, config: &Config, job: &ClaimedJob, reason: &
         tracing::warn!(job = job.id, %error, "cannot re-queue the job; its lease will run out and it runs again");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::config::TableOptions;
+    use crate::store::{JobOrigin, JobSpec};
+
+    const CONFIG: &str = r#"
+[[clusters]]
+name = "idc"
+role = "baseline"
+location = "file:///data/{cluster}/{db}.db/{table}/{partition_path}"
+
+[[clusters]]
+name = "emr"
+role = "candidate"
+location = "s3://emr-warehouse/{db}/{table}/{partition_path}"
+
+[runner]
+memory_limit = "64MiB"
+"#;
+
+    fn side(cluster: &str, location: Option<&str>) -> SideSpec {
+        SideSpec {
+            cluster: cluster.into(),
+            location: location.map(str::to_owned),
+            partition_path: "dt=2024-05-01".into(),
+            event_id: None,
+            attempt: None,
+        }
+    }
+
+    #[test]
+    fn a_job_becomes_a_diff_spec_with_the_tables_key_options_and_memory_limit() {
+        let config = crate::config::parse(CONFIG, "test", &BTreeMap::new()).unwrap();
+        let job = ClaimedJob {
+            id: 1,
+            pair: None,
+            origin: JobOrigin::Automatic,
+            spec: JobSpec {
+                table: "dw.orders".into(),
+                partition: "dt=2024-05-01".into(),
+                run_id: None,
+                baseline: side("idc", None),
+                candidate: side("emr", Some("file:///elsewhere/orders")),
+            },
+            attempts: 1,
+        };
+        let table = TableConfig {
+            name: "dw.orders".into(),
+            key: vec!["order_id".into()],
+            options: TableOptions {
+                ignore: vec!["etl_time".into()],
+                abs_tol: Some(0.01),
+                sample: Some(3),
+                ..TableOptions::default()
+            },
+            ..TableConfig::default()
+        };
+        let spec = diff_spec(&config, &job, &table);
+        assert_eq!(spec.baseline, "file:///data/idc/dw.db/orders/dt=2024-05-01");
+        assert_eq!(spec.candidate, "file:///elsewhere/orders", "the event's own location wins");
+        assert_eq!(spec.key, vec!["order_id".to_owned()]);
+        assert_eq!(spec.options.ignore, vec!["etl_time".to_owned()]);
+        assert_eq!(spec.options.tolerance.absolute, Some(0.01));
+        assert_eq!(spec.options.sample_limit, 3);
+        assert_eq!(spec.limits.memory_limit, Some(64 << 20));
+    }
+}
