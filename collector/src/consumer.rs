@@ -227,3 +227,94 @@ async fn accept_with_retry<S: PairingStore>(
         backoff = (backoff * 2).min(Duration::from_secs(10));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    use super::*;
+    use crate::store::StoreError;
+
+    /// A store that is down for its first `failures` calls, and records every batch it is given.
+    struct Flaky {
+        failures: AtomicUsize,
+        batches: Mutex<Vec<Vec<String>>>,
+    }
+
+    impl PairingStore for Flaky {
+        async fn accept(&self, batch: &[Delivery]) -> Result<Accepted, StoreError> {
+            let ids: Vec<String> = batch
+                .iter()
+                .filter_map(|delivery| match delivery {
+                    Delivery::Event { event, .. } => Some(event.event_id.clone()),
+                    Delivery::DeadLetter(_) => None,
+                })
+                .collect();
+            let events = ids.len();
+            self.batches.lock().unwrap().push(ids);
+            if self.failures.load(Ordering::SeqCst) > 0 {
+                self.failures.fetch_sub(1, Ordering::SeqCst);
+                return Err("the store is down".into());
+            }
+            Ok(Accepted { events, ..Accepted::default() })
+        }
+    }
+
+    fn event(index: usize) -> String {
+        serde_json::json!({
+            "event_id": format!("e{index}"), "cluster": "idc", "task_id": "t", "run_id": "2024-05-01",
+            "attempt": 1, "status": "succeeded", "finished_at": "2024-05-02T01:00:00Z",
+            "outputs": [{"table": "dw.orders", "partition": {"dt": "2024-05-01"}}]
+        })
+        .to_string()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_failure_retries_the_same_batch_and_skips_nothing() {
+        let cluster = MockCluster::new(1).unwrap();
+        cluster.create_topic("events", 1, 1).unwrap();
+        let producer: FutureProducer =
+            ClientConfig::new().set("bootstrap.servers", cluster.bootstrap_servers()).create().unwrap();
+        for index in 0..10 {
+            let payload = event(index);
+            producer
+                .send(FutureRecord::<(), _>::to("events").payload(&payload), Duration::from_secs(10))
+                .await
+                .unwrap();
+        }
+        let settings = ConsumerSettings {
+            brokers: cluster.bootstrap_servers(),
+            topic: "events".into(),
+            group_id: "test".into(),
+            properties: [("auto.offset.reset".to_owned(), "earliest".to_owned())].into(),
+            batch_size: 100,
+            batch_wait: Duration::from_millis(200),
+            clusters: Clusters { baseline: "idc".into(), candidate: "emr".into() },
+        };
+        let store = Arc::new(Flaky { failures: AtomicUsize::new(2), batches: Mutex::new(Vec::new()) });
+        let (stop, shutdown) = watch::channel(false);
+        let consumer = tokio::spawn({
+            let store = Arc::clone(&store);
+            async move { run(&settings, store, shutdown).await }
+        });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let accepted: usize = store.batches.lock().unwrap().iter().skip(2).map(Vec::len).sum();
+            if accepted == 10 {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for the 10 events");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.send(true).unwrap();
+        let total = consumer.await.unwrap().unwrap();
+        assert_eq!(total.events, 10, "every event accepted once the store is back");
+        let batches = store.batches.lock().unwrap();
+        assert_eq!(batches[0], batches[1], "the failed batch is offered again, unchanged");
+        assert_eq!(batches[1], batches[2]);
+    }
+}
