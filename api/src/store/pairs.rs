@@ -155,10 +155,9 @@ impl Store {
         Ok(())
     }
 
-    /// How long each table's missing side may lag: its registered deadline, or the default.
+    /// The registered deadlines of those `tables` that have one (the others wait the default).
     pub(super) async fn waits(&self, tx: &mut Tx, tables: &BTreeSet<&str>) -> Result<HashMap<String, Duration>> {
-        let mut waits: HashMap<String, Duration> =
-            tables.iter().map(|table| ((*table).to_owned(), self.default_deadline)).collect();
+        let mut waits = HashMap::new();
         let tables: Vec<&&str> = tables.iter().collect();
         for chunk in tables.chunks(ROWS_PER_STATEMENT) {
             let names: Vec<String> = (1..=chunk.len()).map(|index| format!("${index}")).collect();

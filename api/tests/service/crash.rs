@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::collector_e2e::config_text;
-use crate::support::{Broker, clusters, event, wait_until, write_table};
-use api::store::{ReportFilter, Store, Verdict};
+use crate::support::{Broker, clusters, event, job_counts, wait_until, write_table};
+use api::store::{JobState, ReportFilter, Store, Verdict};
 
 const TABLES: usize = 12;
 const KILLS: usize = 5;
@@ -128,5 +128,5 @@ async fn killed_and_restarted_it_reports_every_pair_exactly_once() {
         .collect();
     assert_eq!(per_table, expected, "seed {seed}");
     assert_eq!(store.event_count().await.unwrap(), 2 * TABLES as i64, "seed {seed}");
-    assert_eq!(store.job_counts().await.unwrap(), vec![("done".to_owned(), TABLES as i64)], "seed {seed}");
+    assert_eq!(job_counts(&store).await, vec![(JobState::Done, TABLES)], "seed {seed}");
 }

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use api::config::TableConfig;
-use api::store::{JobSpec, NewReport, ReportFilter, SideSpec, Store, Verdict};
+use api::store::{JobSpec, JobState, NewReport, ReportFilter, SideSpec, Store, Verdict};
 use chrono::{DateTime, TimeZone, Utc};
 use collector::consumer::validate;
 use collector::store::{Accepted, Delivery, Source};
 
-use crate::support::{DEADLINE, clusters, event, fresh_urls, on_every_store};
+use crate::support::{DEADLINE, clusters, event, fresh_urls, job_counts, on_every_store};
 
 fn at(hour: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 5, 2, hour, 0, 0).unwrap()
@@ -25,10 +25,6 @@ async fn verdicts(store: &Store) -> Vec<(String, Verdict, Option<String>)> {
     reports.into_iter().map(|report| (report.table, report.verdict, report.reason)).collect()
 }
 
-async fn jobs(store: &Store) -> Vec<(String, i64)> {
-    store.job_counts().await.unwrap()
-}
-
 #[tokio::test]
 async fn intake_is_idempotent_and_keeps_dead_letters() {
     on_every_store(|store, engine| async move {
@@ -42,7 +38,7 @@ async fn intake_is_idempotent_and_keeps_dead_letters() {
         assert_eq!(first, Accepted { events: 2, duplicates: 0, dead_letters: 2, decisions: 1 }, "{engine}");
         let again = store.accept_at(&batch, at(4)).await.unwrap();
         assert_eq!(again, Accepted { events: 0, duplicates: 2, dead_letters: 0, decisions: 0 }, "{engine}");
-        assert_eq!(jobs(&store).await, vec![("queued".to_owned(), 1)], "{engine}");
+        assert_eq!(job_counts(&store).await, vec![(JobState::Queued, 1)], "{engine}");
         let letters = store.dead_letters().await.unwrap();
         assert_eq!(letters.len(), 2, "{engine}");
         assert_eq!((letters[0].offset, letters[0].payload.as_str()), (Some(1), "{not json"));
@@ -74,7 +70,7 @@ async fn failed_and_missing_sides_are_divergent_once() {
             ],
             "{engine}"
         );
-        assert!(jobs(&store).await.is_empty(), "{engine}");
+        assert!(job_counts(&store).await.is_empty(), "{engine}");
     })
     .await;
 }
@@ -89,7 +85,7 @@ async fn a_rerun_supersedes_the_queued_diff() {
         store.accept_at(&batch, at(3)).await.unwrap();
         let rerun = [delivery(&event("c2", "cloud-emr", "dw.orders", "2024-05-01", 2, "succeeded"), 2)];
         assert_eq!(store.accept_at(&rerun, at(4)).await.unwrap().decisions, 1);
-        assert_eq!(jobs(&store).await, vec![("queued".to_owned(), 1), ("superseded".to_owned(), 1)], "{engine}");
+        assert_eq!(job_counts(&store).await, vec![(JobState::Queued, 1), (JobState::Superseded, 1)], "{engine}");
         let job = store.claim("a", at(4), Duration::from_secs(60), true).await.unwrap().unwrap();
         assert_eq!(job.spec.candidate.event_id.as_deref(), Some("c2"), "{engine}");
         assert_eq!(job.pair.map(|(_, generation)| generation), Some(2));

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api::store::Store;
+use api::store::{JobState, Store};
 use arrow::array::{ArrayRef, Int64Array, StringArray};
 use arrow::record_batch::RecordBatch;
 use collector::Clusters;
@@ -74,6 +74,15 @@ pub(crate) fn clusters_toml(root: &Path) -> String {
         "[[clusters]]\nname = \"idc-hadoop\"\nrole = \"baseline\"\nlocation = \"{location}\"\n\n\
          [[clusters]]\nname = \"cloud-emr\"\nrole = \"candidate\"\nlocation = \"{location}\"\n"
     )
+}
+
+/// Jobs per state.
+pub(crate) async fn job_counts(store: &Store) -> Vec<(JobState, usize)> {
+    let mut counts = std::collections::BTreeMap::new();
+    for job in store.jobs(None).await.unwrap() {
+        *counts.entry(job.state).or_insert(0) += 1;
+    }
+    counts.into_iter().collect()
 }
 
 /// A task-finished event as JSON.
