@@ -8,6 +8,7 @@
 //! `Debug` hides the passthrough properties' values.
 
 mod duration;
+mod service;
 mod window;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use collector::{Clusters, Role};
 use serde::{Deserialize, Serialize};
 
+pub use service::{AccessRole, ApiConfig, NotificationsConfig, NotifyPolicy, SinkConfig, SinkKind, TokenConfig};
 pub use window::{RunWindows, Window};
 
 /// Why the configuration cannot be used.
@@ -62,6 +64,12 @@ pub struct Config {
     /// Pairing.
     #[serde(default)]
     pub pairing: PairingConfig,
+    /// The REST API.
+    #[serde(default)]
+    pub api: ApiConfig,
+    /// Where reports are sent.
+    #[serde(default)]
+    pub notifications: NotificationsConfig,
     /// Tables registered at start (more can be registered at run time through the store).
     #[serde(default)]
     pub tables: Vec<TableConfig>,
@@ -172,6 +180,10 @@ pub struct RunnerConfig {
     /// How often the runner looks for work when nothing wakes it.
     #[serde(default = "default_poll", deserialize_with = "duration::deserialize")]
     pub poll_interval: Duration,
+    /// Where each diff writes its differing rows (Parquet, one file per job), which the API
+    /// serves page by page; none: rows are not exported, reports keep their samples only.
+    #[serde(default)]
+    pub export_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for RunnerConfig {
@@ -185,6 +197,7 @@ impl Default for RunnerConfig {
             lease: default_lease(),
             instance: default_instance(),
             poll_interval: default_poll(),
+            export_dir: None,
         }
     }
 }
@@ -235,7 +248,7 @@ fn default_sweep() -> Duration {
 }
 
 /// A registered table.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TableConfig {
     /// `db.table`.
@@ -246,16 +259,23 @@ pub struct TableConfig {
     /// Who receives the table's reports.
     #[serde(default)]
     pub owners: Vec<String>,
-    /// How long the other side may lag; default: `pairing.deadline`.
+    /// How long the other side may lag (`2h`); default: `pairing.deadline`.
     #[serde(default, with = "duration::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub deadline: Option<Duration>,
     /// Diff options.
     #[serde(default)]
     pub options: TableOptions,
+    /// When its reports are sent to its owners.
+    #[serde(default, skip_serializing_if = "NotifyPolicy::is_default")]
+    pub notify: NotifyPolicy,
+    /// The sinks its reports go to; empty: every configured sink.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sinks: Vec<String>,
 }
 
 /// Diff options of a table (DESIGN.md, "Diff semantics").
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TableOptions {
     /// Columns not compared.
@@ -337,9 +357,15 @@ impl Config {
         }
         self.memory_limit()?;
         self.runner.windows.validate().map_err(|message| ConfigError::Invalid(format!("runner.windows: {message}")))?;
+        self.validate_service()?;
         let mut names = std::collections::BTreeSet::new();
         for table in &self.tables {
             validate_table(table).map_err(ConfigError::Invalid)?;
+            if let Some(sink) =
+                table.sinks.iter().find(|sink| !self.notifications.sinks.iter().any(|s| &s.name == *sink))
+            {
+                return invalid(format!("tables `{}`: no sink is named `{sink}`", table.name));
+            }
             if !names.insert(table.name.as_str()) {
                 return invalid(format!("tables: `{}` is registered twice", table.name));
             }

@@ -11,6 +11,7 @@
 //! compare-and-set updates, so two instances never run the same job at once.
 
 mod jobs;
+mod outbox;
 mod pairing;
 mod pairs;
 mod registry;
@@ -24,6 +25,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
 pub use jobs::{ClaimedJob, JobOrigin, JobSpec, JobState, JobStatus, SideSpec};
+pub use outbox::{ClaimedNotification, NewNotification, NotificationStatus, Stats, UnroutedReport};
 pub use reports::{NewReport, ReportFilter, StoredDeadLetter, StoredReport, Verdict};
 
 /// Why the store failed.

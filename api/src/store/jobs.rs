@@ -49,6 +49,7 @@ impl JobState {
             "running" => Self::Running,
             "done" => Self::Done,
             "superseded" => Self::Superseded,
+            "cancelled" => Self::Cancelled,
             _ => Self::Queued,
         }
     }
@@ -66,6 +67,8 @@ pub enum JobState {
     Done,
     /// Replaced by a newer outcome of its pair before it ran.
     Superseded,
+    /// Cancelled through the API; a running diff is abandoned at its next heartbeat.
+    Cancelled,
 }
 
 /// What a job compares.
@@ -105,6 +108,8 @@ pub struct JobStatus {
     pub id: i64,
     /// `db.table`.
     pub table: String,
+    /// The partition name.
+    pub partition: String,
     /// Why it exists.
     pub origin: JobOrigin,
     /// Where it is in its life.
@@ -113,6 +118,10 @@ pub struct JobStatus {
     pub attempts: u32,
     /// The last failure, when it was retried.
     pub last_error: Option<String>,
+    /// The report, once done.
+    pub report_id: Option<i64>,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
 }
 
 /// A job held by this instance.
@@ -286,29 +295,52 @@ impl Store {
 
     /// Jobs, oldest first; only `table`'s when given.
     pub async fn jobs(&self, table: Option<&str>) -> Result<Vec<JobStatus>> {
-        let rows = sqlx::query(
-            "SELECT id, table_name, origin, state, attempts, last_error FROM jobs \
-             WHERE ($1 IS NULL OR table_name = $1) ORDER BY id",
-        )
-        .bind(table.map(str::to_owned))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let origin: String = row.try_get(2)?;
-                let state: String = row.try_get(3)?;
-                let attempts: i64 = row.try_get(4)?;
-                Ok(JobStatus {
-                    id: row.try_get(0)?,
-                    table: row.try_get(1)?,
-                    origin: JobOrigin::parse(&origin),
-                    state: JobState::parse(&state),
-                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-                    last_error: row.try_get(5)?,
-                })
-            })
-            .collect()
+        let sql = format!("{JOB_STATUS} WHERE ($1 IS NULL OR jobs.table_name = $1) ORDER BY jobs.id");
+        let rows = sqlx::query(&sql).bind(table.map(str::to_owned)).fetch_all(&self.pool).await?;
+        rows.iter().map(job_status).collect()
     }
+
+    /// One job.
+    pub async fn job(&self, id: i64) -> Result<Option<JobStatus>> {
+        let sql = format!("{JOB_STATUS} WHERE jobs.id = $1");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(job_status).transpose()
+    }
+
+    /// Cancels a queued or running job; false when it had already ended (or does not exist).
+    pub async fn cancel(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_until = NULL, updated_at = $1 \
+             WHERE id = $2 AND state IN ('queued', 'running')",
+        )
+        .bind(millis(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+const JOB_STATUS: &str = "SELECT jobs.id, jobs.table_name, jobs.spec, jobs.origin, jobs.state, jobs.attempts, jobs.last_error, \
+     reports.id, jobs.created_at FROM jobs LEFT JOIN reports ON reports.job_id = jobs.id";
+
+fn job_status(row: &AnyRow) -> Result<JobStatus> {
+    let spec: String = row.try_get(2)?;
+    let spec: JobSpec = from_json(&spec, "job spec")?;
+    let origin: String = row.try_get(3)?;
+    let state: String = row.try_get(4)?;
+    let attempts: i64 = row.try_get(5)?;
+    Ok(JobStatus {
+        id: row.try_get(0)?,
+        table: row.try_get(1)?,
+        partition: spec.partition,
+        origin: JobOrigin::parse(&origin),
+        state: JobState::parse(&state),
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        last_error: row.try_get(6)?,
+        report_id: row.try_get(7)?,
+        created_at: super::from_millis(row.try_get(8)?),
+    })
 }
 
 fn lease_millis(lease: Duration) -> i64 {

@@ -213,7 +213,8 @@ impl Store {
             "baseline": self.side_json(&row.pair, Role::Baseline),
             "candidate": self.side_json(&row.pair, Role::Candidate),
         });
-        let new = super::reports::NewReport { verdict: Verdict::Divergent, reason: Some(reason), report };
+        let new =
+            super::reports::NewReport { verdict: Verdict::Divergent, reason: Some(reason), report, export_path: None };
         super::reports::insert(tx, Some((row.id, row.generation)), None, key, &new, now).await
     }
 

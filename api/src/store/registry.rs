@@ -33,4 +33,16 @@ impl Store {
             .await?;
         row.map(|row| from_json(&row.try_get::<String, _>(0)?, "table registration")).transpose()
     }
+
+    /// Every registered table, by name.
+    pub async fn tables(&self) -> Result<Vec<TableConfig>> {
+        let rows = sqlx::query("SELECT config FROM registered_tables ORDER BY name").fetch_all(&self.pool).await?;
+        rows.iter().map(|row| from_json(&row.try_get::<String, _>(0)?, "table registration")).collect()
+    }
+
+    /// Removes a table's registration; false when it had none. Its reports stay.
+    pub async fn unregister(&self, name: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM registered_tables WHERE name = $1").bind(name).execute(&self.pool).await?;
+        Ok(done.rows_affected() > 0)
+    }
 }

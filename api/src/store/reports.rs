@@ -8,11 +8,12 @@ use chrono::{DateTime, Utc};
 use collector::PairKey;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::{Result, Store, from_json, from_millis, millis, to_json};
 
 /// The verdict of a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Every row matches and the schemas agree.
@@ -36,7 +37,7 @@ impl Verdict {
         }
     }
 
-    fn parse(text: &str) -> Self {
+    pub(crate) fn parse(text: &str) -> Self {
         match text {
             "consistent" => Self::Consistent,
             "inconsistent" => Self::Inconsistent,
@@ -55,6 +56,8 @@ pub struct NewReport {
     pub reason: Option<String>,
     /// The report document.
     pub report: serde_json::Value,
+    /// Where its differing rows were exported (Parquet), if they were.
+    pub export_path: Option<String>,
 }
 
 /// A stored report.
@@ -80,6 +83,9 @@ pub struct StoredReport {
     pub report: serde_json::Value,
     /// When it was written.
     pub created_at: DateTime<Utc>,
+    /// Where its differing rows were exported (Parquet), if they were; not shown.
+    #[serde(skip)]
+    pub export_path: Option<String>,
 }
 
 /// Which reports to list.
@@ -89,6 +95,10 @@ pub struct ReportFilter {
     pub table: Option<String>,
     /// Only this verdict.
     pub verdict: Option<Verdict>,
+    /// Only this partition.
+    pub partition: Option<String>,
+    /// Only this run.
+    pub run_id: Option<String>,
     /// At most this many (default 100).
     pub limit: Option<i64>,
     /// Skip this many, newest first.
@@ -96,7 +106,7 @@ pub struct ReportFilter {
 }
 
 /// A stored dead letter.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StoredDeadLetter {
     /// Its id.
     pub id: i64,
@@ -110,6 +120,8 @@ pub struct StoredDeadLetter {
     pub payload: String,
     /// Why it was refused.
     pub reason: String,
+    /// When it was received.
+    pub received_at: DateTime<Utc>,
 }
 
 pub(super) async fn insert(
@@ -121,8 +133,8 @@ pub(super) async fn insert(
     now: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO reports (pair_id, generation, job_id, table_name, partition_name, run_id, verdict, reason, report, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+        "INSERT INTO reports (pair_id, generation, job_id, table_name, partition_name, run_id, verdict, reason, report, created_at, export_path) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
     )
     .bind(pair.map(|(id, _)| id))
     .bind(pair.map(|(_, generation)| generation))
@@ -134,71 +146,115 @@ pub(super) async fn insert(
     .bind(report.reason.clone())
     .bind(to_json(&report.report))
     .bind(millis(now))
+    .bind(report.export_path.clone())
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
+const REPORT_COLUMNS: &str = "SELECT id, pair_id, generation, job_id, table_name, partition_name, run_id, verdict, reason, report, created_at, export_path FROM reports";
+const REPORT_FILTER: &str = "($1 IS NULL OR table_name = $1) AND ($2 IS NULL OR verdict = $2) \
+     AND ($3 IS NULL OR partition_name = $3) AND ($4 IS NULL OR run_id = $4)";
+
+fn stored_report(row: &AnyRow) -> Result<StoredReport> {
+    let pair: Option<i64> = row.try_get(1)?;
+    let generation: Option<i64> = row.try_get(2)?;
+    let verdict: String = row.try_get(7)?;
+    let report: String = row.try_get(9)?;
+    Ok(StoredReport {
+        id: row.try_get(0)?,
+        pair: pair.zip(generation),
+        job_id: row.try_get(3)?,
+        table: row.try_get(4)?,
+        partition: row.try_get(5)?,
+        run_id: row.try_get(6)?,
+        verdict: Verdict::parse(&verdict),
+        reason: row.try_get(8)?,
+        report: from_json(&report, "report")?,
+        created_at: from_millis(row.try_get(10)?),
+        export_path: row.try_get(11)?,
+    })
+}
+
+fn dead_letter(row: &AnyRow) -> Result<StoredDeadLetter> {
+    let payload: Vec<u8> = row.try_get(4)?;
+    Ok(StoredDeadLetter {
+        id: row.try_get(0)?,
+        topic: row.try_get(1)?,
+        partition: row.try_get(2)?,
+        offset: row.try_get(3)?,
+        payload: String::from_utf8_lossy(&payload).into_owned(),
+        reason: row.try_get(5)?,
+        received_at: from_millis(row.try_get(6)?),
+    })
+}
+
+const DEAD_LETTER_COLUMNS: &str =
+    "SELECT id, topic, kafka_partition, kafka_offset, payload, reason, received_at FROM dead_letters";
+
 impl Store {
     /// Reports, newest first.
     pub async fn reports(&self, filter: &ReportFilter) -> Result<Vec<StoredReport>> {
-        let rows = sqlx::query(
-            "SELECT id, pair_id, generation, job_id, table_name, partition_name, run_id, verdict, reason, report, created_at \
-             FROM reports WHERE ($1 IS NULL OR table_name = $1) AND ($2 IS NULL OR verdict = $2) \
-             ORDER BY id DESC LIMIT $3 OFFSET $4",
-        )
-        .bind(filter.table.clone())
-        .bind(filter.verdict.map(|verdict| verdict.as_str().to_owned()))
-        .bind(filter.limit.unwrap_or(100))
-        .bind(filter.offset.unwrap_or(0))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let pair: Option<i64> = row.try_get(1)?;
-                let generation: Option<i64> = row.try_get(2)?;
-                let verdict: String = row.try_get(7)?;
-                let report: String = row.try_get(9)?;
-                Ok(StoredReport {
-                    id: row.try_get(0)?,
-                    pair: pair.zip(generation),
-                    job_id: row.try_get(3)?,
-                    table: row.try_get(4)?,
-                    partition: row.try_get(5)?,
-                    run_id: row.try_get(6)?,
-                    verdict: Verdict::parse(&verdict),
-                    reason: row.try_get(8)?,
-                    report: from_json(&report, "report")?,
-                    created_at: from_millis(row.try_get(10)?),
-                })
-            })
-            .collect()
+        let sql = format!("{REPORT_COLUMNS} WHERE {REPORT_FILTER} ORDER BY id DESC LIMIT $5 OFFSET $6");
+        let rows = bind_filter(sqlx::query(&sql), filter)
+            .bind(filter.limit.unwrap_or(100))
+            .bind(filter.offset.unwrap_or(0))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(stored_report).collect()
+    }
+
+    /// How many reports `filter` selects, ignoring its limit and offset.
+    pub async fn report_count(&self, filter: &ReportFilter) -> Result<i64> {
+        let sql = format!("SELECT COUNT(*) FROM reports WHERE {REPORT_FILTER}");
+        Ok(bind_filter(sqlx::query(&sql), filter).fetch_one(&self.pool).await?.try_get(0)?)
+    }
+
+    /// One report.
+    pub async fn report(&self, id: i64) -> Result<Option<StoredReport>> {
+        let sql = format!("{REPORT_COLUMNS} WHERE id = $1");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(stored_report).transpose()
     }
 
     /// Dead letters, oldest first.
     pub async fn dead_letters(&self) -> Result<Vec<StoredDeadLetter>> {
-        let rows = sqlx::query(
-            "SELECT id, topic, kafka_partition, kafka_offset, payload, reason FROM dead_letters ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let payload: Vec<u8> = row.try_get(4)?;
-                Ok(StoredDeadLetter {
-                    id: row.try_get(0)?,
-                    topic: row.try_get(1)?,
-                    partition: row.try_get(2)?,
-                    offset: row.try_get(3)?,
-                    payload: String::from_utf8_lossy(&payload).into_owned(),
-                    reason: row.try_get(5)?,
-                })
-            })
-            .collect()
+        self.dead_letters_page(i64::MAX, 0).await
+    }
+
+    /// A page of dead letters, oldest first.
+    pub async fn dead_letters_page(&self, limit: i64, offset: i64) -> Result<Vec<StoredDeadLetter>> {
+        let sql = format!("{DEAD_LETTER_COLUMNS} ORDER BY id LIMIT $1 OFFSET $2");
+        let rows = sqlx::query(&sql).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        rows.iter().map(dead_letter).collect()
+    }
+
+    /// One dead letter.
+    pub async fn dead_letter(&self, id: i64) -> Result<Option<StoredDeadLetter>> {
+        let sql = format!("{DEAD_LETTER_COLUMNS} WHERE id = $1");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(dead_letter).transpose()
+    }
+
+    /// Deletes a dead letter; false when there was none.
+    pub async fn delete_dead_letter(&self, id: i64) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM dead_letters WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// How many events are recorded.
     pub async fn event_count(&self) -> Result<i64> {
         Ok(sqlx::query("SELECT COUNT(*) FROM events").fetch_one(&self.pool).await?.try_get(0)?)
     }
+}
+
+fn bind_filter<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    filter: &ReportFilter,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(filter.table.clone())
+        .bind(filter.verdict.map(|verdict| verdict.as_str().to_owned()))
+        .bind(filter.partition.clone())
+        .bind(filter.run_id.clone())
 }

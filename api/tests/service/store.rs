@@ -111,7 +111,7 @@ fn on_demand_spec(table: &str) -> JobSpec {
 }
 
 fn report(verdict: Verdict) -> NewReport {
-    NewReport { verdict, reason: None, report: serde_json::json!({ "verdict": verdict }) }
+    NewReport { verdict, reason: None, report: serde_json::json!({ "verdict": verdict }), export_path: None }
 }
 
 #[tokio::test]

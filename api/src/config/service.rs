@@ -1,0 +1,271 @@
+//! The `[api]` and `[notifications]` sections: who may call the REST API, which locations an
+//! on-demand diff may read, and where reports are sent.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::duration;
+
+/// The REST API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address to listen on (`127.0.0.1:8080`; port 0 picks a free one).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// The URL users open, for links in notifications; default `http://{listen}`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Roots under which `POST /diffs` may read explicit locations (`/data/exports`,
+    /// `file:///data/exports`). Empty: explicit locations are refused.
+    #[serde(default)]
+    pub allowed_roots: Vec<String>,
+    /// Largest request body (`1MiB`).
+    #[serde(default = "default_max_body")]
+    pub max_body: String,
+    /// Bearer tokens, stored as SHA-256 hex digests (`dqc token` prints one).
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+    /// The role of requests without a token; none (the default): they get 401.
+    #[serde(default)]
+    pub anonymous_role: Option<AccessRole>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            public_url: None,
+            allowed_roots: Vec::new(),
+            max_body: default_max_body(),
+            tokens: Vec::new(),
+            anonymous_role: None,
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+fn default_max_body() -> String {
+    "1MiB".to_owned()
+}
+
+/// One bearer token.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who holds it, for logs.
+    pub name: String,
+    /// What it may do.
+    pub role: AccessRole,
+    /// SHA-256 of the token, lowercase hex.
+    pub sha256: String,
+}
+
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("TokenConfig").field("name", &self.name).field("role", &self.role).finish()
+    }
+}
+
+/// What a caller may do; each role may do what the ones before it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessRole {
+    /// Reads reports, diffs and the registry.
+    Viewer,
+    /// Also starts and cancels diffs, posts events, changes the registry, reads dead letters,
+    /// moves workflows.
+    Operator,
+    /// Also deletes tables and dead letters.
+    Admin,
+}
+
+/// Where reports go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// The sinks; a table's reports go to the sinks it names, or to all of them.
+    #[serde(default)]
+    pub sinks: Vec<SinkConfig>,
+    /// Deliveries of one notification before it is given up (and counted as failed).
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubled at each further attempt, up to an hour.
+    #[serde(default = "default_backoff", deserialize_with = "duration::deserialize")]
+    pub retry_backoff: Duration,
+    /// Time of day (`HH:MM`, in `timezone`) at which daily digests are sent.
+    #[serde(default = "default_digest_time")]
+    pub digest_time: String,
+    /// IANA time zone of `digest_time` and of a digest's day.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// How often the outbox is looked at when nothing wakes it.
+    #[serde(default = "default_poll", deserialize_with = "duration::deserialize")]
+    pub poll_interval: Duration,
+    /// Timeout of one delivery.
+    #[serde(default = "default_timeout", deserialize_with = "duration::deserialize")]
+    pub timeout: Duration,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self {
+            sinks: Vec::new(),
+            max_attempts: default_attempts(),
+            retry_backoff: default_backoff(),
+            digest_time: default_digest_time(),
+            timezone: default_timezone(),
+            poll_interval: default_poll(),
+            timeout: default_timeout(),
+        }
+    }
+}
+
+fn default_attempts() -> u32 {
+    10
+}
+fn default_backoff() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_digest_time() -> String {
+    "09:00".to_owned()
+}
+fn default_timezone() -> String {
+    "UTC".to_owned()
+}
+fn default_poll() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// A place notifications are sent to.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// Its name, as tables refer to it.
+    pub name: String,
+    /// What it is.
+    pub kind: SinkKind,
+    /// The webhook URL (webhook, slack, dingtalk) or the SMTP server (email:
+    /// `smtp://host:25`, `smtps://user:password@host`, `smtp://host:587?tls=required`).
+    pub url: String,
+    /// E-mail: the sender.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// E-mail: recipients besides the table's owners that are addresses.
+    #[serde(default)]
+    pub to: Vec<String>,
+}
+
+impl std::fmt::Debug for SinkConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Webhook URLs and SMTP URLs carry secrets.
+        formatter.debug_struct("SinkConfig").field("name", &self.name).field("kind", &self.kind).finish()
+    }
+}
+
+/// The kind of a sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkKind {
+    /// A JSON POST of the report summary, with an `Idempotency-Key` header.
+    Webhook,
+    /// A Slack incoming webhook.
+    Slack,
+    /// A DingTalk robot (markdown message).
+    Dingtalk,
+    /// E-mail over SMTP.
+    Email,
+}
+
+/// When a table's reports are sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyPolicy {
+    /// Reports that are inconsistent, divergent or error.
+    #[default]
+    Problems,
+    /// Every report.
+    Always,
+    /// One message a day per sink with the day's problem reports.
+    DailyDigest,
+    /// None.
+    Never,
+}
+
+impl NotifyPolicy {
+    /// True for the default, so that it is left out of stored registrations.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl super::Config {
+    pub(super) fn validate_service(&self) -> Result<(), super::ConfigError> {
+        let invalid = |message: String| Err(super::ConfigError::Invalid(message));
+        if self.api.listen.parse::<std::net::SocketAddr>().is_err() {
+            return invalid(format!("api.listen: `{}` is not an address and port (127.0.0.1:8080)", self.api.listen));
+        }
+        self.max_body()?;
+        let mut names = std::collections::BTreeSet::new();
+        for token in &self.api.tokens {
+            if token.sha256.len() != 64 || !token.sha256.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+                return invalid(format!(
+                    "api.tokens `{}`: sha256 must be 64 hex digits (`dqc token` prints one)",
+                    token.name
+                ));
+            }
+            if !names.insert(token.name.as_str()) {
+                return invalid(format!("api.tokens: `{}` is named twice", token.name));
+            }
+        }
+        let notifications = &self.notifications;
+        let mut names = std::collections::BTreeSet::new();
+        for sink in &notifications.sinks {
+            if !names.insert(sink.name.as_str()) {
+                return invalid(format!("notifications.sinks: `{}` is named twice", sink.name));
+            }
+            let schemes: &[&str] = if sink.kind == SinkKind::Email { &["smtp", "smtps"] } else { &["http", "https"] };
+            match url::Url::parse(&sink.url) {
+                Ok(url) if schemes.contains(&url.scheme()) => {}
+                _ => {
+                    return invalid(format!(
+                        "notifications.sinks `{}`: url must be a {} URL",
+                        sink.name,
+                        schemes.join("/")
+                    ));
+                }
+            }
+            if sink.kind == SinkKind::Email && sink.from.is_none() {
+                return invalid(format!("notifications.sinks `{}`: an email sink needs `from`", sink.name));
+            }
+        }
+        if notifications.max_attempts == 0 {
+            return invalid("notifications.max_attempts must be at least 1".into());
+        }
+        if chrono::NaiveTime::parse_from_str(&notifications.digest_time, "%H:%M").is_err() {
+            return invalid(format!("notifications.digest_time: `{}` is not HH:MM", notifications.digest_time));
+        }
+        if notifications.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return invalid(format!("notifications.timezone: `{}` is not an IANA time zone", notifications.timezone));
+        }
+        Ok(())
+    }
+
+    /// The largest request body in bytes.
+    pub fn max_body(&self) -> Result<usize, super::ConfigError> {
+        crate::cli::size::parse_size(&self.api.max_body)
+            .map_err(|message| super::ConfigError::Invalid(format!("api.max_body: {message}")))
+    }
+
+    /// The URL that links in notifications start with, without a trailing `/`.
+    pub fn public_url(&self) -> String {
+        let url = self.api.public_url.clone().unwrap_or_else(|| format!("http://{}", self.api.listen));
+        url.trim_end_matches('/').to_owned()
+    }
+}
