@@ -18,12 +18,16 @@ use tokio::task::JoinSet;
 
 use crate::config::{Config, TableConfig, resolve_location};
 use crate::store::{ClaimedJob, NewReport, SideSpec, Store, Verdict};
+use crate::telemetry::{JobProgress, Telemetry};
 
 /// How long running diffs may finish after shutdown is asked; the rest run again at start.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// The longest time between a running job's heartbeats.
+const HEARTBEAT: Duration = Duration::from_secs(2);
+
 /// Runs jobs until `shutdown` turns true.
-pub async fn run(store: Store, config: Arc<Config>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(store: Store, config: Arc<Config>, telemetry: Arc<Telemetry>, mut shutdown: watch::Receiver<bool>) {
     let settings = &config.runner;
     match store.requeue_running(&settings.instance).await {
         Ok(0) => {}
@@ -36,7 +40,7 @@ pub async fn run(store: Store, config: Arc<Config>, mut shutdown: watch::Receive
             let now = Utc::now();
             match store.claim(&settings.instance, now, settings.lease, settings.windows.allows(now)).await {
                 Ok(Some(job)) => {
-                    running.spawn(run_job(store.clone(), Arc::clone(&config), job));
+                    running.spawn(run_job(store.clone(), Arc::clone(&config), Arc::clone(&telemetry), job));
                 }
                 Ok(None) => break,
                 Err(error) => {
@@ -58,24 +62,37 @@ pub async fn run(store: Store, config: Arc<Config>, mut shutdown: watch::Receive
     }
 }
 
-async fn run_job(store: Store, config: Arc<Config>, job: ClaimedJob) {
+async fn run_job(store: Store, config: Arc<Config>, telemetry: Arc<Telemetry>, job: ClaimedJob) {
+    let progress = telemetry.track(job.id);
+    run_tracked(&store, &config, progress, &job).await;
+    telemetry.untrack(job.id);
+}
+
+async fn run_tracked(store: &Store, config: &Config, progress: Arc<JobProgress>, job: &ClaimedJob) {
     let settings = &config.runner;
     let instance = settings.instance.as_str();
     tracing::info!(job = job.id, table = %job.spec.table, partition = %job.spec.partition, attempt = job.attempts, "diff started");
     let table = match store.table(&job.spec.table).await {
         Ok(table) => table.unwrap_or_else(|| TableConfig { name: job.spec.table.clone(), ..TableConfig::default() }),
-        Err(error) => return retry_later(&store, &config, &job, &error.to_string()).await,
+        Err(error) => return retry_later(store, config, job, &error.to_string()).await,
     };
-    let spec = diff_spec(&config, &job, &table);
-    let mut diff = tokio::spawn(async move { verifier::diff(&spec).await });
-    let mut heartbeat = tokio::time::interval(settings.lease / 3);
+    if let Some(dir) = &settings.export_dir
+        && let Err(error) = std::fs::create_dir_all(dir)
+    {
+        tracing::warn!(dir = %dir.display(), %error, "cannot create runner.export_dir");
+    }
+    let spec = diff_spec(config, job, &table);
+    let mut export_path = spec.export.as_ref().map(|path| path.display().to_string());
+    let mut diff = tokio::spawn(async move { verifier::diff_with_progress(&spec, progress).await });
+    // Often enough that a cancelled job stops within seconds.
+    let mut heartbeat = tokio::time::interval((settings.lease / 3).min(HEARTBEAT));
     heartbeat.tick().await;
     let result = loop {
         tokio::select! {
             result = &mut diff => break result,
             _ = heartbeat.tick() => {
                 if !matches!(store.heartbeat(job.id, instance, Utc::now(), settings.lease).await, Ok(true)) {
-                    tracing::warn!(job = job.id, "lease lost; abandoning the diff");
+                    tracing::warn!(job = job.id, "the job was cancelled or its lease lost; abandoning the diff");
                     diff.abort();
                     return;
                 }
@@ -83,6 +100,10 @@ async fn run_job(store: Store, config: Arc<Config>, job: ClaimedJob) {
         }
     };
     let outcome = match result {
+        Ok(Ok(report)) if report.verdict != verifier::report::Verdict::Inconsistent => {
+            remove_export(export_path.take());
+            Ok(report)
+        }
         Ok(Ok(report)) => Ok(report),
         Ok(Err(error)) => Err((may_pass(&error), crate::cli::diff::error_chain(&error))),
         Err(panic) => Err((false, format!("the diff panicked: {panic}"))),
@@ -94,24 +115,22 @@ async fn run_job(store: Store, config: Arc<Config>, job: ClaimedJob) {
                 verifier::report::Verdict::Inconsistent => Verdict::Inconsistent,
                 verifier::report::Verdict::Error => Verdict::Error,
             };
-            let document = document(&job, &table, serde_json::to_value(&report).unwrap_or_default());
-            finish(&store, &job, instance, NewReport { verdict, reason: None, report: document }).await;
+            let document = document(job, &table, serde_json::to_value(&report).unwrap_or_default());
+            finish(store, job, instance, NewReport { verdict, reason: None, report: document, export_path }).await;
         }
         Err((true, reason)) if job.attempts < settings.max_attempts => {
-            retry_later(&store, &config, &job, &reason).await
+            remove_export(export_path);
+            retry_later(store, config, job, &reason).await;
         }
         Err((_, reason)) => {
+            remove_export(export_path);
             tracing::warn!(job = job.id, table = %job.spec.table, %reason, "diff failed");
-            let mut document = document(&job, &table, serde_json::json!({}));
+            let mut document = document(job, &table, serde_json::json!({}));
             document["verdict"] = serde_json::json!(Verdict::Error);
             document["reason"] = serde_json::json!(reason);
-            finish(
-                &store,
-                &job,
-                instance,
-                NewReport { verdict: Verdict::Error, reason: Some(reason), report: document },
-            )
-            .await;
+            let report =
+                NewReport { verdict: Verdict::Error, reason: Some(reason), report: document, export_path: None };
+            finish(store, job, instance, report).await;
         }
     }
 }
@@ -138,6 +157,8 @@ pub fn diff_spec(config: &Config, job: &ClaimedJob, table: &TableConfig) -> veri
         spec.options.sample_limit = sample;
     }
     spec.limits.memory_limit = config.memory_limit().ok().flatten();
+    spec.export =
+        config.runner.export_dir.as_ref().map(|dir| dir.join(format!("job-{}-{}.parquet", job.id, job.attempts)));
     spec
 }
 
@@ -162,6 +183,13 @@ fn document(job: &ClaimedJob, table: &TableConfig, mut report: serde_json::Value
         }
     }
     report
+}
+
+/// Removes an export that no report refers to.
+fn remove_export(path: Option<String>) {
+    if let Some(path) = path {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// True for failures that may pass on a later attempt: data not visible yet, or a failure of

@@ -74,7 +74,8 @@ async fn diffs_respect_the_concurrency_limit_and_the_run_window() {
         store.enqueue(&spec, Utc::now()).await.unwrap();
     }
     let (stop, shutdown) = watch::channel(false);
-    let runner = tokio::spawn(api::runner::run(store.clone(), std::sync::Arc::new(config), shutdown));
+    let runner =
+        tokio::spawn(api::runner::run(store.clone(), std::sync::Arc::new(config), std::sync::Arc::default(), shutdown));
     let most_running = std::sync::atomic::AtomicUsize::new(0);
     wait_until("the on-demand diffs", Duration::from_secs(120), || async {
         let jobs = store.jobs(None).await.unwrap();

@@ -1,0 +1,168 @@
+//! The REST API under `/api/v1` (DESIGN.md, "Service contract"), served by axum.
+//!
+//! Every route is registered through utoipa-axum's `routes!`, so the OpenAPI document at
+//! `/api/v1/openapi.json` is generated from the same handlers the router serves and cannot
+//! miss one. Errors are JSON `{"error": "..."}` with a precise message; a malformed body is
+//! 400, a body that parses but does not fit is 422, a body over `api.max_body` is 413.
+//!
+//! Authentication: `Authorization: Bearer <token>`; tokens are configured as SHA-256 digests
+//! with a role ([`AccessRole`]). Without a valid token a request gets 401 (unless
+//! `api.anonymous_role` is set); a role below the route's gets 403. `/healthz`, `/readyz` and
+//! `/metrics` are open.
+
+mod auth;
+mod diffs;
+mod error;
+mod locations;
+mod ops;
+mod reports;
+mod tables;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tokio::sync::watch;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::config::{AccessRole, Config, ConfigError};
+use crate::store::Store;
+use crate::telemetry::Telemetry;
+
+use auth::BearerScheme;
+pub use auth::{hash_token, new_token};
+pub use error::ApiError;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    config: Arc<Config>,
+    telemetry: Arc<Telemetry>,
+    tokens: Vec<auth::Token>,
+    public_url: String,
+}
+
+impl AppState {
+    /// The state of a router over `store`.
+    pub fn new(store: Store, config: Arc<Config>, telemetry: Arc<Telemetry>) -> Result<Self, ConfigError> {
+        let tokens = auth::tokens(&config)?;
+        let public_url = config.public_url();
+        Ok(Self { inner: Arc::new(Inner { store, config, telemetry, tokens, public_url }) })
+    }
+
+    fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    fn link(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.inner.public_url)
+    }
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "dqc", description = "Dual-run consistency verifier: on-demand diffs, reports, the table registry."),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "diffs", description = "On-demand diffs"),
+        (name = "reports", description = "Stored reports and their differing rows"),
+        (name = "tables", description = "The table registry"),
+        (name = "intake", description = "Task-finished events and dead letters"),
+        (name = "operations", description = "Health, readiness, metrics")
+    )
+)]
+struct ApiDoc;
+
+/// The router and the OpenAPI document generated from it.
+pub fn router(state: AppState) -> Result<(Router, utoipa::openapi::OpenApi), ConfigError> {
+    let max_body = state.config().max_body()?;
+    let api = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(diffs::create))
+        .routes(routes!(diffs::get))
+        .routes(routes!(diffs::cancel))
+        .routes(routes!(reports::list))
+        .routes(routes!(reports::get))
+        .routes(routes!(reports::rows))
+        .routes(routes!(tables::list))
+        .routes(routes!(tables::get, tables::put, tables::delete))
+        .routes(routes!(ops::post_event))
+        .routes(routes!(ops::dead_letters))
+        .routes(routes!(ops::dead_letter, ops::delete_dead_letter));
+    let open =
+        OpenApiRouter::new().routes(routes!(ops::healthz)).routes(routes!(ops::readyz)).routes(routes!(ops::metrics));
+    let (router, mut doc) = OpenApiRouter::new()
+        .nest("/api/v1", api)
+        .merge(open)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+        .split_for_parts();
+    doc.paths.paths.insert("/api/v1/openapi.json".to_owned(), ops::openapi_path_item());
+    let json = Arc::new(doc.to_pretty_json().unwrap_or_default());
+    let router = router
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let json = Arc::clone(&json);
+                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], (*json).clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::not_found("no such route") });
+    Ok((router, doc))
+}
+
+/// Serves the API on `listener` until `shutdown` turns true; open connections finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await
+}
+
+/// A page of a list.
+#[derive(Debug, Clone, Copy, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct Page {
+    /// At most this many items (1-1000, default 50).
+    limit: Option<i64>,
+    /// Skip this many items.
+    offset: Option<i64>,
+}
+
+impl Page {
+    fn checked(self) -> Result<(i64, i64), ApiError> {
+        let limit = self.limit.unwrap_or(50);
+        let offset = self.offset.unwrap_or(0);
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::invalid(format!("limit must be 1 to 1000, not {limit}")));
+        }
+        if offset < 0 {
+            return Err(ApiError::invalid(format!("offset must not be negative, not {offset}")));
+        }
+        Ok((limit, offset))
+    }
+}
+
+fn role_allows(role: AccessRole, needed: AccessRole) -> bool {
+    role >= needed
+}

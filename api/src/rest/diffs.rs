@@ -1,0 +1,216 @@
+//! On-demand diffs: `POST /diffs`, `GET /diffs/{id}`, `POST /diffs/{id}/cancel`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use collector::Role;
+use serde::{Deserialize, Serialize};
+
+use super::auth::{Caller, Operator, Viewer};
+use super::error::{Body, ErrorBody, Path};
+use super::{ApiError, AppState, locations};
+use crate::store::{JobOrigin, JobSpec, JobState, JobStatus, SideSpec};
+use crate::telemetry::ProgressView;
+
+/// An on-demand diff of a registered table's partition.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiffRequest {
+    /// A registered table, `db.table`.
+    table: String,
+    /// Partition columns and values in the table's order (`{"dt": "2024-05-01"}`); empty for
+    /// an unpartitioned table.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    partition: serde_json::Map<String, serde_json::Value>,
+    /// A run to name in the report.
+    #[serde(default)]
+    run_id: Option<String>,
+    /// Read the baseline here instead of its cluster's location (inside `api.allowed_roots`).
+    #[serde(default)]
+    baseline_location: Option<String>,
+    /// Read the candidate here instead of its cluster's location (inside `api.allowed_roots`).
+    #[serde(default)]
+    candidate_location: Option<String>,
+}
+
+/// A diff was queued.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct DiffCreated {
+    /// The diff's id.
+    id: i64,
+    /// Where its state is.
+    url: String,
+}
+
+/// A diff's state.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct DiffView {
+    /// The diff's id (a job of the runner).
+    id: i64,
+    /// `db.table`.
+    table: String,
+    /// The partition name.
+    partition: String,
+    /// `on_demand`, or `automatic` for a pair's diff.
+    #[schema(value_type = String)]
+    origin: JobOrigin,
+    /// `queued`, `running`, `done`, `superseded` or `cancelled`.
+    #[schema(value_type = String)]
+    state: JobState,
+    /// Attempts so far.
+    attempts: u32,
+    /// The last failure, when it was retried.
+    last_error: Option<String>,
+    /// Progress while it runs in the instance that answers.
+    progress: Option<ProgressView>,
+    /// When it was queued.
+    created_at: DateTime<Utc>,
+    /// The report's id, once done.
+    report_id: Option<i64>,
+    /// The report's URL, once done.
+    report_url: Option<String>,
+    /// The report, once done.
+    #[schema(value_type = Option<Object>)]
+    report: Option<serde_json::Value>,
+}
+
+#[utoipa::path(post, path = "/diffs", operation_id = "create_diff", tag = "diffs", request_body = DiffRequest, security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Queued", body = DiffCreated),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Role too low, or a location outside the allowed roots", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "Unknown table, invalid partition, unreadable location", body = ErrorBody)
+    ))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    caller: Caller<Operator>,
+    Body(request): Body<DiffRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let store = state.store();
+    if store.table(&request.table).await?.is_none() {
+        return Err(ApiError::invalid(format!(
+            "table `{}` is not registered (PUT /api/v1/tables/{} registers it)",
+            request.table, request.table
+        )));
+    }
+    let values = partition_values(&request.partition)?;
+    let path = values.iter().map(|(column, value)| format!("{column}={value}")).collect::<Vec<_>>().join("/");
+    let mut sorted = values.clone();
+    sorted.sort();
+    let name = sorted.iter().map(|(column, value)| format!("{column}={value}")).collect::<Vec<_>>().join("/");
+    let roots = &state.config().api.allowed_roots;
+    let checked = |location: &Option<String>| location.as_deref().map(|l| locations::check(roots, l)).transpose();
+    let side = |role: Role, location: Option<String>| SideSpec {
+        cluster: state.config().cluster(role).name.clone(),
+        location,
+        partition_path: path.clone(),
+        event_id: None,
+        attempt: None,
+    };
+    let spec = JobSpec {
+        table: request.table.clone(),
+        partition: name,
+        run_id: request.run_id.clone(),
+        baseline: side(Role::Baseline, checked(&request.baseline_location)?),
+        candidate: side(Role::Candidate, checked(&request.candidate_location)?),
+    };
+    let id = store.enqueue(&spec, Utc::now()).await?;
+    tracing::info!(job = id, table = %spec.table, partition = %spec.partition, by = %caller.name, "on-demand diff queued");
+    let url = state.link(&format!("/diffs/{id}"));
+    Ok((StatusCode::ACCEPTED, [(axum::http::header::LOCATION, url.clone())], axum::Json(DiffCreated { id, url })))
+}
+
+/// The partition's `(column, value)` pairs, refusing what cannot be a path segment.
+fn partition_values(partition: &serde_json::Map<String, serde_json::Value>) -> Result<Vec<(String, String)>, ApiError> {
+    partition
+        .iter()
+        .map(|(column, value)| {
+            if column.is_empty() || column.contains(['/', '=']) || column == ".." || column == "." {
+                return Err(ApiError::invalid(format!("partition column `{column}` is not a valid name")));
+            }
+            let text = match value {
+                serde_json::Value::String(text) => text.clone(),
+                serde_json::Value::Number(_) | serde_json::Value::Bool(_) => value.to_string(),
+                other => {
+                    return Err(ApiError::invalid(format!(
+                        "partition.{column} must be a string, number or boolean, not {other}"
+                    )));
+                }
+            };
+            if text.is_empty() || text.contains('/') || text == ".." || text == "." {
+                return Err(ApiError::invalid(format!("partition.{column} `{text}` cannot be a path segment")));
+            }
+            Ok((column.clone(), text))
+        })
+        .collect()
+}
+
+#[utoipa::path(get, path = "/diffs/{id}", operation_id = "get_diff", tag = "diffs", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The diff's id")),
+    responses(
+        (status = 200, description = "The diff", body = DiffView),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such diff", body = ErrorBody)
+    ))]
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    _caller: Caller<Viewer>,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<DiffView>, ApiError> {
+    let job = state.store().job(id).await?.ok_or_else(|| ApiError::not_found(format!("no diff {id}")))?;
+    view(&state, job).await.map(axum::Json)
+}
+
+async fn view(state: &AppState, job: JobStatus) -> Result<DiffView, ApiError> {
+    let report = match job.report_id {
+        Some(report) => state.store().report(report).await?.map(|stored| stored.report),
+        None => None,
+    };
+    Ok(DiffView {
+        id: job.id,
+        progress: if job.state == JobState::Running { state.inner.telemetry.progress(job.id) } else { None },
+        table: job.table,
+        partition: job.partition,
+        origin: job.origin,
+        state: job.state,
+        attempts: job.attempts,
+        last_error: job.last_error,
+        created_at: job.created_at,
+        report_id: job.report_id,
+        report_url: job.report_id.map(|report| state.link(&format!("/reports/{report}"))),
+        report,
+    })
+}
+
+#[utoipa::path(post, path = "/diffs/{id}/cancel", operation_id = "cancel_diff", tag = "diffs", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The diff's id")),
+    responses(
+        (status = 200, description = "Cancelled; a running diff stops within seconds", body = DiffView),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Role too low", body = ErrorBody),
+        (status = 404, description = "No such diff", body = ErrorBody),
+        (status = 409, description = "The diff has already ended", body = ErrorBody)
+    ))]
+pub(crate) async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller<Operator>,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<DiffView>, ApiError> {
+    let store = state.store();
+    let cancelled = store.cancel(id, Utc::now()).await?;
+    let job = store.job(id).await?.ok_or_else(|| ApiError::not_found(format!("no diff {id}")))?;
+    if !cancelled {
+        return Err(ApiError::conflict(format!("diff {id} has already ended ({})", state_name(job.state))));
+    }
+    tracing::info!(job = id, by = %caller.name, "diff cancelled");
+    view(&state, job).await.map(axum::Json)
+}
+
+fn state_name(state: JobState) -> String {
+    serde_json::to_value(state).ok().and_then(|value| value.as_str().map(str::to_owned)).unwrap_or_default()
+}
