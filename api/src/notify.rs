@@ -1,0 +1,225 @@
+//! Reports to owners: routing new reports into the outbox, and delivering the outbox.
+//!
+//! Each table has a policy ([`NotifyPolicy`]) and a list of sinks (all of them by default).
+//! A new report is routed once into one outbox row per sink its policy asks for; a daily-digest
+//! row waits until the next `notifications.digest_time` after its day. The sender claims due
+//! rows, renders each report (or each sink's day of digest rows) as one message, delivers it
+//! and marks the rows sent; a failure is retried with backoff (`retry_backoff x 2^(n-1)`, at
+//! most an hour) until `max_attempts`, then the rows are marked `failed` and counted.
+
+pub mod message;
+pub mod sinks;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveTime, TimeZone, Utc};
+use tokio::sync::watch;
+
+use crate::config::{Config, NotifyPolicy, SinkKind, TableConfig};
+use crate::store::{ClaimedNotification, NewNotification, Store, StoreError, StoredReport, Verdict};
+use crate::telemetry::Telemetry;
+
+/// Rows claimed per round.
+const CLAIM: i64 = 200;
+/// How long claimed rows are this sender's.
+const LEASE: Duration = Duration::from_secs(120);
+
+/// Routes and delivers until `shutdown` turns true.
+pub async fn run(store: Store, config: Arc<Config>, telemetry: Arc<Telemetry>, mut shutdown: watch::Receiver<bool>) {
+    let settings = &config.notifications;
+    let client = match reqwest::Client::builder().timeout(settings.timeout).build() {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(%error, "cannot build the HTTP client; no notifications are sent");
+            return;
+        }
+    };
+    while !*shutdown.borrow() {
+        if let Err(error) = round(&store, &config, &telemetry, &client, Utc::now()).await {
+            tracing::warn!(%error, "notification round failed; retrying");
+        }
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            _ = tokio::time::sleep(settings.poll_interval) => {}
+        }
+    }
+}
+
+/// One round at `now`: route new reports, then deliver what is due.
+pub async fn round(
+    store: &Store,
+    config: &Config,
+    telemetry: &Telemetry,
+    client: &reqwest::Client,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    route(store, config, now).await?;
+    let claimed = store.claim_notifications(now, LEASE, CLAIM).await?;
+    // Single reports one by one; digest rows of one sink and day together.
+    let mut groups: BTreeMap<(String, Option<String>, i64), Vec<ClaimedNotification>> = BTreeMap::new();
+    for row in claimed {
+        let single = if row.digest_day.is_some() { 0 } else { row.id };
+        groups.entry((row.sink.clone(), row.digest_day.clone(), single)).or_default().push(row);
+    }
+    for ((sink, day, _), rows) in groups {
+        deliver(store, config, telemetry, client, &sink, day.as_deref(), &rows, now).await?;
+    }
+    Ok(())
+}
+
+async fn route(store: &Store, config: &Config, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let reports = store.unrouted_reports(500).await?;
+    if reports.is_empty() {
+        return Ok(());
+    }
+    let mut tables: HashMap<String, TableConfig> = HashMap::new();
+    let mut rows = Vec::new();
+    for report in &reports {
+        if !tables.contains_key(&report.table) {
+            let table = store.table(&report.table).await?;
+            tables.insert(
+                report.table.clone(),
+                table.unwrap_or_else(|| TableConfig { name: report.table.clone(), ..TableConfig::default() }),
+            );
+        }
+        let table = &tables[&report.table];
+        let problem = report.verdict != Verdict::Consistent;
+        let (send, digest) = match table.notify {
+            NotifyPolicy::Never => (false, false),
+            NotifyPolicy::Always => (true, false),
+            NotifyPolicy::Problems => (problem, false),
+            NotifyPolicy::DailyDigest => (problem, true),
+        };
+        if !send {
+            continue;
+        }
+        let (digest_day, not_before) = if digest {
+            digest_slot(config, report.created_at).map_or((None, now), |(day, at)| (Some(day), at))
+        } else {
+            (None, now)
+        };
+        for sink in &config.notifications.sinks {
+            if !table.sinks.is_empty() && !table.sinks.contains(&sink.name) {
+                continue;
+            }
+            if sink.kind == SinkKind::Email && recipients(sink, table).is_empty() {
+                tracing::warn!(table = %table.name, sink = %sink.name, "no owner is an e-mail address and the sink has no `to`; not e-mailed");
+                continue;
+            }
+            rows.push(NewNotification {
+                report_id: report.id,
+                sink: sink.name.clone(),
+                digest_day: digest_day.clone(),
+                not_before,
+            });
+        }
+    }
+    let ids: Vec<i64> = reports.iter().map(|report| report.id).collect();
+    store.route(&ids, &rows, now).await
+}
+
+/// The day a report belongs to in the digest's time zone, and when that day's digest is sent.
+fn digest_slot(config: &Config, created_at: DateTime<Utc>) -> Option<(String, DateTime<Utc>)> {
+    let settings = &config.notifications;
+    let zone: chrono_tz::Tz = settings.timezone.parse().ok()?;
+    let time = NaiveTime::parse_from_str(&settings.digest_time, "%H:%M").ok()?;
+    let day = created_at.with_timezone(&zone).date_naive();
+    let send_at = zone.from_local_datetime(&day.succ_opt()?.and_time(time)).earliest()?;
+    Some((day.to_string(), send_at.with_timezone(&Utc)))
+}
+
+fn recipients(sink: &crate::config::SinkConfig, table: &TableConfig) -> Vec<String> {
+    let mut recipients: Vec<String> = sink.to.clone();
+    recipients.extend(table.owners.iter().filter(|owner| owner.contains('@')).cloned());
+    recipients.sort();
+    recipients.dedup();
+    recipients
+}
+
+#[expect(clippy::too_many_arguments, reason = "one delivery's whole context")]
+async fn deliver(
+    store: &Store,
+    config: &Config,
+    telemetry: &Telemetry,
+    client: &reqwest::Client,
+    sink_name: &str,
+    day: Option<&str>,
+    rows: &[ClaimedNotification],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    let attempts = rows.iter().map(|row| row.attempts).max().unwrap_or(1);
+    let Some(sink) = config.notifications.sinks.iter().find(|sink| sink.name == sink_name) else {
+        return store
+            .notifications_failed(&ids, &format!("the sink `{sink_name}` is no longer configured"), None)
+            .await;
+    };
+    let mut reports = Vec::new();
+    for row in rows {
+        if let Some(report) = store.report(row.report_id).await? {
+            reports.push(report);
+        }
+    }
+    let link = |report: &StoredReport| format!("{}/api/v1/reports/{}", config.public_url(), report.id);
+    let mut recipients = Vec::new();
+    for report in &reports {
+        let table = store.table(&report.table).await?.unwrap_or_default();
+        recipients.extend(self::recipients(sink, &table));
+    }
+    recipients.sort();
+    recipients.dedup();
+    let first = rows.iter().map(|row| row.report_id).min().unwrap_or_default();
+    let (key, message, payload) = match (day, reports.as_slice()) {
+        (None, [report]) => (
+            format!("dqc-report-{}-{sink_name}", report.id),
+            message::report(report, &link(report)),
+            serde_json::json!({ "kind": "report", "report": summary(report, &link(report)) }),
+        ),
+        (day, reports) => {
+            let day = day.unwrap_or_default();
+            let linked: Vec<(StoredReport, String)> = reports.iter().map(|r| (r.clone(), link(r))).collect();
+            let summaries: Vec<serde_json::Value> = linked.iter().map(|(r, l)| summary(r, l)).collect();
+            (
+                format!("dqc-digest-{day}-{first}-{sink_name}"),
+                message::digest(day, &linked),
+                serde_json::json!({ "kind": "digest", "day": day, "reports": summaries }),
+            )
+        }
+    };
+    let delivery = sinks::Delivery { key, message, payload, recipients, sink };
+    match sinks::send(client, &delivery).await {
+        Ok(()) => {
+            telemetry.notifications_sent.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(sink = sink_name, key = %delivery.key, "notification delivered");
+            store.notifications_sent(&ids, now).await
+        }
+        Err(error) => {
+            telemetry.notification_failures.fetch_add(1, Ordering::Relaxed);
+            let settings = &config.notifications;
+            let retry_at = (attempts < settings.max_attempts).then(|| {
+                let backoff = settings.retry_backoff.saturating_mul(1 << attempts.saturating_sub(1).min(16));
+                now + chrono::Duration::from_std(backoff.min(Duration::from_secs(3600)))
+                    .unwrap_or(chrono::Duration::hours(1))
+            });
+            tracing::warn!(sink = sink_name, key = %delivery.key, attempt = attempts, %error, given_up = retry_at.is_none(), "notification failed");
+            store.notifications_failed(&ids, &error, retry_at).await
+        }
+    }
+}
+
+/// A report in a webhook payload.
+fn summary(report: &StoredReport, link: &str) -> serde_json::Value {
+    serde_json::json!({
+        "id": report.id,
+        "table": report.table,
+        "partition": report.partition,
+        "run_id": report.run_id,
+        "verdict": report.verdict,
+        "reason": report.reason,
+        "summary": report.report.get("summary"),
+        "url": link,
+    })
+}

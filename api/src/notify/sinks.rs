@@ -1,0 +1,123 @@
+//! Delivering one message to one sink: a JSON webhook, Slack, DingTalk or SMTP e-mail.
+//!
+//! Every delivery carries an idempotency key, the same on every retry of the same report and
+//! sink: the webhook's `idempotency_key` field and `Idempotency-Key` header, the `Message-ID`
+//! of an e-mail, a `ref` line in chat messages. A receiver that got a delivery whose `sent`
+//! mark was lost (a crash in between) sees the key again and can drop it.
+
+use lettre::message::header::ContentType;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use serde_json::json;
+
+use super::message::Message;
+use crate::config::{SinkConfig, SinkKind};
+
+/// One delivery.
+#[derive(Debug, Clone)]
+pub struct Delivery<'a> {
+    /// The idempotency key.
+    pub key: String,
+    /// The message.
+    pub message: Message,
+    /// The structured payload of the generic webhook (report summaries).
+    pub payload: serde_json::Value,
+    /// E-mail recipients (the tables' owners that are addresses, and the sink's `to`).
+    pub recipients: Vec<String>,
+    /// The sink.
+    pub sink: &'a SinkConfig,
+}
+
+/// Delivers; the error says what the receiver answered.
+pub async fn send(client: &reqwest::Client, delivery: &Delivery<'_>) -> Result<(), String> {
+    let message = &delivery.message;
+    let footer = format!("ref {}", delivery.key);
+    let body = match delivery.sink.kind {
+        SinkKind::Email => return send_email(delivery).await,
+        SinkKind::Webhook => {
+            let mut payload = delivery.payload.clone();
+            payload["idempotency_key"] = json!(delivery.key);
+            payload["title"] = json!(message.title);
+            payload["text"] = json!(message.text(("", ""), "\n"));
+            payload
+        }
+        SinkKind::Slack => json!({ "text": format!("{}\n{footer}", message.text(("*", "*"), "\n")) }),
+        SinkKind::Dingtalk => json!({
+            "msgtype": "markdown",
+            "markdown": { "title": message.title, "text": format!("{}  \n{footer}", message.text(("**", "**"), "  \n")) },
+        }),
+    };
+    let response =
+        client.post(&delivery.sink.url).header("Idempotency-Key", &delivery.key).json(&body).send().await.map_err(
+            |error| {
+                format!(
+                    "cannot reach the {} sink `{}`: {}",
+                    kind(delivery.sink.kind),
+                    delivery.sink.name,
+                    chain(&error.without_url())
+                )
+            },
+        )?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(format!("the sink `{}` answered HTTP {status}: {}", delivery.sink.name, snippet(&text)));
+    }
+    // DingTalk (and Slack's newer endpoints) answer 200 with an error code in the body.
+    if delivery.sink.kind == SinkKind::Dingtalk
+        && let Ok(answer) = serde_json::from_str::<serde_json::Value>(&text)
+        && answer.get("errcode").and_then(serde_json::Value::as_i64).is_some_and(|code| code != 0)
+    {
+        return Err(format!("the DingTalk robot `{}` refused the message: {}", delivery.sink.name, snippet(&text)));
+    }
+    Ok(())
+}
+
+async fn send_email(delivery: &Delivery<'_>) -> Result<(), String> {
+    let sink = delivery.sink;
+    let failed = |what: &str, error: &dyn std::fmt::Display| format!("e-mail sink `{}`: {what}: {error}", sink.name);
+    if delivery.recipients.is_empty() {
+        return Err(format!("e-mail sink `{}`: no recipients (no owner is an address, no `to`)", sink.name));
+    }
+    let from = sink.from.as_deref().unwrap_or_default();
+    let mut builder = lettre::Message::builder()
+        .from(from.parse().map_err(|e| failed("invalid from", &e))?)
+        .subject(&delivery.message.title)
+        .message_id(Some(format!("<{}@dqc>", delivery.key)))
+        .header(ContentType::TEXT_PLAIN);
+    for recipient in &delivery.recipients {
+        builder = builder.to(recipient.parse().map_err(|e| failed(&format!("invalid recipient `{recipient}`"), &e))?);
+    }
+    let email = builder
+        .body(format!("{}\n\nref {}\n", delivery.message.lines.join("\n"), delivery.key))
+        .map_err(|e| failed("cannot build the message", &e))?;
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&sink.url)
+        .map_err(|e| failed("invalid SMTP URL", &e))?
+        .timeout(Some(std::time::Duration::from_secs(30)))
+        .build();
+    transport.send(email).await.map_err(|e| failed("the SMTP server refused", &e))?;
+    Ok(())
+}
+
+fn kind(kind: SinkKind) -> &'static str {
+    match kind {
+        SinkKind::Webhook => "webhook",
+        SinkKind::Slack => "Slack",
+        SinkKind::Dingtalk => "DingTalk",
+        SinkKind::Email => "e-mail",
+    }
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(next) = source {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        source = next.source();
+    }
+    text
+}
+
+fn snippet(text: &str) -> String {
+    text.chars().take(200).collect()
+}
