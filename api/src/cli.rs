@@ -3,19 +3,23 @@
 //! Each subcommand lives in its own file under `cli/`; this module holds the top-level parser
 //! and dispatch. Commands return the process exit code; `main.rs` exits with it.
 
+mod demo;
 pub(crate) mod diff;
 mod fingerprint;
 mod progress;
 mod scan;
 mod serve;
 pub(crate) mod size;
+mod token;
 
 use clap::{Parser, Subcommand};
 
+pub use demo::DemoArgs;
 pub use diff::{CompareArgs, DiffArgs};
 pub use fingerprint::FingerprintArgs;
 pub use scan::ScanArgs;
 pub use serve::ServeArgs;
+pub use token::TokenArgs;
 
 /// dqc verifies dual runs: the same tables produced by a baseline and a candidate cluster.
 #[derive(Debug, Parser)]
@@ -39,8 +43,13 @@ pub enum Command {
     Fingerprint(Box<FingerprintArgs>),
     /// Decode datasets fully and print their rows and the time taken: the floor of a diff.
     Scan(ScanArgs),
-    /// Run the service: the Kafka collector, the deadline sweep and the job runner.
+    /// Run the service: the REST API, the Kafka collector, the job runner and notifications.
     Serve(ServeArgs),
+    /// Generate two small warehouses and run the whole service on them, with an in-process
+    /// Kafka broker and a SQLite store in a temporary directory.
+    Demo(DemoArgs),
+    /// Make an API token and print the configuration entry that holds its digest.
+    Token(TokenArgs),
 }
 
 /// Runs a parsed command line and returns the exit code.
@@ -50,5 +59,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Fingerprint(args) => fingerprint::run(&args, cli.threads).await,
         Command::Scan(args) => scan::run(&args, cli.threads).await,
         Command::Serve(args) => serve::run(&args).await,
+        Command::Demo(args) => demo::run(&args).await,
+        Command::Token(args) => token::run(&args),
     }
 }

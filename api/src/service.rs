@@ -1,19 +1,25 @@
-//! `dqc serve`: the collector, the deadline sweep and the job runner in one process.
+//! `dqc serve`: the REST API, the collector, the deadline sweep, the job runner and the
+//! notifier in one process.
 //!
-//! [`run`] opens the store (applying migrations), registers the configured tables, then runs
-//! every part as a task of one `JoinSet` until `shutdown` turns true: the consumer drains its
-//! batch and commits, the runner lets running diffs finish (for a grace period), and the
-//! sweep stops.
+//! [`run`] binds `api.listen`, opens the store (applying migrations), registers the configured
+//! tables, then runs every part as a task of one `JoinSet` until `shutdown` turns true: the
+//! API stops accepting and finishes open requests, the consumer drains its batch and commits,
+//! the runner lets running diffs finish (for a grace period), the notifier finishes its round,
+//! and the sweep stops.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use chrono::Utc;
 use collector::consumer::{self, ConsumerSettings};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{Config, ConfigError};
+use crate::rest::AppState;
 use crate::store::{Store, StoreError};
+use crate::telemetry::{CountingStore, Telemetry};
 
 /// Why the service could not run.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +33,15 @@ pub enum ServiceError {
     /// The Kafka consumer cannot start.
     #[error(transparent)]
     Consumer(#[from] consumer::ConsumerError),
+    /// The API cannot listen or serve.
+    #[error("the API cannot listen on `{address}`: {source}")]
+    Listen {
+        /// The address.
+        address: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Opens the store and registers the configured tables.
@@ -38,11 +53,46 @@ pub async fn open_store(config: &Config) -> Result<Store, ServiceError> {
     Ok(store)
 }
 
+/// Binds `api.listen`.
+pub async fn bind(config: &Config) -> Result<TcpListener, ServiceError> {
+    let address = config.api.listen.clone();
+    TcpListener::bind(&address).await.map_err(|source| ServiceError::Listen { address, source })
+}
+
 /// Runs the service until `shutdown` turns true.
 pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), ServiceError> {
+    let listener = bind(&config).await?;
+    run_on(config, listener, shutdown).await
+}
+
+/// Runs the service with its API on `listener` until `shutdown` turns true.
+pub async fn run_on(
+    mut config: Config,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), ServiceError> {
+    if config.api.public_url.is_none()
+        && let Ok(address) = listener.local_addr()
+    {
+        // Links name the port actually bound (`api.listen` may ask for port 0).
+        config.api.public_url = Some(format!("http://{address}"));
+    }
     let config = Arc::new(config);
     let store = open_store(&config).await?;
+    let telemetry = Arc::new(Telemetry::default());
+    let state = AppState::new(store.clone(), Arc::clone(&config), Arc::clone(&telemetry))?;
+    let (router, _) = crate::rest::router(state)?;
+    let address = listener.local_addr().map_or_else(|_| config.api.listen.clone(), |address| address.to_string());
+    tracing::info!(%address, "API listening");
     let mut tasks: JoinSet<Result<(), ServiceError>> = JoinSet::new();
+    tasks.spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            crate::rest::serve(listener, router, shutdown)
+                .await
+                .map_err(|source| ServiceError::Listen { address, source })
+        }
+    });
     if let Some(kafka) = &config.kafka {
         let settings = ConsumerSettings {
             brokers: kafka.brokers.clone(),
@@ -53,16 +103,24 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
             batch_wait: kafka.batch_wait,
             clusters: config.clusters()?,
         };
-        let (store, shutdown) = (Arc::new(store.clone()), shutdown.clone());
-        tasks.spawn(async move { consumer::run(&settings, store, shutdown).await.map(drop).map_err(Into::into) });
+        let counting = Arc::new(CountingStore { store: store.clone(), telemetry: Arc::clone(&telemetry) });
+        let (telemetry, shutdown) = (Arc::clone(&telemetry), shutdown.clone());
+        tasks.spawn(async move {
+            telemetry.consumer_running.store(true, Ordering::Relaxed);
+            let result = consumer::run(&settings, counting, shutdown).await;
+            telemetry.consumer_running.store(false, Ordering::Relaxed);
+            result.map(drop).map_err(Into::into)
+        });
     } else {
-        tracing::info!("no [kafka] section: no events are consumed");
+        telemetry.consumer_running.store(true, Ordering::Relaxed);
+        tracing::info!("no [kafka] section: no events are consumed (POST /api/v1/events still takes them)");
     }
+    tasks.spawn(notify_task(store.clone(), Arc::clone(&config), Arc::clone(&telemetry), shutdown.clone()));
     tasks.spawn(sweep(store.clone(), Arc::clone(&config), shutdown.clone()));
     tasks.spawn({
         let (store, config, shutdown) = (store.clone(), Arc::clone(&config), shutdown.clone());
         async move {
-            crate::runner::run(store, config, shutdown).await;
+            crate::runner::run(store, config, telemetry, shutdown).await;
             Ok(())
         }
     });
@@ -79,6 +137,16 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
     }
     store.close().await;
     result
+}
+
+async fn notify_task(
+    store: Store,
+    config: Arc<Config>,
+    telemetry: Arc<Telemetry>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), ServiceError> {
+    crate::notify::run(store, config, telemetry, shutdown).await;
+    Ok(())
 }
 
 async fn sweep(store: Store, config: Arc<Config>, mut shutdown: watch::Receiver<bool>) -> Result<(), ServiceError> {
