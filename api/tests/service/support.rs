@@ -72,7 +72,8 @@ pub(crate) fn clusters_toml(root: &Path) -> String {
     let location = format!("file://{}/{{cluster}}/warehouse/{{db}}.db/{{table}}/{{partition_path}}", root.display());
     format!(
         "[[clusters]]\nname = \"idc-hadoop\"\nrole = \"baseline\"\nlocation = \"{location}\"\n\n\
-         [[clusters]]\nname = \"cloud-emr\"\nrole = \"candidate\"\nlocation = \"{location}\"\n"
+         [[clusters]]\nname = \"cloud-emr\"\nrole = \"candidate\"\nlocation = \"{location}\"\n\n\
+         [api]\nlisten = \"127.0.0.1:0\"\n"
     )
 }
 
