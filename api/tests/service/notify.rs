@@ -195,10 +195,14 @@ async fn post_events(url: &str, tables: &[&str]) {
 
 #[tokio::test]
 async fn each_report_reaches_each_sink_once_through_failures_and_a_restart() {
+    crate::rest::on_each_engine(through_failures_and_a_restart).await;
+}
+
+async fn through_failures_and_a_restart(store: Option<String>) {
     let receiver = Receiver { failing: Arc::new(AtomicBool::new(true)), received: Arc::default() };
     let http = start_http(receiver.clone()).await;
     let smtp = start_smtp(receiver.clone()).await;
-    let harness = Harness::start(&notifications_toml(&http, &smtp)).await;
+    let harness = Harness::start_on(&notifications_toml(&http, &smtp), store).await;
     for cluster in ["idc-hadoop", "cloud-emr"] {
         let changed = if cluster == "cloud-emr" { 2 } else { 0 };
         for table in ["always", "quiet"] {

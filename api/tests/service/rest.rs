@@ -53,7 +53,7 @@ pub(crate) struct Harness {
     pub(crate) router: Router,
 }
 
-pub(crate) fn config_text(root: &Path, extra: &str) -> String {
+pub(crate) fn config_text(root: &Path, extra: &str, store: &str) -> String {
     let hash = api::rest::hash_token;
     format!(
         r#"{clusters}
@@ -66,7 +66,7 @@ tokens = [
 ]
 
 [store]
-url = "sqlite://{database}"
+url = "{store}"
 
 [runner]
 poll_interval = "50ms"
@@ -93,16 +93,35 @@ options = {{ sample = 2 }}
         viewer = hash(VIEWER),
         operator = hash(OPERATOR),
         admin = hash(ADMIN),
-        database = root.join("dqc.db").display(),
         exports = root.join("diff-exports").display(),
     )
 }
 
+/// Runs `test` with the URL of a SQLite file (`None`), then of a fresh PostgreSQL schema when
+/// `DQC_TEST_POSTGRES_URL` is set.
+pub(crate) async fn on_each_engine<F, Fut>(test: F)
+where
+    F: Fn(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    test(None).await;
+    if let Some(schema) = crate::support::PostgresSchema::create().await {
+        test(Some(schema.url.clone())).await;
+        schema.drop().await;
+    }
+}
+
 impl Harness {
     pub(crate) async fn start(extra: &str) -> Self {
+        Self::start_on(extra, None).await
+    }
+
+    /// On the store at `store`, or on a SQLite file of its own.
+    pub(crate) async fn start_on(extra: &str, store: Option<String>) -> Self {
         crate::support::init_tracing();
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
+        let store = store.unwrap_or_else(|| format!("sqlite://{}", root.join("dqc.db").display()));
         for cluster in ["idc-hadoop", "cloud-emr"] {
             write_table(&root, cluster, "same", RUN, 500, 0);
             write_table(&root, cluster, "changed", RUN, 500, if cluster == "cloud-emr" { 3 } else { 0 });
@@ -111,7 +130,7 @@ impl Harness {
         write_table(&root, "exports", "orders", RUN, 100, 0);
         write_table(&root, "secret", "orders", RUN, 100, 0);
         std::fs::create_dir_all(root.join("diff-exports")).unwrap();
-        let config = api::config::parse(&config_text(&root, extra), "test", &Default::default()).unwrap();
+        let config = api::config::parse(&config_text(&root, extra, &store), "test", &Default::default()).unwrap();
         let store = api::service::open_store(&config).await.unwrap();
         let state = AppState::new(store.clone(), Arc::new(config.clone()), Arc::default()).unwrap();
         let (router, _) = api::rest::router(state).unwrap();
@@ -361,7 +380,11 @@ async fn the_table_registry_is_read_written_and_deleted_by_role() {
 
 #[tokio::test]
 async fn events_posted_over_http_are_recorded_once_and_bad_ones_kept_as_dead_letters() {
-    let harness = Harness::start("").await;
+    on_each_engine(events_posted_over_http_are_recorded_once_and_bad_ones_kept_as_dead_letters_on).await;
+}
+
+async fn events_posted_over_http_are_recorded_once_and_bad_ones_kept_as_dead_letters_on(store: Option<String>) {
+    let harness = Harness::start_on("", store).await;
     let good = event("http-1", "idc-hadoop", "dw.same", RUN, 1, "succeeded");
     let (status, answer) = harness.call("POST", "/api/v1/events", Some(OPERATOR), Some(&good)).await;
     assert_eq!((status, answer.clone()), (StatusCode::ACCEPTED, json!({"event_id": "http-1", "duplicate": false})));
@@ -503,7 +526,11 @@ impl Running {
 
 #[tokio::test]
 async fn on_demand_diffs_run_to_reports_with_pages_of_rows_over_real_http() {
-    let harness = Harness::start("").await;
+    on_each_engine(on_demand_diffs_run_to_reports_with_pages_of_rows_over_real_http_on).await;
+}
+
+async fn on_demand_diffs_run_to_reports_with_pages_of_rows_over_real_http_on(store: Option<String>) {
+    let harness = Harness::start_on("", store).await;
     let running = Running::start(harness.config.clone()).await;
     let client = reqwest::Client::new();
     let url = &running.url;
@@ -581,7 +608,11 @@ async fn on_demand_diffs_run_to_reports_with_pages_of_rows_over_real_http() {
 
 #[tokio::test]
 async fn a_cancelled_diff_is_let_go_by_its_runner_and_cannot_be_cancelled_twice() {
-    let harness = Harness::start("").await;
+    on_each_engine(a_cancelled_diff_is_let_go_by_its_runner_and_cannot_be_cancelled_twice_on).await;
+}
+
+async fn a_cancelled_diff_is_let_go_by_its_runner_and_cannot_be_cancelled_twice_on(store: Option<String>) {
+    let harness = Harness::start_on("", store).await;
     let store = &harness.store;
     let body = json!({"table": "dw.same", "partition": {"dt": RUN}}).to_string();
     let mut ids = Vec::new();
