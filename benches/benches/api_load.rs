@@ -48,7 +48,7 @@ fn main() {
         store_kind(&store_url)
     );
     println!(
-        "{:<34} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "{:<42} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "endpoint", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
     );
     let endpoints: [(&str, Option<&str>); 3] = [
@@ -127,7 +127,7 @@ fn print_row(endpoint: &str, latencies: &[Duration], errors: usize, elapsed: Dur
         sorted[rank.min(sorted.len() - 1)]
     };
     println!(
-        "{endpoint:<34} {:>9} {:>9.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2}{}",
+        "{endpoint:<42} {:>9} {:>9.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2}{}",
         sorted.len(),
         sorted.len() as f64 / elapsed.as_secs_f64(),
         percentile(50.0),
