@@ -94,6 +94,8 @@ async fn run_tracked(store: &Store, config: &Config, progress: Arc<JobProgress>,
                 if !matches!(store.heartbeat(job.id, instance, Utc::now(), settings.lease).await, Ok(true)) {
                     tracing::warn!(job = job.id, "the job was cancelled or its lease lost; abandoning the diff");
                     diff.abort();
+                    let _ = (&mut diff).await;
+                    remove_export(export_path);
                     return;
                 }
             }

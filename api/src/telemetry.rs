@@ -121,3 +121,27 @@ impl collector::store::PairingStore for CountingStore {
         Ok(accepted)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use verifier::Progress as _;
+
+    use super::*;
+
+    #[test]
+    fn a_tracked_diff_shows_its_pass_and_rows_and_counts_them_for_the_process() {
+        let telemetry = Arc::new(Telemetry::default());
+        assert_eq!(telemetry.progress(7), None, "not running here");
+        let progress = telemetry.track(7);
+        assert_eq!(telemetry.progress(7), Some(ProgressView { pass: None, rows: 0, total_rows: 0 }));
+        progress.start_pass(verifier::Pass::Fingerprint, 1_000);
+        progress.add_rows(600);
+        progress.add_rows(400);
+        progress.start_pass(verifier::Pass::Diff, 50);
+        progress.add_rows(20);
+        assert_eq!(telemetry.progress(7), Some(ProgressView { pass: Some("diff".into()), rows: 20, total_rows: 50 }));
+        assert_eq!(telemetry.rows_diffed.load(Ordering::Relaxed), 1_020, "both passes");
+        telemetry.untrack(7);
+        assert_eq!(telemetry.progress(7), None);
+    }
+}

@@ -1,4 +1,5 @@
-//! `dqc diff` as users run it: the real binary on the real fixtures; exit codes 0 / 1 / 2.
+//! The `dqc` binary as users run it: `dqc diff` on the real fixtures (exit codes 0 / 1 / 2), and
+//! `dqc token`.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -343,4 +344,23 @@ fn scan_reads_several_datasets_at_once() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
     assert!(text.lines().last().unwrap().starts_with("1999 rows in all in "), "{text}");
+}
+
+#[test]
+fn token_prints_a_new_token_and_the_configuration_entry_with_its_digest() {
+    let output = dqc(&["token", "--name", "ci", "--role", "operator"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    let token = text.lines().find_map(|line| line.split(": ").nth(1)).expect("the token line").trim().to_owned();
+    assert!(token.starts_with("dqc_") && token.len() == 36, "{token}");
+    let entry = text.split_once("\n\n").expect("the entry").1;
+    let config: toml::Table = toml::from_str(entry).expect("the entry is TOML");
+    let tokens = config["api"]["tokens"].as_array().expect("[[api.tokens]]");
+    assert_eq!(tokens[0]["name"].as_str(), Some("ci"));
+    assert_eq!(tokens[0]["role"].as_str(), Some("operator"));
+    assert_eq!(tokens[0]["sha256"].as_str(), Some(api::rest::hash_token(&token).as_str()));
+    assert_ne!(stdout(&dqc(&["token", "--name", "ci", "--role", "operator"])), text, "a new token every time");
+    let refused = dqc(&["token", "--name", "ci", "--role", "root"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("`root` is not a role (viewer, operator, admin)"), "{}", stderr(&refused));
 }

@@ -97,11 +97,11 @@ pub(crate) async fn create(
             request.table, request.table
         )));
     }
-    let values = partition_values(&request.partition)?;
-    let path = values.iter().map(|(column, value)| format!("{column}={value}")).collect::<Vec<_>>().join("/");
-    let mut sorted = values.clone();
-    sorted.sort();
-    let name = sorted.iter().map(|(column, value)| format!("{column}={value}")).collect::<Vec<_>>().join("/");
+    check_partition(&request.partition)?;
+    // The same partition path and pair name as an event's output would have.
+    let output =
+        collector::Output { table: request.table.clone(), partition: request.partition.clone(), location: None };
+    let (path, name) = (output.partition_path(), output.partition_name());
     let roots = &state.config().api.allowed_roots;
     let checked = |location: &Option<String>| location.as_deref().map(|l| locations::check(roots, l)).transpose();
     let side = |role: Role, location: Option<String>| SideSpec {
@@ -124,29 +124,26 @@ pub(crate) async fn create(
     Ok((StatusCode::ACCEPTED, [(axum::http::header::LOCATION, url.clone())], axum::Json(DiffCreated { id, url })))
 }
 
-/// The partition's `(column, value)` pairs, refusing what cannot be a path segment.
-fn partition_values(partition: &serde_json::Map<String, serde_json::Value>) -> Result<Vec<(String, String)>, ApiError> {
-    partition
-        .iter()
-        .map(|(column, value)| {
-            if column.is_empty() || column.contains(['/', '=']) || column == ".." || column == "." {
-                return Err(ApiError::invalid(format!("partition column `{column}` is not a valid name")));
+/// Refuses partition columns and values that cannot be path segments.
+fn check_partition(partition: &serde_json::Map<String, serde_json::Value>) -> Result<(), ApiError> {
+    for (column, value) in partition {
+        if column.is_empty() || column.contains(['/', '=']) || column == ".." || column == "." {
+            return Err(ApiError::invalid(format!("partition column `{column}` is not a valid name")));
+        }
+        let text = match value {
+            serde_json::Value::String(text) => text.clone(),
+            serde_json::Value::Number(_) | serde_json::Value::Bool(_) => value.to_string(),
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "partition.{column} must be a string, number or boolean, not {other}"
+                )));
             }
-            let text = match value {
-                serde_json::Value::String(text) => text.clone(),
-                serde_json::Value::Number(_) | serde_json::Value::Bool(_) => value.to_string(),
-                other => {
-                    return Err(ApiError::invalid(format!(
-                        "partition.{column} must be a string, number or boolean, not {other}"
-                    )));
-                }
-            };
-            if text.is_empty() || text.contains('/') || text == ".." || text == "." {
-                return Err(ApiError::invalid(format!("partition.{column} `{text}` cannot be a path segment")));
-            }
-            Ok((column.clone(), text))
-        })
-        .collect()
+        };
+        if text.is_empty() || text.contains('/') || text == ".." || text == "." {
+            return Err(ApiError::invalid(format!("partition.{column} `{text}` cannot be a path segment")));
+        }
+    }
+    Ok(())
 }
 
 #[utoipa::path(get, path = "/diffs/{id}", operation_id = "get_diff", tag = "diffs", security(("bearer" = [])),
