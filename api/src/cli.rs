@@ -50,6 +50,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Make an API token and print the configuration entry that holds its digest.
     Token(TokenArgs),
+    /// Print the REST API's OpenAPI document (what `/api/v1/openapi.json` serves).
+    Openapi,
 }
 
 /// Runs a parsed command line and returns the exit code.
@@ -61,5 +63,15 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Serve(args) => serve::run(&args).await,
         Command::Demo(args) => demo::run(&args).await,
         Command::Token(args) => token::run(&args),
+        Command::Openapi => match crate::rest::openapi().to_pretty_json() {
+            Ok(json) => {
+                println!("{json}");
+                0
+            }
+            Err(error) => {
+                eprintln!("dqc openapi: {error}");
+                2
+            }
+        },
     }
 }

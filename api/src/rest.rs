@@ -85,9 +85,8 @@ impl AppState {
 )]
 struct ApiDoc;
 
-/// The router and the OpenAPI document generated from it.
-pub fn router(state: AppState) -> Result<(Router, utoipa::openapi::OpenApi), ConfigError> {
-    let max_body = state.config().max_body()?;
+/// Every route, with its OpenAPI entry.
+fn routes() -> OpenApiRouter<AppState> {
     let api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(diffs::create))
         .routes(routes!(diffs::get))
@@ -102,13 +101,24 @@ pub fn router(state: AppState) -> Result<(Router, utoipa::openapi::OpenApi), Con
         .routes(routes!(ops::dead_letter, ops::delete_dead_letter));
     let open =
         OpenApiRouter::new().routes(routes!(ops::healthz)).routes(routes!(ops::readyz)).routes(routes!(ops::metrics));
-    let (router, mut doc) = OpenApiRouter::new()
-        .nest("/api/v1", api)
-        .merge(open)
-        .layer(DefaultBodyLimit::max(max_body))
-        .with_state(state)
-        .split_for_parts();
+    OpenApiRouter::new().nest("/api/v1", api).merge(open)
+}
+
+/// The OpenAPI document, as `/api/v1/openapi.json` serves it (`dqc openapi` prints it).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    with_document_route(routes().into_openapi())
+}
+
+fn with_document_route(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     doc.paths.paths.insert("/api/v1/openapi.json".to_owned(), ops::openapi_path_item());
+    doc
+}
+
+/// The router and the OpenAPI document generated from it.
+pub fn router(state: AppState) -> Result<(Router, utoipa::openapi::OpenApi), ConfigError> {
+    let max_body = state.config().max_body()?;
+    let (router, doc) = routes().layer(DefaultBodyLimit::max(max_body)).with_state(state).split_for_parts();
+    let doc = with_document_route(doc);
     let json = Arc::new(doc.to_pretty_json().unwrap_or_default());
     let router = router
         .route(

@@ -453,6 +453,8 @@ async fn the_openapi_document_lists_every_route_and_its_references_resolve() {
     let (status, document) = harness.call("GET", "/api/v1/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     let parsed: oas3::Spec = serde_json::from_value(document.clone()).expect("a valid OpenAPI 3.1 document");
+    let printed = serde_json::to_value(api::rest::openapi()).unwrap();
+    assert_eq!(printed, document, "`dqc openapi` prints what the API serves");
     assert!(parsed.openapi.starts_with("3.1"), "{}", parsed.openapi);
     let mut documented = Vec::new();
     for (path, item) in document["paths"].as_object().unwrap() {
