@@ -1,4 +1,4 @@
-//! The REST API: in-process (`oneshot`) and over real HTTP on port 0.
+//! The REST API: in-process (`oneshot`) and over real HTTP on port 0; most tests run both ways.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -51,6 +51,8 @@ pub(crate) struct Harness {
     pub(crate) config: Config,
     pub(crate) store: Store,
     pub(crate) router: Router,
+    /// The base URL when requests go over real HTTP; in-process (`oneshot`) without one.
+    pub(crate) http: Option<String>,
 }
 
 pub(crate) fn config_text(root: &Path, extra: &str, store: &str) -> String {
@@ -134,7 +136,7 @@ impl Harness {
         let store = api::service::open_store(&config).await.unwrap();
         let state = AppState::new(store.clone(), Arc::new(config.clone()), Arc::default()).unwrap();
         let (router, _) = api::rest::router(state).unwrap();
-        Self { _dir: dir, root, config, store, router }
+        Self { _dir: dir, root, config, store, router, http: None }
     }
 
     pub(crate) fn exports(&self) -> PathBuf {
@@ -145,7 +147,18 @@ impl Harness {
         self.root.join(format!("secret/warehouse/dw.db/orders/dt={RUN}"))
     }
 
-    /// One request in-process; the status and the body (JSON, or a string).
+    /// Serves the router on a real port and sends every [`Self::call`] there, when `http`.
+    pub(crate) async fn over(mut self, http: bool) -> Self {
+        if http {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            self.http = Some(format!("http://{}", listener.local_addr().unwrap()));
+            let router = self.router.clone();
+            tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        }
+        self
+    }
+
+    /// One request, in-process or over HTTP; the status and the body (JSON, or a string).
     pub(crate) async fn call(
         &self,
         method: &str,
@@ -153,6 +166,9 @@ impl Harness {
         token: Option<&str>,
         body: Option<&str>,
     ) -> (StatusCode, Value) {
+        if let Some(url) = &self.http {
+            return call_http(url, method, path, token, body).await;
+        }
         let mut request = Request::builder().method(Method::from_bytes(method.as_bytes()).unwrap()).uri(path);
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
@@ -170,13 +186,42 @@ impl Harness {
     }
 }
 
+async fn call_http(
+    url: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (StatusCode, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = reqwest::Client::new().request(method, format!("{url}{path}"));
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(body) = body {
+        request = request.header("content-type", "application/json").body(body.to_owned());
+    }
+    let response = request.send().await.unwrap();
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+    let bytes = response.bytes().await.unwrap();
+    let value =
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, value)
+}
+
 fn concrete(path: &str) -> String {
     path.replace("{id}", "1").replace("{name}", "dw.other")
 }
 
 #[tokio::test]
 async fn every_route_refuses_missing_or_wrong_tokens_and_lower_roles() {
-    let harness = Harness::start("").await;
+    for http in [false, true] {
+        every_route_refuses_missing_or_wrong_tokens_and_lower_roles_with(Harness::start("").await.over(http).await)
+            .await;
+    }
+}
+
+async fn every_route_refuses_missing_or_wrong_tokens_and_lower_roles_with(harness: Harness) {
     let roles = [VIEWER, OPERATOR, ADMIN];
     for (method, path, needed) in ROUTES {
         let path = concrete(path);
@@ -228,7 +273,13 @@ async fn the_anonymous_role_reads_but_does_not_write() {
 
 #[tokio::test]
 async fn malformed_oversize_and_invalid_requests_get_precise_errors() {
-    let harness = Harness::start("").await;
+    for http in [false, true] {
+        malformed_oversize_and_invalid_requests_get_precise_errors_with(Harness::start("").await.over(http).await)
+            .await;
+    }
+}
+
+async fn malformed_oversize_and_invalid_requests_get_precise_errors_with(harness: Harness) {
     let post = |body: &'static str| harness.call("POST", "/api/v1/diffs", Some(OPERATOR), Some(body));
     let cases: Vec<(&str, StatusCode, &str)> = vec![
         ("{\"table\": ", StatusCode::BAD_REQUEST, "not valid JSON"),
@@ -291,7 +342,15 @@ async fn malformed_oversize_and_invalid_requests_get_precise_errors() {
 
 #[tokio::test]
 async fn explicit_locations_outside_the_allowed_roots_are_refused_before_any_file_is_read() {
-    let harness = Harness::start("").await;
+    for http in [false, true] {
+        explicit_locations_outside_the_allowed_roots_are_refused_before_any_file_is_read_with(
+            Harness::start("").await.over(http).await,
+        )
+        .await;
+    }
+}
+
+async fn explicit_locations_outside_the_allowed_roots_are_refused_before_any_file_is_read_with(harness: Harness) {
     let exports = harness.exports();
     let secret = harness.secret();
     let allowed_root = harness.root.join("exports");
@@ -347,7 +406,12 @@ async fn explicit_locations_outside_the_allowed_roots_are_refused_before_any_fil
 
 #[tokio::test]
 async fn the_table_registry_is_read_written_and_deleted_by_role() {
-    let harness = Harness::start("").await;
+    for http in [false, true] {
+        the_table_registry_is_read_written_and_deleted_by_role_with(Harness::start("").await.over(http).await).await;
+    }
+}
+
+async fn the_table_registry_is_read_written_and_deleted_by_role_with(harness: Harness) {
     let (status, tables) = harness.call("GET", "/api/v1/tables", Some(VIEWER), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(tables.as_array().unwrap().len(), 2);
@@ -384,7 +448,7 @@ async fn events_posted_over_http_are_recorded_once_and_bad_ones_kept_as_dead_let
 }
 
 async fn events_posted_over_http_are_recorded_once_and_bad_ones_kept_as_dead_letters_on(store: Option<String>) {
-    let harness = Harness::start_on("", store).await;
+    let harness = Harness::start_on("", store).await.over(true).await;
     let good = event("http-1", "idc-hadoop", "dw.same", RUN, 1, "succeeded");
     let (status, answer) = harness.call("POST", "/api/v1/events", Some(OPERATOR), Some(&good)).await;
     assert_eq!((status, answer.clone()), (StatusCode::ACCEPTED, json!({"event_id": "http-1", "duplicate": false})));
@@ -422,7 +486,12 @@ async fn events_posted_over_http_are_recorded_once_and_bad_ones_kept_as_dead_let
 
 #[tokio::test]
 async fn health_readiness_and_metrics() {
-    let harness = Harness::start("").await;
+    for http in [false, true] {
+        health_readiness_and_metrics_with(Harness::start("").await.over(http).await).await;
+    }
+}
+
+async fn health_readiness_and_metrics_with(harness: Harness) {
     let (status, health) = harness.call("GET", "/healthz", None, None).await;
     assert_eq!((status, health), (StatusCode::OK, json!({"status": "ok"})));
     let (status, ready) = harness.call("GET", "/readyz", None, None).await;
@@ -449,7 +518,15 @@ async fn health_readiness_and_metrics() {
 
 #[tokio::test]
 async fn the_openapi_document_lists_every_route_and_its_references_resolve() {
-    let harness = Harness::start("").await;
+    for http in [false, true] {
+        the_openapi_document_lists_every_route_and_its_references_resolve_with(
+            Harness::start("").await.over(http).await,
+        )
+        .await;
+    }
+}
+
+async fn the_openapi_document_lists_every_route_and_its_references_resolve_with(harness: Harness) {
     let (status, document) = harness.call("GET", "/api/v1/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     let parsed: oas3::Spec = serde_json::from_value(document.clone()).expect("a valid OpenAPI 3.1 document");
