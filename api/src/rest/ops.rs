@@ -174,7 +174,6 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<impl IntoRe
     jobs.get_or_create(&vec![("state".to_owned(), "running".to_owned())]).set(stats.jobs_running);
     registry.register("jobs", "Diff jobs in the store, by state", jobs);
     registry.register("open_pairs", "Pairs waiting for their other side", ConstGauge::new(stats.open_pairs));
-    registry.register("events_stored", "Distinct events in the store", ConstGauge::new(stats.events));
     registry.register("dead_letters", "Dead letters in the store", ConstGauge::new(stats.dead_letters));
     registry.register(
         "rows_diffed",
