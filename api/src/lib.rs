@@ -20,6 +20,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod gating;
 pub mod notify;
 pub mod rest;
 pub mod runner;

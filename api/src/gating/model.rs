@@ -1,0 +1,192 @@
+//! The migration model: workflows, tasks, their upstream edges and output tables, and the
+//! workflow graph derived from the task edges (with its strongly connected components).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+/// What a task runs; export tasks never run on both clusters (rule 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// A SQL (Hive, Spark SQL) task.
+    Sql,
+    /// A Spark application.
+    Spark,
+    /// A MapReduce job or a jar.
+    Mapreduce,
+    /// An import into the warehouse.
+    Import,
+    /// An export out of the warehouse (MySQL, Elasticsearch, ...).
+    Export,
+    /// A script.
+    Script,
+}
+
+/// Where a task runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunMode {
+    /// On the baseline only: not migrated.
+    BaselineOnly,
+    /// On both clusters.
+    Dual,
+    /// On the candidate only: migrated.
+    CandidateOnly,
+}
+
+/// Where a workflow is in its migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkflowState {
+    /// Its tasks run on the baseline only.
+    NotMigrated,
+    /// Its tasks run on both clusters (exports on the baseline only).
+    DualRun,
+    /// Its tasks run on the candidate only.
+    Migrated,
+}
+
+impl WorkflowState {
+    /// The run mode of a task of `kind` in a workflow in this state.
+    pub fn mode(self, kind: TaskKind) -> RunMode {
+        match (self, kind) {
+            (Self::NotMigrated, _) | (Self::DualRun, TaskKind::Export) => RunMode::BaselineOnly,
+            (Self::DualRun, _) => RunMode::Dual,
+            (Self::Migrated, _) => RunMode::CandidateOnly,
+        }
+    }
+}
+
+/// A task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    /// Its id.
+    pub id: String,
+    /// The workflow it belongs to.
+    pub workflow: String,
+    /// What it runs.
+    pub kind: TaskKind,
+    /// The tasks it reads from, in any workflow.
+    #[serde(default)]
+    pub upstream: Vec<String>,
+    /// The tables it writes (`db.table`).
+    #[serde(default)]
+    pub outputs: Vec<String>,
+}
+
+/// The whole DAG (which may hold cycles between workflows) and each workflow's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Model {
+    /// Workflows by id, with their state.
+    pub workflows: BTreeMap<String, WorkflowState>,
+    /// Tasks by id.
+    pub tasks: BTreeMap<String, Task>,
+}
+
+/// The workflow graph: edges between workflows from task edges, and its cycles as units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowGraph {
+    /// Workflow -> the workflows it reads from (itself excluded).
+    pub upstream: BTreeMap<String, BTreeSet<String>>,
+    /// Workflow -> the workflows that read from it (itself excluded).
+    pub downstream: BTreeMap<String, BTreeSet<String>>,
+    /// The units: the strongly connected components, each sorted.
+    pub units: Vec<Vec<String>>,
+    /// Workflow -> the index of its unit in `units`.
+    pub unit_of: BTreeMap<String, usize>,
+}
+
+impl WorkflowGraph {
+    /// The workflows that move with `workflow` (itself included), sorted; none if unknown.
+    pub fn unit(&self, workflow: &str) -> Option<&[String]> {
+        self.unit_of.get(workflow).map(|index| self.units[*index].as_slice())
+    }
+}
+
+impl Model {
+    /// The run mode of a task, from its workflow's state.
+    pub fn mode(&self, task: &Task) -> RunMode {
+        self.workflows.get(&task.workflow).copied().unwrap_or(WorkflowState::NotMigrated).mode(task.kind)
+    }
+
+    /// The workflow graph and its units.
+    pub fn graph(&self) -> WorkflowGraph {
+        let mut upstream: BTreeMap<String, BTreeSet<String>> =
+            self.workflows.keys().map(|id| (id.clone(), BTreeSet::new())).collect();
+        let mut downstream = upstream.clone();
+        for task in self.tasks.values() {
+            for source in task.upstream.iter().filter_map(|id| self.tasks.get(id)) {
+                if source.workflow != task.workflow {
+                    upstream.entry(task.workflow.clone()).or_default().insert(source.workflow.clone());
+                    downstream.entry(source.workflow.clone()).or_default().insert(task.workflow.clone());
+                }
+            }
+        }
+        let units = components(&downstream);
+        let unit_of = units
+            .iter()
+            .enumerate()
+            .flat_map(|(index, members)| members.iter().map(move |member| (member.clone(), index)))
+            .collect();
+        WorkflowGraph { upstream, downstream, units, unit_of }
+    }
+}
+
+/// Strongly connected components (Tarjan's algorithm, iterative so that long chains do not
+/// overflow the stack), each sorted.
+fn components(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    let nodes: Vec<&String> = edges.keys().collect();
+    let index_of: BTreeMap<&String, usize> = nodes.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let successors: Vec<Vec<usize>> =
+        nodes.iter().map(|node| edges[*node].iter().filter_map(|next| index_of.get(next).copied()).collect()).collect();
+    let count = nodes.len();
+    let (mut index, mut low, mut on_stack) = (vec![usize::MAX; count], vec![0; count], vec![false; count]);
+    let (mut stack, mut next_index) = (Vec::new(), 0);
+    let mut result = Vec::new();
+    for root in 0..count {
+        if index[root] != usize::MAX {
+            continue;
+        }
+        // (node, position in its successor list)
+        let mut work = vec![(root, 0)];
+        index[root] = next_index;
+        low[root] = next_index;
+        next_index += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(&mut (node, ref mut position)) = work.last_mut() {
+            if let Some(&next) = successors[node].get(*position) {
+                *position += 1;
+                if index[next] == usize::MAX {
+                    index[next] = next_index;
+                    low[next] = next_index;
+                    next_index += 1;
+                    stack.push(next);
+                    on_stack[next] = true;
+                    work.push((next, 0));
+                } else if on_stack[next] {
+                    low[node] = low[node].min(index[next]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[node]);
+            }
+            if low[node] == index[node] {
+                let mut members = Vec::new();
+                while let Some(member) = stack.pop() {
+                    on_stack[member] = false;
+                    members.push(nodes[member].clone());
+                    if member == node {
+                        break;
+                    }
+                }
+                members.sort();
+                result.push(members);
+            }
+        }
+    }
+    result
+}

@@ -1,0 +1,267 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::store::Verdict;
+
+use WorkflowState::{DualRun, Migrated, NotMigrated};
+
+/// A model from `(workflow, state)` and `(task, workflow, kind, upstream tasks)`; each task
+/// writes the table `<task>_out`.
+fn model(workflows: &[(&str, WorkflowState)], tasks: &[(&str, &str, TaskKind, &[&str])]) -> Model {
+    Model {
+        workflows: workflows.iter().map(|(id, state)| ((*id).to_owned(), *state)).collect(),
+        tasks: tasks
+            .iter()
+            .map(|(id, workflow, kind, upstream)| {
+                let task = Task {
+                    id: (*id).to_owned(),
+                    workflow: (*workflow).to_owned(),
+                    kind: *kind,
+                    upstream: upstream.iter().map(|u| (*u).to_owned()).collect(),
+                    outputs: vec![format!("{id}_out")],
+                };
+                ((*id).to_owned(), task)
+            })
+            .collect(),
+    }
+}
+
+fn consistent(_: &str) -> History {
+    (0..3).map(|run| (format!("r{run}"), Verdict::Consistent)).collect()
+}
+
+fn three(_: &str) -> usize {
+    3
+}
+
+fn decide(model: &Model, workflow: &str, to: WorkflowState) -> Decision {
+    check(model, &model.graph(), workflow, to, &consistent, &three).unwrap()
+}
+
+fn upstream(task: &str, upstream: &str) -> Violation {
+    Violation::UpstreamNotDual { task: task.into(), upstream: upstream.into(), upstream_mode: RunMode::BaselineOnly }
+}
+
+fn downstream(workflow: &str, downstream: &str, state: WorkflowState) -> Violation {
+    Violation::DownstreamNotMigrated {
+        workflow: workflow.into(),
+        downstream: downstream.into(),
+        downstream_state: state,
+    }
+}
+
+const SQL: TaskKind = TaskKind::Sql;
+
+#[test]
+fn on_a_chain_dual_runs_start_upstream_and_migrations_start_downstream() {
+    let chain = |a, b, c| {
+        model(
+            &[("A", a), ("B", b), ("C", c)],
+            &[("a1", "A", SQL, &[]), ("b1", "B", SQL, &["a1"]), ("c1", "C", SQL, &["b1"])],
+        )
+    };
+    let cases: Vec<(Model, &str, WorkflowState, Vec<Violation>)> = vec![
+        (chain(NotMigrated, NotMigrated, NotMigrated), "A", DualRun, vec![]),
+        (chain(NotMigrated, NotMigrated, NotMigrated), "B", DualRun, vec![upstream("b1", "a1")]),
+        (chain(DualRun, NotMigrated, NotMigrated), "B", DualRun, vec![]),
+        (chain(DualRun, DualRun, DualRun), "C", Migrated, vec![]),
+        (chain(DualRun, DualRun, DualRun), "A", Migrated, vec![downstream("A", "B", DualRun)]),
+        (chain(DualRun, DualRun, Migrated), "B", Migrated, vec![]),
+        // A rollback of A would leave B's dual task reading from the baseline only.
+        (chain(DualRun, DualRun, NotMigrated), "A", NotMigrated, vec![upstream("b1", "a1")]),
+        // A rollback of C from migrated breaks rule 2 for B.
+        (chain(Migrated, Migrated, Migrated), "C", DualRun, vec![downstream("B", "C", DualRun)]),
+        (
+            chain(NotMigrated, NotMigrated, NotMigrated),
+            "A",
+            Migrated,
+            vec![downstream("A", "B", NotMigrated), Violation::NotOneStep { from: NotMigrated, to: Migrated }],
+        ),
+    ];
+    for (index, (model, workflow, to, expected)) in cases.into_iter().enumerate() {
+        let decision = decide(&model, workflow, to);
+        assert_eq!(decision.violations, expected, "case {index}: {workflow} -> {to:?}");
+        assert_eq!(decision.allowed(), expected.is_empty());
+    }
+}
+
+#[test]
+fn on_a_diamond_every_violation_is_listed() {
+    // A -> B, A -> C, B -> D, C -> D, with D's task reading from both.
+    let diamond = |b, c| {
+        model(
+            &[("A", DualRun), ("B", b), ("C", c), ("D", NotMigrated)],
+            &[
+                ("a1", "A", SQL, &[]),
+                ("b1", "B", SQL, &["a1"]),
+                ("c1", "C", SQL, &["a1"]),
+                ("d1", "D", SQL, &["b1", "c1"]),
+                ("d2", "D", SQL, &["c1"]),
+            ],
+        )
+    };
+    assert_eq!(decide(&diamond(DualRun, DualRun), "D", DualRun).violations, vec![]);
+    assert_eq!(
+        decide(&diamond(DualRun, NotMigrated), "D", DualRun).violations,
+        vec![upstream("d1", "c1"), upstream("d2", "c1")]
+    );
+    assert_eq!(
+        decide(&diamond(NotMigrated, NotMigrated), "D", DualRun).violations,
+        vec![upstream("d1", "b1"), upstream("d1", "c1"), upstream("d2", "c1")]
+    );
+}
+
+#[test]
+fn a_cycle_moves_as_one_unit_or_is_refused_with_the_unit_listed() {
+    // X1 <-> X2 across workflows, fed by A, feeding Z.
+    let cycle = |x1, x2| {
+        model(
+            &[("A", DualRun), ("X1", x1), ("X2", x2), ("Z", NotMigrated)],
+            &[
+                ("a1", "A", SQL, &[]),
+                ("x1", "X1", SQL, &["a1", "x2"]),
+                ("x2", "X2", SQL, &["x1"]),
+                ("z1", "Z", SQL, &["x2"]),
+            ],
+        )
+    };
+    let graph = cycle(NotMigrated, NotMigrated).graph();
+    assert_eq!(graph.unit("X1"), Some(&["X1".to_owned(), "X2".to_owned()][..]));
+    assert_eq!(graph.unit("A"), Some(&["A".to_owned()][..]));
+    let decision = decide(&cycle(NotMigrated, NotMigrated), "X2", DualRun);
+    assert_eq!((decision.unit.clone(), decision.violations.clone()), (vec!["X1".to_owned(), "X2".to_owned()], vec![]));
+    let split = decide(&cycle(DualRun, NotMigrated), "X1", Migrated);
+    let members = [("X1".to_owned(), DualRun), ("X2".to_owned(), NotMigrated)].into_iter().collect();
+    assert!(split.violations.contains(&Violation::UnitSplit { members }), "{:?}", split.violations);
+    // Migrating the unit needs Z migrated first; edges inside the unit do not count.
+    assert_eq!(decide(&cycle(DualRun, DualRun), "X1", Migrated).violations, vec![downstream("X2", "Z", NotMigrated)]);
+}
+
+#[test]
+fn export_tasks_stay_on_the_baseline_during_the_dual_run() {
+    assert_eq!(DualRun.mode(TaskKind::Export), RunMode::BaselineOnly);
+    assert_eq!(DualRun.mode(TaskKind::Spark), RunMode::Dual);
+    assert_eq!(Migrated.mode(TaskKind::Export), RunMode::CandidateOnly);
+    // A workflow whose only task is an export needs no evidence: nothing of it ran dual.
+    let exports = model(&[("E", DualRun)], &[("e1", "E", TaskKind::Export, &[])]);
+    let none = |_: &str| History::new();
+    assert!(check(&exports, &exports.graph(), "E", Migrated, &none, &three).unwrap().allowed());
+}
+
+#[test]
+fn migration_needs_the_last_runs_consistent_and_no_open_inconsistency() {
+    let one = model(&[("W", DualRun)], &[("w1", "W", SQL, &[]), ("w2", "W", TaskKind::Export, &[])]);
+    let runs = |verdicts: &[Verdict]| -> History {
+        verdicts.iter().enumerate().map(|(index, verdict)| (format!("r{}", 9 - index), *verdict)).collect()
+    };
+    use Verdict::{Consistent as C, Divergent as D, Inconsistent as I};
+    // The history, and the consistent runs and open runs of the violation (none: allowed).
+    type Expected<'a> = Option<(usize, Vec<&'a str>)>;
+    let cases: Vec<(History, Expected<'_>)> = vec![
+        (runs(&[C, C, C]), None),
+        (runs(&[C, C, C, C]), None),
+        (runs(&[C, C]), Some((2, vec![]))),
+        (runs(&[I, C, C, C]), Some((2, vec!["r9"]))),
+        (runs(&[C, C, C, D]), Some((3, vec!["r6"]))),
+        (runs(&[]), Some((0, vec![]))),
+    ];
+    for (history, expected) in cases {
+        let given = history.clone();
+        let decision = check(&one, &one.graph(), "W", Migrated, &move |_| given.clone(), &three).unwrap();
+        let expected = expected.map(|(consistent, open)| Violation::NotEnoughEvidence {
+            table: "w1_out".into(),
+            task: "w1".into(),
+            consistent,
+            needed: 3,
+            open: open.into_iter().map(str::to_owned).collect(),
+        });
+        assert_eq!(decision.violations, expected.into_iter().collect::<Vec<_>>(), "{history:?}");
+    }
+}
+
+#[test]
+fn an_unknown_workflow_is_none() {
+    let empty = Model::default();
+    assert!(check(&empty, &empty.graph(), "nope", DualRun, &consistent, &three).is_none());
+}
+
+/// Rules 1-3 everywhere in a model.
+fn breaks(model: &Model) -> Vec<String> {
+    let graph = model.graph();
+    let mut broken = Vec::new();
+    for task in model.tasks.values() {
+        for source in task.upstream.iter().filter_map(|id| model.tasks.get(id)) {
+            if model.mode(task) == RunMode::Dual && model.mode(source) == RunMode::BaselineOnly {
+                broken.push(format!("rule 1: {} reads {}", task.id, source.id));
+            }
+        }
+    }
+    for (workflow, state) in &model.workflows {
+        for next in &graph.downstream[workflow] {
+            let unit = graph.unit(workflow).unwrap();
+            if *state == Migrated && model.workflows[next] != Migrated && !unit.contains(next) {
+                broken.push(format!("rule 2: {workflow} -> {next}"));
+            }
+        }
+        if graph.unit(workflow).unwrap().iter().any(|member| model.workflows[member] != *state) {
+            broken.push(format!("rule 3: {workflow}'s unit is split"));
+        }
+    }
+    broken
+}
+
+fn arbitrary_model() -> impl Strategy<Value = Model> {
+    let kinds = prop::sample::select(vec![SQL, TaskKind::Spark, TaskKind::Export, TaskKind::Import]);
+    (2..7_usize, prop::collection::vec((0..7_usize, kinds, prop::collection::vec(0..14_usize, 0..3)), 1..14)).prop_map(
+        |(workflows, tasks)| {
+            let count = tasks.len();
+            Model {
+                workflows: (0..workflows).map(|w| (format!("W{w}"), NotMigrated)).collect(),
+                tasks: tasks
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, (workflow, kind, upstream))| {
+                        let task = Task {
+                            id: format!("t{index}"),
+                            workflow: format!("W{}", workflow % workflows),
+                            kind,
+                            upstream: upstream
+                                .into_iter()
+                                .filter(|u| u % count != index)
+                                .map(|u| format!("t{}", u % count))
+                                .collect(),
+                            outputs: vec![format!("t{index}_out")],
+                        };
+                        (task.id.clone(), task)
+                    })
+                    .collect(),
+            }
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// From any DAG (cycles included), no sequence of allowed transitions breaks a rule.
+    #[test]
+    fn no_sequence_of_allowed_transitions_breaks_a_rule(
+        mut model in arbitrary_model(),
+        moves in prop::collection::vec((0..7_usize, 0..3_u8), 0..40),
+    ) {
+        prop_assert!(breaks(&model).is_empty());
+        let graph = model.graph();
+        for (workflow, target) in moves {
+            let workflow = format!("W{}", workflow % model.workflows.len());
+            let to = [NotMigrated, DualRun, Migrated][usize::from(target)];
+            let decision = check(&model, &graph, &workflow, to, &consistent, &three).unwrap();
+            if decision.allowed() {
+                for member in &decision.unit {
+                    model.workflows.insert(member.clone(), to);
+                }
+                let broken = breaks(&model);
+                prop_assert!(broken.is_empty(), "after {workflow} -> {to:?}: {broken:?}");
+            }
+        }
+    }
+}
