@@ -10,6 +10,7 @@
 //! with `SQLITE_BUSY`, and the file is put in WAL mode. PostgreSQL gets a pool; job claims are
 //! compare-and-set updates, so two instances never run the same job at once.
 
+mod history;
 mod jobs;
 mod outbox;
 mod pairing;

@@ -214,3 +214,81 @@ async fn two_instances_never_run_the_same_job() {
         postgres.drop().await;
     }
 }
+
+/// Stores a report of `table`, `partition`, `run` through a job, as the runner does.
+async fn stored(store: &Store, table: &str, partition: &str, run: &str, verdict: Verdict, time: u32) {
+    let spec = JobSpec { partition: partition.into(), run_id: Some(run.into()), ..on_demand_spec(table) };
+    store.enqueue(&spec, at(time)).await.unwrap();
+    let job = store.claim("gate", at(time), Duration::from_secs(60), true).await.unwrap().unwrap();
+    assert!(store.finish(&job, "gate", &report(verdict), at(time)).await.unwrap());
+}
+
+#[tokio::test]
+async fn the_gating_evidence_reads_each_runs_latest_verdicts_from_stored_reports() {
+    use api::gating::{Model, Task, TaskKind, Violation, WorkflowState, check};
+    on_every_store(|store, engine| async move {
+        let cases = [
+            ("dt=1", "r1", Verdict::Consistent),
+            ("dt=1", "r2", Verdict::Inconsistent),
+            ("dt=1", "r2", Verdict::Consistent), // r2 re-ran: its latest report counts
+            ("dt=1", "r3", Verdict::Divergent),
+            ("dt=1", "r4", Verdict::Consistent),
+            ("dt=2", "r4", Verdict::Inconsistent), // one partition of r4 differs
+            ("dt=1", "r5", Verdict::Consistent),
+        ];
+        for (time, (partition, run, verdict)) in (1..).zip(cases) {
+            stored(&store, "dw.gated", partition, run, verdict, time).await;
+        }
+        stored(&store, "dw.other", "dt=1", "r9", Verdict::Error, 8).await;
+        let history = store.verdict_history("dw.gated").await.unwrap();
+        let expected = [
+            ("r5", Verdict::Consistent),
+            ("r4", Verdict::Inconsistent),
+            ("r3", Verdict::Divergent),
+            ("r2", Verdict::Consistent),
+            ("r1", Verdict::Consistent),
+        ];
+        assert_eq!(history, expected.map(|(run, verdict)| (run.to_owned(), verdict)).to_vec(), "{engine}");
+        // The rule refuses to migrate the workflow writing it, naming the open runs.
+        let model = Model {
+            workflows: [("W".to_owned(), WorkflowState::DualRun)].into_iter().collect(),
+            tasks: [(
+                "t".to_owned(),
+                Task {
+                    id: "t".into(),
+                    workflow: "W".into(),
+                    kind: TaskKind::Sql,
+                    upstream: vec![],
+                    outputs: vec!["dw.gated".into()],
+                },
+            )]
+            .into_iter()
+            .collect(),
+        };
+        let given = history.clone();
+        let decision =
+            check(&model, &model.graph(), "W", WorkflowState::Migrated, &move |_| given.clone(), &|_| 2).unwrap();
+        assert_eq!(
+            decision.violations,
+            vec![Violation::NotEnoughEvidence {
+                table: "dw.gated".into(),
+                task: "t".into(),
+                consistent: 1,
+                needed: 2,
+                open: vec!["r4".into(), "r3".into()],
+            }],
+            "{engine}"
+        );
+        // Once r3 and r4 are re-run consistent, two consistent runs are enough.
+        stored(&store, "dw.gated", "dt=2", "r4", Verdict::Consistent, 9).await;
+        stored(&store, "dw.gated", "dt=1", "r3", Verdict::Consistent, 10).await;
+        let history = store.verdict_history("dw.gated").await.unwrap();
+        let runs: Vec<&str> = history.iter().map(|(run, _)| run.as_str()).collect();
+        assert_eq!(runs, ["r5", "r4", "r3", "r2", "r1"], "{engine}: a re-run keeps its run's place");
+        assert!(history.iter().all(|(_, verdict)| *verdict == Verdict::Consistent), "{engine}: {history:?}");
+        let decision =
+            check(&model, &model.graph(), "W", WorkflowState::Migrated, &move |_| history.clone(), &|_| 2).unwrap();
+        assert!(decision.allowed(), "{engine}: {:?}", decision.violations);
+    })
+    .await;
+}
