@@ -10,7 +10,7 @@ pub mod model;
 pub mod rules;
 
 pub use model::{Model, RunMode, Task, TaskKind, WorkflowGraph, WorkflowState};
-pub use rules::{Decision, History, Violation, check};
+pub use rules::{Decision, History, Violation, check, rerun_warning};
 
 #[cfg(test)]
 mod tests;

@@ -222,3 +222,32 @@ fn evidence_rule(
         }
     }
 }
+
+/// The tasks downstream of `task` (transitively, across workflows) that run on the candidate
+/// only: when `task` re-runs on the baseline, their data is not recomputed there. Sorted; empty
+/// for an unknown task or one that no longer runs on the baseline.
+pub fn rerun_warning(model: &Model, task: &str) -> Vec<String> {
+    let Some(start) = model.tasks.get(task) else { return Vec::new() };
+    if model.mode(start) == RunMode::CandidateOnly {
+        return Vec::new();
+    }
+    let mut readers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for reader in model.tasks.values() {
+        for source in &reader.upstream {
+            readers.entry(source.as_str()).or_default().push(reader.id.as_str());
+        }
+    }
+    let (mut seen, mut pending, mut stale) = (std::collections::BTreeSet::new(), vec![task], Vec::new());
+    while let Some(current) = pending.pop() {
+        for reader in readers.get(current).into_iter().flatten() {
+            if seen.insert(*reader) {
+                pending.push(reader);
+                if model.tasks.get(*reader).is_some_and(|t| model.mode(t) == RunMode::CandidateOnly) {
+                    stale.push((*reader).to_owned());
+                }
+            }
+        }
+    }
+    stale.sort();
+    stale
+}

@@ -265,3 +265,21 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_baseline_rerun_warns_of_the_downstream_tasks_that_run_on_the_candidate_only() {
+    let chain = model(
+        &[("A", DualRun), ("B", Migrated), ("C", Migrated), ("D", DualRun)],
+        &[
+            ("a1", "A", SQL, &[]),
+            ("b1", "B", SQL, &["a1"]),
+            ("c1", "C", SQL, &["b1"]),
+            ("d1", "D", SQL, &["a1"]),
+            ("c2", "C", SQL, &["d1"]),
+        ],
+    );
+    assert_eq!(rerun_warning(&chain, "a1"), vec!["b1", "c1", "c2"]);
+    assert_eq!(rerun_warning(&chain, "d1"), vec!["c2"]);
+    assert!(rerun_warning(&chain, "b1").is_empty(), "b1 runs on the candidate: no baseline re-run");
+    assert!(rerun_warning(&chain, "nope").is_empty());
+}
