@@ -298,6 +298,12 @@ pub struct TableOptions {
     pub sample: Option<usize>,
 }
 
+/// The wait before retry number `attempt` (1-based) of something that failed: `base`, doubled
+/// at each further attempt, at most an hour. Shared by diff jobs and notifications.
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
+    base.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(Duration::from_secs(3600))
+}
+
 /// Reads `path`, applies `env` overrides, and validates.
 pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
     let shown = path.display().to_string();

@@ -200,9 +200,8 @@ async fn deliver(
             telemetry.notification_failures.fetch_add(1, Ordering::Relaxed);
             let settings = &config.notifications;
             let retry_at = (attempts < settings.max_attempts).then(|| {
-                let backoff = settings.retry_backoff.saturating_mul(1 << attempts.saturating_sub(1).min(16));
-                now + chrono::Duration::from_std(backoff.min(Duration::from_secs(3600)))
-                    .unwrap_or(chrono::Duration::hours(1))
+                let backoff = crate::config::backoff(settings.retry_backoff, attempts);
+                now + chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::hours(1))
             });
             tracing::warn!(sink = sink_name, key = %delivery.key, attempt = attempts, %error, given_up = retry_at.is_none(), "notification failed");
             store.notifications_failed(&ids, &error, retry_at).await

@@ -6,7 +6,7 @@
 //! 400, a body that parses but does not fit is 422, a body over `api.max_body` is 413.
 //!
 //! Authentication: `Authorization: Bearer <token>`; tokens are configured as SHA-256 digests
-//! with a role ([`AccessRole`]). Without a valid token a request gets 401 (unless
+//! with a role ([`AccessRole`](crate::config::AccessRole)). Without a valid token a request gets 401 (unless
 //! `api.anonymous_role` is set); a role below the route's gets 403. `/healthz`, `/readyz` and
 //! `/metrics` are open.
 
@@ -27,7 +27,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::config::{AccessRole, Config, ConfigError};
+use crate::config::{Config, ConfigError};
 use crate::store::Store;
 use crate::telemetry::Telemetry;
 
@@ -171,8 +171,4 @@ impl Page {
         }
         Ok((limit, offset))
     }
-}
-
-fn role_allows(role: AccessRole, needed: AccessRole) -> bool {
-    role >= needed
 }

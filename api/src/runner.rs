@@ -213,8 +213,7 @@ async fn finish(store: &Store, job: &ClaimedJob, instance: &str, report: NewRepo
 
 async fn retry_later(store: &Store, config: &Config, job: &ClaimedJob, reason: &str) {
     let settings = &config.runner;
-    let exponent = job.attempts.saturating_sub(1).min(16);
-    let backoff = settings.retry_backoff.saturating_mul(1 << exponent).min(Duration::from_secs(3600));
+    let backoff = crate::config::backoff(settings.retry_backoff, job.attempts);
     let not_before = Utc::now() + chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::hours(1));
     tracing::warn!(job = job.id, attempt = job.attempts, retry_in = ?backoff, %reason, "diff failed; retrying later");
     if let Err(error) = store.retry(job, &settings.instance, reason, not_before).await {

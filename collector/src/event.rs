@@ -130,18 +130,23 @@ fn validate_output(index: usize, output: &Output) -> Result<(), InvalidEvent> {
     if table.is_empty() || parts.len() > 2 || parts.iter().any(|part| part.is_empty()) {
         return Err(InvalidEvent(format!("outputs[{index}].table `{}` is not `db.table` or `table`", output.table)));
     }
-    for (column, value) in &output.partition {
+    check_partition(&output.partition).map_err(|message| InvalidEvent(format!("outputs[{index}].{message}")))
+}
+
+/// Checks that partition columns and values can name a Hive partition path: column names
+/// without `/` or `=`, values that are strings, numbers or booleans without `/`. The message
+/// starts with `partition`. (On-demand diffs check their partitions with it too.)
+pub fn check_partition(partition: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
+    for (column, value) in partition {
         if column.is_empty() || column.contains(['/', '=']) {
-            return Err(InvalidEvent(format!("outputs[{index}].partition has an invalid column name `{column}`")));
+            return Err(format!("partition column `{column}` is not a valid name"));
         }
         if value.is_null() || value.is_object() || value.is_array() {
-            return Err(InvalidEvent(format!(
-                "outputs[{index}].partition.{column} must be a string, number or boolean, not {value}"
-            )));
+            return Err(format!("partition.{column} must be a string, number or boolean, not {value}"));
         }
         let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
         if text.contains('/') || text == ".." {
-            return Err(InvalidEvent(format!("outputs[{index}].partition.{column} `{text}` cannot be a path segment")));
+            return Err(format!("partition.{column} `{text}` cannot be a path segment"));
         }
     }
     Ok(())

@@ -47,7 +47,7 @@ pub use progress::{NoProgress, Pass, Progress};
 pub use report::{BucketSummary, Report, Verdict};
 pub use run::{diff, diff_with_progress};
 pub use scan_floor::{ScanSummary, scan};
-pub use source::{Dataset, DatasetScanExec, DatasetTable};
+pub use source::{Dataset, DatasetScanExec, DatasetTable, local_file};
 pub use spec::{DiffOptions, DiffSpec, ResourceLimits, Side, Tolerance};
 
 /// Rows per batch, in the scan and the engine.

@@ -10,6 +10,7 @@ mod location;
 mod scan;
 
 pub use dataset::Dataset;
+pub use location::local_file;
 pub use scan::{DatasetScanExec, DatasetTable};
 
 use std::sync::Arc;

@@ -29,7 +29,7 @@ pub(crate) fn run(args: &TokenArgs) -> i32 {
             return 2;
         }
     };
-    let role = serde_json::to_value(args.role).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let role = args.role.as_str();
     println!("token (give it to {}; it is not stored anywhere): {token}", args.name);
     println!(
         "\n[[api.tokens]]\nname = \"{}\"\nrole = \"{role}\"\nsha256 = \"{}\"",

@@ -83,6 +83,17 @@ pub enum AccessRole {
     Admin,
 }
 
+impl AccessRole {
+    /// The role as configured and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Operator => "operator",
+            Self::Admin => "admin",
+        }
+    }
+}
+
 /// Where reports go.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

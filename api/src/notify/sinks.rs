@@ -53,7 +53,7 @@ pub async fn send(client: &reqwest::Client, delivery: &Delivery<'_>) -> Result<(
                     "cannot reach the {} sink `{}`: {}",
                     kind(delivery.sink.kind),
                     delivery.sink.name,
-                    chain(&error.without_url())
+                    crate::cli::diff::error_chain(&error.without_url())
                 )
             },
         )?;
@@ -105,17 +105,6 @@ fn kind(kind: SinkKind) -> &'static str {
         SinkKind::Dingtalk => "DingTalk",
         SinkKind::Email => "e-mail",
     }
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(next) = source {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        source = next.source();
-    }
-    text
 }
 
 fn snippet(text: &str) -> String {

@@ -110,11 +110,11 @@ impl<R: Needs> FromRequestParts<AppState> for Caller<R> {
                 (token.name.clone(), token.role)
             }
         };
-        if !super::role_allows(role, R::ROLE) {
+        if role < R::ROLE {
             return Err(ApiError::forbidden(format!(
                 "`{name}` has the role {}; this route needs {}",
-                role_name(role),
-                role_name(R::ROLE)
+                role.as_str(),
+                R::ROLE.as_str()
             )));
         }
         Ok(Self { name, role: PhantomData })
@@ -131,14 +131,6 @@ fn find<'a>(tokens: &'a [Token], token: &str) -> Option<&'a Token> {
         }
     }
     found
-}
-
-fn role_name(role: AccessRole) -> &'static str {
-    match role {
-        AccessRole::Viewer => "viewer",
-        AccessRole::Operator => "operator",
-        AccessRole::Admin => "admin",
-    }
 }
 
 fn unauthorized(message: &str) -> ApiError {

@@ -97,7 +97,7 @@ pub(crate) async fn create(
             request.table, request.table
         )));
     }
-    check_partition(&request.partition)?;
+    collector::event::check_partition(&request.partition).map_err(ApiError::invalid)?;
     // The same partition path and pair name as an event's output would have.
     let output =
         collector::Output { table: request.table.clone(), partition: request.partition.clone(), location: None };
@@ -122,28 +122,6 @@ pub(crate) async fn create(
     tracing::info!(job = id, table = %spec.table, partition = %spec.partition, by = %caller.name, "on-demand diff queued");
     let url = state.link(&format!("/diffs/{id}"));
     Ok((StatusCode::ACCEPTED, [(axum::http::header::LOCATION, url.clone())], axum::Json(DiffCreated { id, url })))
-}
-
-/// Refuses partition columns and values that cannot be path segments.
-fn check_partition(partition: &serde_json::Map<String, serde_json::Value>) -> Result<(), ApiError> {
-    for (column, value) in partition {
-        if column.is_empty() || column.contains(['/', '=']) || column == ".." || column == "." {
-            return Err(ApiError::invalid(format!("partition column `{column}` is not a valid name")));
-        }
-        let text = match value {
-            serde_json::Value::String(text) => text.clone(),
-            serde_json::Value::Number(_) | serde_json::Value::Bool(_) => value.to_string(),
-            other => {
-                return Err(ApiError::invalid(format!(
-                    "partition.{column} must be a string, number or boolean, not {other}"
-                )));
-            }
-        };
-        if text.is_empty() || text.contains('/') || text == ".." || text == "." {
-            return Err(ApiError::invalid(format!("partition.{column} `{text}` cannot be a path segment")));
-        }
-    }
-    Ok(())
 }
 
 #[utoipa::path(get, path = "/diffs/{id}", operation_id = "get_diff", tag = "diffs", security(("bearer" = [])),
@@ -202,12 +180,8 @@ pub(crate) async fn cancel(
     let cancelled = store.cancel(id, Utc::now()).await?;
     let job = store.job(id).await?.ok_or_else(|| ApiError::not_found(format!("no diff {id}")))?;
     if !cancelled {
-        return Err(ApiError::conflict(format!("diff {id} has already ended ({})", state_name(job.state))));
+        return Err(ApiError::conflict(format!("diff {id} has already ended ({})", job.state.as_str())));
     }
     tracing::info!(job = id, by = %caller.name, "diff cancelled");
     view(&state, job).await.map(axum::Json)
-}
-
-fn state_name(state: JobState) -> String {
-    serde_json::to_value(state).ok().and_then(|value| value.as_str().map(str::to_owned)).unwrap_or_default()
 }

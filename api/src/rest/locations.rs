@@ -51,19 +51,9 @@ pub(super) fn check(roots: &[String], location: &str) -> Result<String, ApiError
     Ok(canonical.display().to_string())
 }
 
-/// A plain path, or the path of a `file://` URL with no host (percent-decoded).
+/// The path the diff would read `location` from ([`verifier::local_file`]), if it is local.
 fn local_path(location: &str) -> Option<PathBuf> {
-    match location.split_once("://") {
-        None => Some(PathBuf::from(location)),
-        Some(("file", _)) => {
-            let url = url::Url::parse(location).ok()?;
-            if url.host_str().is_some_and(|host| !host.is_empty() && host != "localhost") {
-                return None;
-            }
-            url.to_file_path().ok()
-        }
-        Some(_) => None,
-    }
+    verifier::local_file(location).ok()
 }
 
 /// Fails on the first symbolic link under `root` whose target is not `inside` (or cannot be

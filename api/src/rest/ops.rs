@@ -47,19 +47,15 @@ pub(crate) async fn post_event(
         .clusters()
         .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?;
     let delivery = collector::consumer::validate(&body, &clusters, Source::http());
-    let refused = match &delivery {
-        Delivery::DeadLetter(dead) => Some(dead.reason.clone()),
-        Delivery::Event { .. } => None,
-    };
-    let event_id = match &delivery {
-        Delivery::Event { event, .. } => event.event_id.clone(),
-        Delivery::DeadLetter(_) => String::new(),
+    // The event's id, or why it was refused.
+    let checked = match &delivery {
+        Delivery::Event { event, .. } => Ok(event.event_id.clone()),
+        Delivery::DeadLetter(dead) => Err(dead.reason.clone()),
     };
     let accepted = state.store().accept_at(std::slice::from_ref(&delivery), Utc::now()).await?;
     state.inner.telemetry.count(&accepted);
-    if let Some(reason) = refused {
-        return Err(ApiError::invalid(format!("not a valid event (kept as a dead letter): {reason}")));
-    }
+    let event_id =
+        checked.map_err(|reason| ApiError::invalid(format!("not a valid event (kept as a dead letter): {reason}")))?;
     Ok((StatusCode::ACCEPTED, axum::Json(EventAccepted { event_id, duplicate: accepted.duplicates > 0 })))
 }
 

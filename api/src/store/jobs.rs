@@ -44,6 +44,17 @@ impl JobOrigin {
 }
 
 impl JobState {
+    /// The state as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Superseded => "superseded",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
     fn parse(text: &str) -> Self {
         match text {
             "running" => Self::Running,

@@ -59,20 +59,26 @@ pub(crate) async fn list(side: Side, uri: &str) -> Result<Listing> {
 /// Maps a URI to a local path: plain paths and `file://` URLs. Other schemes have no store
 /// built in yet; they are refused by name rather than misread as paths.
 fn local_path(side: Side, uri: &str) -> Result<std::path::PathBuf> {
-    let invalid = |reason: String| Error::InvalidLocation { side, uri: uri.to_owned(), reason };
+    local_file(uri).map_err(|reason| Error::InvalidLocation { side, uri: uri.to_owned(), reason })
+}
+
+/// The local path a dataset URI is read from (a plain path, or a `file://` URL with no host
+/// other than `localhost`, percent-decoded), or why it is not local. Callers that vet
+/// locations before a diff (the service's allowed roots) read them exactly as the diff will.
+pub fn local_file(uri: &str) -> std::result::Result<std::path::PathBuf, String> {
     if uri.is_empty() {
-        return Err(invalid("the location is empty".to_owned()));
+        return Err("the location is empty".to_owned());
     }
     match uri.split_once("://") {
         None => Ok(std::path::PathBuf::from(uri)),
         Some(("file", _)) => url::Url::parse(uri)
-            .map_err(|e| invalid(e.to_string()))?
+            .map_err(|e| e.to_string())?
             .to_file_path()
-            .map_err(|()| invalid("not a local file URL".to_owned())),
-        Some((scheme, _)) => Err(invalid(format!(
+            .map_err(|()| "not a local file URL".to_owned()),
+        Some((scheme, _)) => Err(format!(
             "no object store for the `{scheme}` scheme is built into this dqc (supported: local \
              paths and file:// URLs)"
-        ))),
+        )),
     }
 }
 
