@@ -86,8 +86,29 @@ pub enum Outcome {
         /// The candidate output's event.
         candidate_event: String,
     },
-    /// Report verdict `divergent`.
-    Divergent(Divergence),
+    /// Report verdict `divergent`. Stored as `{"kind": "divergent", "divergence": {...}}`: the
+    /// divergence carries its own `kind`, which inlined would repeat the key and not parse back.
+    Divergent(#[serde(with = "nested")] Divergence),
+}
+
+/// A divergence under its own key inside an [`Outcome`].
+mod nested {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Divergence;
+
+    #[derive(Serialize, Deserialize)]
+    struct Nested<T> {
+        divergence: T,
+    }
+
+    pub(super) fn serialize<S: Serializer>(divergence: &Divergence, serializer: S) -> Result<S::Ok, S::Error> {
+        Nested { divergence }.serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Divergence, D::Error> {
+        Nested::<Divergence>::deserialize(deserializer).map(|nested| nested.divergence)
+    }
 }
 
 /// The state of one pair.

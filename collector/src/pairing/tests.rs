@@ -208,3 +208,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn every_outcome_is_stored_and_read_back() {
+    let outcomes = [
+        Outcome::Diff { baseline_event: "b".into(), candidate_event: "c".into() },
+        Outcome::Divergent(Divergence::Failed { sides: vec![Role::Baseline, Role::Candidate] }),
+        Outcome::Divergent(Divergence::Missing { side: Role::Candidate }),
+    ];
+    for outcome in outcomes {
+        let pair = Pair {
+            baseline: Some(run("b", 2, Status::Failed, 1)),
+            candidate: Some(run("c", 1, Status::Succeeded, 2)),
+            outcome: Some(outcome),
+        };
+        let text = serde_json::to_string(&pair).unwrap();
+        assert_eq!(serde_json::from_str::<Pair>(&text).unwrap(), pair, "{text}");
+    }
+    // The diff outcome keeps the form stores already hold.
+    let diff = serde_json::to_value(Outcome::Diff { baseline_event: "b".into(), candidate_event: "c".into() }).unwrap();
+    assert_eq!(diff, serde_json::json!({"kind": "diff", "baseline_event": "b", "candidate_event": "c"}));
+}
