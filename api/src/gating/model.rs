@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 /// What a task runs; export tasks never run on both clusters (rule 5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskKind {
     /// A SQL (Hive, Spark SQL) task.
@@ -24,7 +24,7 @@ pub enum TaskKind {
 }
 
 /// Where a task runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunMode {
     /// On the baseline only: not migrated.
@@ -35,8 +35,19 @@ pub enum RunMode {
     CandidateOnly,
 }
 
+impl RunMode {
+    /// The mode as shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BaselineOnly => "baseline_only",
+            Self::Dual => "dual",
+            Self::CandidateOnly => "candidate_only",
+        }
+    }
+}
+
 /// Where a workflow is in its migration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkflowState {
     /// Its tasks run on the baseline only.
@@ -48,6 +59,29 @@ pub enum WorkflowState {
 }
 
 impl WorkflowState {
+    /// The state as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotMigrated => "not_migrated",
+            Self::DualRun => "dual_run",
+            Self::Migrated => "migrated",
+        }
+    }
+
+    /// A state from its name.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::NotMigrated, Self::DualRun, Self::Migrated].into_iter().find(|state| state.as_str() == text)
+    }
+
+    /// The state a workflow moves to next; none once migrated.
+    pub fn next(self) -> Option<Self> {
+        match self {
+            Self::NotMigrated => Some(Self::DualRun),
+            Self::DualRun => Some(Self::Migrated),
+            Self::Migrated => None,
+        }
+    }
+
     /// The run mode of a task of `kind` in a workflow in this state.
     pub fn mode(self, kind: TaskKind) -> RunMode {
         match (self, kind) {
@@ -58,10 +92,33 @@ impl WorkflowState {
     }
 }
 
+impl TaskKind {
+    /// The kind as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sql => "sql",
+            Self::Spark => "spark",
+            Self::Mapreduce => "mapreduce",
+            Self::Import => "import",
+            Self::Export => "export",
+            Self::Script => "script",
+        }
+    }
+
+    /// A kind from its name.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Sql, Self::Spark, Self::Mapreduce, Self::Import, Self::Export, Self::Script]
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+}
+
 /// A task.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Task {
-    /// Its id.
+    /// Its id (in a request whose path names the task, it may be left out).
+    #[serde(default)]
     pub id: String,
     /// The workflow it belongs to.
     pub workflow: String,
@@ -95,12 +152,26 @@ pub struct WorkflowGraph {
     pub units: Vec<Vec<String>>,
     /// Workflow -> the index of its unit in `units`.
     pub unit_of: BTreeMap<String, usize>,
+    /// Workflow -> its tasks.
+    pub tasks_of: BTreeMap<String, Vec<String>>,
+    /// Task -> the tasks that read from it.
+    pub readers: BTreeMap<String, Vec<String>>,
 }
 
 impl WorkflowGraph {
     /// The workflows that move with `workflow` (itself included), sorted; none if unknown.
     pub fn unit(&self, workflow: &str) -> Option<&[String]> {
         self.unit_of.get(workflow).map(|index| self.units[*index].as_slice())
+    }
+
+    /// The tasks of `workflow`.
+    pub fn tasks_of(&self, workflow: &str) -> &[String] {
+        self.tasks_of.get(workflow).map_or(&[], Vec::as_slice)
+    }
+
+    /// The tasks that read from `task`.
+    pub fn readers(&self, task: &str) -> &[String] {
+        self.readers.get(task).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -115,8 +186,12 @@ impl Model {
         let mut upstream: BTreeMap<String, BTreeSet<String>> =
             self.workflows.keys().map(|id| (id.clone(), BTreeSet::new())).collect();
         let mut downstream = upstream.clone();
+        let mut tasks_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut readers: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for task in self.tasks.values() {
+            tasks_of.entry(task.workflow.clone()).or_default().push(task.id.clone());
             for source in task.upstream.iter().filter_map(|id| self.tasks.get(id)) {
+                readers.entry(source.id.clone()).or_default().push(task.id.clone());
                 if source.workflow != task.workflow {
                     upstream.entry(task.workflow.clone()).or_default().insert(source.workflow.clone());
                     downstream.entry(source.workflow.clone()).or_default().insert(task.workflow.clone());
@@ -129,7 +204,7 @@ impl Model {
             .enumerate()
             .flat_map(|(index, members)| members.iter().map(move |member| (member.clone(), index)))
             .collect();
-        WorkflowGraph { upstream, downstream, units, unit_of }
+        WorkflowGraph { upstream, downstream, units, unit_of, tasks_of, readers }
     }
 }
 

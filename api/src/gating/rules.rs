@@ -14,15 +14,15 @@
 //! to breaks them where the moved unit is involved. Moves go one step at a time, forward or
 //! back (a rollback is checked by the same invariants).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::model::{Model, RunMode, WorkflowGraph, WorkflowState};
+use super::model::{Model, RunMode, Task, WorkflowGraph, WorkflowState};
 use crate::store::Verdict;
 
 /// A broken rule, with what breaks it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "rule", rename_all = "snake_case")]
 pub enum Violation {
     /// Rule 1: `task` would run dual while `upstream` does not run dual or on the candidate.
@@ -70,11 +70,45 @@ pub enum Violation {
     },
 }
 
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UpstreamNotDual { task, upstream, upstream_mode } => write!(
+                f,
+                "rule 1: task `{task}` would run dual while its upstream task `{upstream}` runs {}",
+                upstream_mode.as_str()
+            ),
+            Self::DownstreamNotMigrated { workflow, downstream, downstream_state } => write!(
+                f,
+                "rule 2: `{workflow}` would be migrated while `{downstream}`, downstream of it, is {}",
+                downstream_state.as_str()
+            ),
+            Self::UnitSplit { members } => {
+                let states: Vec<String> = members.iter().map(|(m, s)| format!("{m} {}", s.as_str())).collect();
+                write!(f, "rule 3: the workflows of one cycle are not in one state: {}", states.join(", "))
+            }
+            Self::NotEnoughEvidence { table, task, consistent, needed, open } => {
+                write!(
+                    f,
+                    "rule 4: table `{table}` (task `{task}`): {consistent} of the last {needed} runs consistent"
+                )?;
+                if !open.is_empty() {
+                    write!(f, "; runs not consistent: {}", open.join(", "))?;
+                }
+                Ok(())
+            }
+            Self::NotOneStep { from, to } => {
+                write!(f, "workflows move one step at a time, not from {} to {}", from.as_str(), to.as_str())
+            }
+        }
+    }
+}
+
 /// The latest verdict of each recorded run of a table, newest run first.
 pub type History = Vec<(String, Verdict)>;
 
 /// The answer to a transition: the unit that moves, and what stands in the way.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Decision {
     /// The workflows that move together.
     pub unit: Vec<String>,
@@ -120,38 +154,44 @@ pub fn check(
     }
     let state_after = |id: &str| after.get(id).copied().unwrap_or(WorkflowState::NotMigrated);
     let in_unit = |id: &str| unit.binary_search_by(|member| member.as_str().cmp(id)).is_ok();
-    upstream_rule(model, &state_after, &in_unit, &mut violations);
+    upstream_rule(model, graph, &unit, &state_after, &in_unit, &mut violations);
     downstream_rule(graph, &unit, &state_after, &in_unit, &mut violations);
     if to == WorkflowState::Migrated {
-        evidence_rule(model, &in_unit, history, needed, &mut violations);
+        evidence_rule(model, graph, &unit, history, needed, &mut violations);
     }
     violations.sort();
     violations.dedup();
     Some(Decision { unit, from, to, violations })
 }
 
-/// Rule 1 on every edge that touches the unit.
+/// Rule 1 on every edge that touches the unit: the unit's tasks and their upstream tasks, and
+/// the readers of the unit's tasks outside it.
 fn upstream_rule(
     model: &Model,
+    graph: &WorkflowGraph,
+    unit: &[String],
     state_after: &dyn Fn(&str) -> WorkflowState,
     in_unit: &dyn Fn(&str) -> bool,
     violations: &mut Vec<Violation>,
 ) {
-    for task in model.tasks.values() {
-        if state_after(&task.workflow).mode(task.kind) != RunMode::Dual {
-            continue;
+    let mode_after = |task: &Task| state_after(&task.workflow).mode(task.kind);
+    let mut check = |task: &Task, upstream: &Task| {
+        let upstream_mode = mode_after(upstream);
+        if mode_after(task) == RunMode::Dual && upstream_mode == RunMode::BaselineOnly {
+            violations.push(Violation::UpstreamNotDual {
+                task: task.id.clone(),
+                upstream: upstream.id.clone(),
+                upstream_mode,
+            });
         }
+    };
+    for task in unit.iter().flat_map(|member| graph.tasks_of(member)).filter_map(|id| model.tasks.get(id)) {
         for upstream in task.upstream.iter().filter_map(|id| model.tasks.get(id)) {
-            if !in_unit(&task.workflow) && !in_unit(&upstream.workflow) {
-                continue;
-            }
-            let upstream_mode = state_after(&upstream.workflow).mode(upstream.kind);
-            if upstream_mode == RunMode::BaselineOnly {
-                violations.push(Violation::UpstreamNotDual {
-                    task: task.id.clone(),
-                    upstream: upstream.id.clone(),
-                    upstream_mode,
-                });
+            check(task, upstream);
+        }
+        for reader in graph.readers(&task.id).iter().filter_map(|id| model.tasks.get(id)) {
+            if !in_unit(&reader.workflow) {
+                check(reader, task);
             }
         }
     }
@@ -192,33 +232,40 @@ fn downstream_rule(
     }
 }
 
+/// The tables rule 4 asks evidence for when `unit` is migrated: the outputs of its tasks that
+/// run dual now, with the task that writes each.
+pub fn evidence_tables<'m>(model: &'m Model, graph: &WorkflowGraph, unit: &[String]) -> Vec<(&'m Task, &'m str)> {
+    unit.iter()
+        .flat_map(|member| graph.tasks_of(member))
+        .filter_map(|id| model.tasks.get(id))
+        .filter(|task| model.mode(task) == RunMode::Dual)
+        .flat_map(|task| task.outputs.iter().map(move |table| (task, table.as_str())))
+        .collect()
+}
+
 /// Rule 4 for the unit's tasks that run dual now.
 fn evidence_rule(
     model: &Model,
-    in_unit: &dyn Fn(&str) -> bool,
+    graph: &WorkflowGraph,
+    unit: &[String],
     history: &dyn Fn(&str) -> History,
     needed: &dyn Fn(&str) -> usize,
     violations: &mut Vec<Violation>,
 ) {
-    for task in model.tasks.values().filter(|task| in_unit(&task.workflow) && model.mode(task) == RunMode::Dual) {
-        for table in &task.outputs {
-            let runs = history(table);
-            let needed = needed(table);
-            let consistent = runs.iter().take(needed).filter(|(_, verdict)| *verdict == Verdict::Consistent).count();
-            let open: Vec<String> = runs
-                .iter()
-                .filter(|(_, verdict)| *verdict != Verdict::Consistent)
-                .map(|(run, _)| run.clone())
-                .collect();
-            if consistent < needed || !open.is_empty() {
-                violations.push(Violation::NotEnoughEvidence {
-                    table: table.clone(),
-                    task: task.id.clone(),
-                    consistent,
-                    needed,
-                    open,
-                });
-            }
+    for (task, table) in evidence_tables(model, graph, unit) {
+        let runs = history(table);
+        let needed = needed(table);
+        let consistent = runs.iter().take(needed).filter(|(_, verdict)| *verdict == Verdict::Consistent).count();
+        let open: Vec<String> =
+            runs.iter().filter(|(_, verdict)| *verdict != Verdict::Consistent).map(|(run, _)| run.clone()).collect();
+        if consistent < needed || !open.is_empty() {
+            violations.push(Violation::NotEnoughEvidence {
+                table: table.to_owned(),
+                task: task.id.clone(),
+                consistent,
+                needed,
+                open,
+            });
         }
     }
 }
@@ -226,24 +273,18 @@ fn evidence_rule(
 /// The tasks downstream of `task` (transitively, across workflows) that run on the candidate
 /// only: when `task` re-runs on the baseline, their data is not recomputed there. Sorted; empty
 /// for an unknown task or one that no longer runs on the baseline.
-pub fn rerun_warning(model: &Model, task: &str) -> Vec<String> {
+pub fn rerun_warning(model: &Model, graph: &WorkflowGraph, task: &str) -> Vec<String> {
     let Some(start) = model.tasks.get(task) else { return Vec::new() };
     if model.mode(start) == RunMode::CandidateOnly {
         return Vec::new();
     }
-    let mut readers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for reader in model.tasks.values() {
-        for source in &reader.upstream {
-            readers.entry(source.as_str()).or_default().push(reader.id.as_str());
-        }
-    }
-    let (mut seen, mut pending, mut stale) = (std::collections::BTreeSet::new(), vec![task], Vec::new());
+    let (mut seen, mut pending, mut stale) = (BTreeSet::new(), vec![task], Vec::new());
     while let Some(current) = pending.pop() {
-        for reader in readers.get(current).into_iter().flatten() {
-            if seen.insert(*reader) {
+        for reader in graph.readers(current) {
+            if seen.insert(reader.as_str()) {
                 pending.push(reader);
-                if model.tasks.get(*reader).is_some_and(|t| model.mode(t) == RunMode::CandidateOnly) {
-                    stale.push((*reader).to_owned());
+                if model.tasks.get(reader).is_some_and(|t| model.mode(t) == RunMode::CandidateOnly) {
+                    stale.push(reader.clone());
                 }
             }
         }

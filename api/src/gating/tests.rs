@@ -278,8 +278,111 @@ fn a_baseline_rerun_warns_of_the_downstream_tasks_that_run_on_the_candidate_only
             ("c2", "C", SQL, &["d1"]),
         ],
     );
-    assert_eq!(rerun_warning(&chain, "a1"), vec!["b1", "c1", "c2"]);
-    assert_eq!(rerun_warning(&chain, "d1"), vec!["c2"]);
-    assert!(rerun_warning(&chain, "b1").is_empty(), "b1 runs on the candidate: no baseline re-run");
-    assert!(rerun_warning(&chain, "nope").is_empty());
+    let graph = chain.graph();
+    assert_eq!(rerun_warning(&chain, &graph, "a1"), vec!["b1", "c1", "c2"]);
+    assert_eq!(rerun_warning(&chain, &graph, "d1"), vec!["c2"]);
+    assert!(rerun_warning(&chain, &graph, "b1").is_empty(), "b1 runs on the candidate: no baseline re-run");
+    assert!(rerun_warning(&chain, &graph, "nope").is_empty());
+}
+
+#[test]
+fn a_dag_names_every_problem_and_new_workflows_take_their_given_state() {
+    let task = |id: &str, workflow: &str, upstream: &[&str]| Task {
+        id: id.into(),
+        workflow: workflow.into(),
+        kind: SQL,
+        upstream: upstream.iter().map(|u| (*u).to_owned()).collect(),
+        outputs: vec![],
+    };
+    let broken = Dag {
+        workflows: vec![WorkflowEntry { id: "A".into(), state: None }, WorkflowEntry { id: "A".into(), state: None }],
+        tasks: vec![task("a1", "A", &["a1", "ghost"]), task("a1", "A", &[]), task("b1", "", &["a1", "a1"])],
+    };
+    assert_eq!(
+        broken.check(),
+        Err("workflow `A` is listed twice; task `a1` is listed twice; task `a1` reads from itself; \
+             task `a1` reads from unknown task `ghost`; task `b1` names no workflow"
+            .into())
+    );
+    let dag = Dag {
+        workflows: vec![
+            WorkflowEntry { id: "A".into(), state: Some(DualRun) },
+            WorkflowEntry { id: "B".into(), state: Some(DualRun) },
+        ],
+        tasks: vec![task("a1", "A", &[]), task("c1", "C", &["a1", "a1"])],
+    };
+    assert_eq!(dag.check(), Ok(()));
+    let known = [("B".to_owned(), Migrated)].into_iter().collect();
+    let model = dag.model(&known);
+    let states: Vec<(&str, WorkflowState)> = model.workflows.iter().map(|(id, s)| (id.as_str(), *s)).collect();
+    assert_eq!(states, [("A", DualRun), ("B", Migrated), ("C", NotMigrated)]);
+    assert_eq!(model.tasks["c1"].upstream, ["a1"], "repeated edges are one edge");
+    assert_eq!(Dag::of(&model).model(&Default::default()), model, "exported and imported again, nothing changes");
+}
+
+#[test]
+fn the_overview_gives_each_workflow_its_next_step_and_the_audit_finds_broken_states() {
+    // A -> B -> C, with the cycle X1 <-> X2 reading from B.
+    let broken = model(
+        &[("A", Migrated), ("B", DualRun), ("C", NotMigrated), ("X1", DualRun), ("X2", NotMigrated)],
+        &[
+            ("a1", "A", SQL, &[]),
+            ("b1", "B", SQL, &["a1"]),
+            ("c1", "C", SQL, &["b1"]),
+            ("x1", "X1", SQL, &["b1", "x2"]),
+            ("x2", "X2", SQL, &["x1"]),
+        ],
+    );
+    let graph = broken.graph();
+    let whole = overview(&broken, &graph, &consistent, &three);
+    let members = [("X1".to_owned(), DualRun), ("X2".to_owned(), NotMigrated)].into_iter().collect();
+    assert_eq!(
+        whole.violations,
+        vec![upstream("x1", "x2"), downstream("A", "B", DualRun), Violation::UnitSplit { members }]
+    );
+    let steps: Vec<(&str, WorkflowState, Option<WorkflowState>, usize)> = whole
+        .workflows
+        .iter()
+        .map(|step| (step.workflow.as_str(), step.state, step.next, step.blocked_by.len()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("A", Migrated, None, 0),
+            ("B", DualRun, Some(Migrated), 2), // C and the cycle, downstream, are not migrated
+            ("C", NotMigrated, Some(DualRun), 0),
+            // The unit is split: it moves nowhere until it is made whole (by a forced move).
+            ("X1", DualRun, Some(Migrated), 1),
+            ("X2", NotMigrated, Some(Migrated), 1),
+        ]
+    );
+    assert_eq!(whole.workflows[3].moves_with, ["X2"]);
+    assert_eq!((whole.ready, whole.blocked), (1, 3));
+    assert_eq!(whole.counts[&DualRun], 2);
+}
+
+#[test]
+fn a_violation_reads_as_a_sentence() {
+    let lines: Vec<String> = [
+        upstream("b1", "a1"),
+        downstream("A", "B", DualRun),
+        Violation::NotEnoughEvidence {
+            table: "t".into(),
+            task: "x".into(),
+            consistent: 1,
+            needed: 3,
+            open: vec!["r2".into()],
+        },
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    assert_eq!(
+        lines,
+        [
+            "rule 1: task `b1` would run dual while its upstream task `a1` runs baseline_only",
+            "rule 2: `A` would be migrated while `B`, downstream of it, is dual_run",
+            "rule 4: table `t` (task `x`): 1 of the last 3 runs consistent; runs not consistent: r2",
+        ]
+    );
 }
