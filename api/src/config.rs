@@ -12,7 +12,7 @@ mod service;
 mod window;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use collector::{Clusters, Role};
@@ -73,6 +73,33 @@ pub struct Config {
     /// Tables registered at start (more can be registered at run time through the store).
     #[serde(default)]
     pub tables: Vec<TableConfig>,
+    /// Gating rules for workflow cutover.
+    #[serde(default)]
+    pub gating: GatingConfig,
+}
+
+/// Gating rules for workflow cutover.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatingConfig {
+    /// N of rule 4: how many last runs of each output table must be `consistent` before a
+    /// workflow is migrated, unless the table sets its own `evidence_runs`.
+    #[serde(default = "default_evidence_runs")]
+    pub evidence_runs: usize,
+    /// A DAG file (JSON, or TOML by its extension) imported at start, as `dqc gate import`
+    /// does: known workflows keep their states.
+    #[serde(default)]
+    pub dag: Option<PathBuf>,
+}
+
+impl Default for GatingConfig {
+    fn default() -> Self {
+        Self { evidence_runs: default_evidence_runs(), dag: None }
+    }
+}
+
+fn default_evidence_runs() -> usize {
+    3
 }
 
 /// One cluster of the dual run.
@@ -272,6 +299,10 @@ pub struct TableConfig {
     /// The sinks its reports go to; empty: every configured sink.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sinks: Vec<String>,
+    /// How many last runs must be `consistent` before the workflow writing it is migrated;
+    /// default: `gating.evidence_runs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_runs: Option<usize>,
 }
 
 /// Diff options of a table (DESIGN.md, "Diff semantics").
@@ -364,6 +395,9 @@ impl Config {
         self.memory_limit()?;
         self.runner.windows.validate().map_err(|message| ConfigError::Invalid(format!("runner.windows: {message}")))?;
         self.validate_service()?;
+        if self.gating.evidence_runs == 0 {
+            return invalid("gating.evidence_runs must be at least 1".into());
+        }
         let mut names = std::collections::BTreeSet::new();
         for table in &self.tables {
             validate_table(table).map_err(ConfigError::Invalid)?;
@@ -416,6 +450,9 @@ pub fn validate_table(table: &TableConfig) -> Result<(), String> {
     }
     if table.key.iter().any(|column| column.trim().is_empty()) {
         return Err(format!("table `{}`: a key column name is empty", table.name));
+    }
+    if table.evidence_runs == Some(0) {
+        return Err(format!("table `{}`: evidence_runs must be at least 1", table.name));
     }
     for tolerance in [table.options.abs_tol, table.options.rel_tol].into_iter().flatten() {
         if !(tolerance.is_finite() && tolerance >= 0.0) {

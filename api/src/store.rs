@@ -1,4 +1,5 @@
-//! The store: pairs, jobs, reports, dead letters and the table registry, in SQL.
+//! The store: pairs, jobs, reports, dead letters, the table registry and the gating model, in
+//! SQL.
 //!
 //! One schema, two engines through sqlx's `Any` driver: a SQLite file is the embedded default,
 //! PostgreSQL the production store that several dqc instances in one consumer group share.
@@ -10,6 +11,7 @@
 //! with `SQLITE_BUSY`, and the file is put in WAL mode. PostgreSQL gets a pool; job claims are
 //! compare-and-set updates, so two instances never run the same job at once.
 
+mod gating;
 mod history;
 mod jobs;
 mod outbox;
@@ -25,6 +27,7 @@ use collector::Clusters;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
+pub use gating::{DagChange, Imported, NewTransition, RerunWarning, Transition};
 pub use jobs::{ClaimedJob, JobOrigin, JobSpec, JobState, JobStatus, SideSpec};
 pub use outbox::{ClaimedNotification, NewNotification, NotificationStatus, Stats, UnroutedReport};
 pub use reports::{NewReport, ReportFilter, StoredDeadLetter, StoredReport, Verdict};

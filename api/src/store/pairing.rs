@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use collector::pairing;
 use collector::store::{Accepted, DeadLetter, Delivery, PairingStore};
-use collector::{Clusters, Divergence, Event, Outcome, Output, Pair, PairKey, Role, SideRun};
+use collector::{Clusters, Divergence, Event, Outcome, Output, Pair, PairKey, Role, SideRun, Status};
 use sqlx::Row;
 
 use super::jobs::NewJob;
@@ -64,6 +64,7 @@ impl Store {
         let recorded = self.record_events(&mut tx, batch, now).await?;
         let mut seen = HashSet::new();
         let mut changes = Vec::new();
+        let mut reruns = Vec::new();
         for delivery in batch {
             match delivery {
                 Delivery::DeadLetter(letter) => {
@@ -76,6 +77,9 @@ impl Store {
                         continue;
                     }
                     accepted.events += 1;
+                    if *role == Role::Baseline && event.attempt > 1 && event.status == Status::Succeeded {
+                        reruns.push(event);
+                    }
                     changes.extend(event.outputs.iter().map(|output| {
                         let key = PairKey {
                             table: output.table.clone(),
@@ -89,6 +93,12 @@ impl Store {
         }
         accepted.decisions = self.apply(&mut tx, changes, now).await?;
         tx.commit().await?;
+        if !reruns.is_empty() {
+            // The events are in; a warning that cannot be worked out is logged, not retried.
+            if let Err(error) = self.note_reruns(&reruns, now).await {
+                tracing::warn!(%error, "cannot check baseline re-runs against the gating DAG");
+            }
+        }
         Ok(accepted)
     }
 

@@ -216,7 +216,7 @@ async fn two_instances_never_run_the_same_job() {
 }
 
 /// Stores a report of `table`, `partition`, `run` through a job, as the runner does.
-async fn stored(store: &Store, table: &str, partition: &str, run: &str, verdict: Verdict, time: u32) {
+pub(crate) async fn stored(store: &Store, table: &str, partition: &str, run: &str, verdict: Verdict, time: u32) {
     let spec = JobSpec { partition: partition.into(), run_id: Some(run.into()), ..on_demand_spec(table) };
     store.enqueue(&spec, at(time)).await.unwrap();
     let job = store.claim("gate", at(time), Duration::from_secs(60), true).await.unwrap().unwrap();

@@ -1,0 +1,530 @@
+//! The gating model in the store: workflows and their states, tasks, task edges, recorded
+//! transitions and re-run warnings.
+//!
+//! Every change bumps `gating_version` first, in its transaction: on PostgreSQL that row lock
+//! serialises the changes, so a check made inside one (an upstream task exists, a task has no
+//! readers) holds when it commits. A transition is checked on a model read at some version and
+//! commits only if the version is still that one ([`Store::record_transition`]), so no
+//! transition is ever decided on a stale model.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::pairs::{ROWS_PER_STATEMENT, Tx, placeholders};
+use super::{Result, Store, from_json, from_millis, millis, to_json};
+use crate::gating::dag::{Dag, normalised, task_problems};
+use crate::gating::{Model, Task, TaskKind, WorkflowState};
+
+/// What a change to the DAG did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DagChange {
+    /// The item is new.
+    Created,
+    /// The item existed and was replaced (or deleted).
+    Done,
+    /// There is no such item.
+    NotFound,
+    /// The change would leave the DAG broken; why, naming the items.
+    Refused(String),
+}
+
+/// What a whole import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Imported {
+    /// Workflows in the DAG now.
+    pub workflows: usize,
+    /// Tasks in the DAG now.
+    pub tasks: usize,
+    /// Task edges in the DAG now.
+    pub edges: usize,
+    /// Workflows new to dqc.
+    pub added: Vec<String>,
+    /// Workflows dqc knew that the import left out (removed, with their tasks).
+    pub removed: Vec<String>,
+    /// Known workflows whose state in the import differs from dqc's: their state is kept
+    /// (only transitions change it).
+    pub states_kept: Vec<String>,
+}
+
+/// A transition to record.
+#[derive(Debug, Clone)]
+pub struct NewTransition {
+    /// The workflow asked for.
+    pub workflow: String,
+    /// The workflows that move.
+    pub unit: Vec<String>,
+    /// Their state before.
+    pub from: WorkflowState,
+    /// Their state after.
+    pub to: WorkflowState,
+    /// Who moved them (the token's name).
+    pub actor: String,
+    /// Why, as given.
+    pub reason: String,
+    /// The evidence checked (and, for a forced transition, the rules overridden).
+    pub evidence: serde_json::Value,
+}
+
+/// A recorded transition.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Transition {
+    /// Its id.
+    pub id: i64,
+    /// The workflow asked for.
+    pub workflow: String,
+    /// The workflows that moved.
+    pub unit: Vec<String>,
+    /// Their state before.
+    pub from: WorkflowState,
+    /// Their state after.
+    pub to: WorkflowState,
+    /// Who moved them.
+    pub actor: String,
+    /// Why, as given.
+    pub reason: String,
+    /// The evidence checked.
+    #[schema(value_type = Object)]
+    pub evidence: serde_json::Value,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A task that re-ran on the baseline while tasks downstream of it run on the candidate only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RerunWarning {
+    /// Its id.
+    pub id: i64,
+    /// The event of the re-run.
+    pub event_id: String,
+    /// The task that re-ran.
+    pub task: String,
+    /// The run.
+    pub run_id: String,
+    /// The attempt.
+    pub attempt: i64,
+    /// The downstream tasks that run on the candidate only: their data is not recomputed there.
+    pub stale: Vec<String>,
+    /// When it was noticed.
+    pub at: DateTime<Utc>,
+}
+
+impl Store {
+    /// The model (DAG and states) and the version it was read at.
+    pub async fn gating_model(&self) -> Result<(i64, Model)> {
+        let mut tx = self.pool.begin().await?;
+        let version: i64 =
+            sqlx::query("SELECT version FROM gating_version WHERE id = 1").fetch_one(&mut *tx).await?.try_get(0)?;
+        let mut model = Model::default();
+        for row in sqlx::query("SELECT id, state FROM workflows").fetch_all(&mut *tx).await? {
+            let state: String = row.try_get(1)?;
+            model.workflows.insert(row.try_get(0)?, WorkflowState::parse(&state).unwrap_or(WorkflowState::NotMigrated));
+        }
+        for row in sqlx::query("SELECT id, workflow, kind, outputs FROM tasks").fetch_all(&mut *tx).await? {
+            let id: String = row.try_get(0)?;
+            let kind: String = row.try_get(2)?;
+            let task = Task {
+                id: id.clone(),
+                workflow: row.try_get(1)?,
+                kind: TaskKind::parse(&kind).unwrap_or(TaskKind::Script),
+                upstream: Vec::new(),
+                outputs: from_json(&row.try_get::<String, _>(3)?, "task outputs")?,
+            };
+            model.tasks.insert(id, task);
+        }
+        for row in
+            sqlx::query("SELECT task, upstream FROM task_edges ORDER BY task, upstream").fetch_all(&mut *tx).await?
+        {
+            let task: String = row.try_get(0)?;
+            if let Some(task) = model.tasks.get_mut(&task) {
+                task.upstream.push(row.try_get(1)?);
+            }
+        }
+        tx.commit().await?;
+        Ok((version, model))
+    }
+
+    /// The version of the gating model: it changes with every change to the DAG or a state.
+    pub async fn gating_version(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT version FROM gating_version WHERE id = 1").fetch_one(&self.pool).await?.try_get(0)?)
+    }
+
+    /// A workflow's state; none when it is not in the DAG.
+    pub async fn workflow_state(&self, id: &str) -> Result<Option<WorkflowState>> {
+        let row = sqlx::query("SELECT state FROM workflows WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        Ok(row
+            .map(|row| row.try_get::<String, _>(0))
+            .transpose()?
+            .map(|state| WorkflowState::parse(&state).unwrap_or(WorkflowState::NotMigrated)))
+    }
+
+    /// Replaces the DAG with `dag` (checked with [`Dag::check`] first): workflows it leaves out
+    /// are removed, new ones take the state it gives (default `not_migrated`), known ones keep
+    /// theirs.
+    pub async fn import_dag(&self, dag: &Dag, now: DateTime<Utc>) -> Result<Imported> {
+        let mut tx = self.pool.begin().await?;
+        bump(&mut tx).await?;
+        let mut known = BTreeMap::new();
+        for row in sqlx::query("SELECT id, state FROM workflows").fetch_all(&mut *tx).await? {
+            let state: String = row.try_get(1)?;
+            known.insert(
+                row.try_get::<String, _>(0)?,
+                WorkflowState::parse(&state).unwrap_or(WorkflowState::NotMigrated),
+            );
+        }
+        let model = dag.model(&known);
+        let given: BTreeMap<&str, WorkflowState> =
+            dag.workflows.iter().filter_map(|w| Some((w.id.as_str(), w.state?))).collect();
+        let imported = Imported {
+            workflows: model.workflows.len(),
+            tasks: model.tasks.len(),
+            edges: model.tasks.values().map(|task| task.upstream.len()).sum(),
+            added: model.workflows.keys().filter(|id| !known.contains_key(*id)).cloned().collect(),
+            removed: known.keys().filter(|id| !model.workflows.contains_key(*id)).cloned().collect(),
+            states_kept: given
+                .iter()
+                .filter(|(id, state)| known.get(**id).is_some_and(|kept| kept != *state))
+                .map(|(id, _)| (*id).to_owned())
+                .collect(),
+        };
+        for table in ["task_edges", "tasks", "workflows"] {
+            sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+        }
+        let workflows: Vec<(&String, &WorkflowState)> = model.workflows.iter().collect();
+        for chunk in workflows.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!("INSERT INTO workflows (id, state, updated_at) VALUES {}", placeholders(chunk.len(), 3));
+            let mut query = sqlx::query(&sql);
+            for (id, state) in chunk {
+                query = query.bind(*id).bind(state.as_str()).bind(millis(now));
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let tasks: Vec<&Task> = model.tasks.values().collect();
+        insert_tasks(&mut tx, &tasks, now).await?;
+        tx.commit().await?;
+        Ok(imported)
+    }
+
+    /// Adds a workflow in `state`, or leaves a known one as it is (its state changes only by
+    /// transitions): `Created`, or `Done` when it was known.
+    pub async fn put_workflow(&self, id: &str, state: WorkflowState, now: DateTime<Utc>) -> Result<DagChange> {
+        let mut tx = self.pool.begin().await?;
+        bump(&mut tx).await?;
+        let done = sqlx::query(
+            "INSERT INTO workflows (id, state, updated_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(state.as_str())
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(if done.rows_affected() > 0 { DagChange::Created } else { DagChange::Done })
+    }
+
+    /// Removes a workflow and its tasks; refused while tasks of other workflows read from them.
+    pub async fn delete_workflow(&self, id: &str) -> Result<DagChange> {
+        let mut tx = self.pool.begin().await?;
+        bump(&mut tx).await?;
+        if sqlx::query("SELECT 1 FROM workflows WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?.is_none() {
+            return Ok(DagChange::NotFound);
+        }
+        let readers = sqlx::query(
+            "SELECT e.task, e.upstream FROM task_edges e JOIN tasks t ON t.id = e.upstream JOIN tasks r ON r.id = e.task \
+             WHERE t.workflow = $1 AND r.workflow <> $1 ORDER BY e.task, e.upstream",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        if !readers.is_empty() {
+            let edges: Vec<String> = readers
+                .iter()
+                .map(|row| Ok(format!("`{}` reads `{}`", row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?)))
+                .collect::<Result<_>>()?;
+            return Ok(DagChange::Refused(format!(
+                "workflow `{id}` has tasks that other workflows read from: {}",
+                edges.join(", ")
+            )));
+        }
+        sqlx::query("DELETE FROM task_edges WHERE task IN (SELECT id FROM tasks WHERE workflow = $1)")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM tasks WHERE workflow = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM workflows WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(DagChange::Done)
+    }
+
+    /// Adds or replaces a task (its workflow is added, `not_migrated`, if new); refused when it
+    /// reads from itself or from unknown tasks.
+    pub async fn put_task(&self, task: &Task, now: DateTime<Utc>) -> Result<DagChange> {
+        let task = normalised(task);
+        let mut tx = self.pool.begin().await?;
+        bump(&mut tx).await?;
+        let mut known = BTreeSet::new();
+        for upstream in &task.upstream {
+            if sqlx::query("SELECT 1 FROM tasks WHERE id = $1").bind(upstream).fetch_optional(&mut *tx).await?.is_some()
+            {
+                known.insert(upstream.as_str());
+            }
+        }
+        let problems = task_problems(&task, &|id| known.contains(id));
+        if let Err(problems) = crate::gating::dag::explain(problems) {
+            return Ok(DagChange::Refused(problems));
+        }
+        sqlx::query("INSERT INTO workflows (id, state, updated_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+            .bind(&task.workflow)
+            .bind(WorkflowState::NotMigrated.as_str())
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM task_edges WHERE task = $1").bind(&task.id).execute(&mut *tx).await?;
+        let existed = sqlx::query("DELETE FROM tasks WHERE id = $1").bind(&task.id).execute(&mut *tx).await?;
+        insert_tasks(&mut tx, &[&task], now).await?;
+        tx.commit().await?;
+        Ok(if existed.rows_affected() > 0 { DagChange::Done } else { DagChange::Created })
+    }
+
+    /// Removes a task; refused while other tasks read from it.
+    pub async fn delete_task(&self, id: &str) -> Result<DagChange> {
+        let mut tx = self.pool.begin().await?;
+        bump(&mut tx).await?;
+        let readers: Vec<String> = sqlx::query("SELECT task FROM task_edges WHERE upstream = $1 ORDER BY task")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?;
+        if !readers.is_empty() {
+            return Ok(DagChange::Refused(format!("task `{id}` is read by {}", quoted(&readers))));
+        }
+        sqlx::query("DELETE FROM task_edges WHERE task = $1").bind(id).execute(&mut *tx).await?;
+        let done = sqlx::query("DELETE FROM tasks WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(if done.rows_affected() > 0 { DagChange::Done } else { DagChange::NotFound })
+    }
+
+    /// Moves the unit and records the transition, if the model is still at `version` (the one
+    /// the transition was checked on); `None` when it changed meanwhile (check again).
+    pub async fn record_transition(
+        &self,
+        version: i64,
+        transition: &NewTransition,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let moved = sqlx::query("UPDATE gating_version SET version = version + 1 WHERE id = 1 AND version = $1")
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        if moved.rows_affected() == 0 {
+            return Ok(None);
+        }
+        for member in &transition.unit {
+            sqlx::query(
+                "INSERT INTO workflows (id, state, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            )
+            .bind(member)
+            .bind(transition.to.as_str())
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let id: i64 = sqlx::query(
+            "INSERT INTO transitions (workflow, unit, from_state, to_state, actor, reason, evidence, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(&transition.workflow)
+        .bind(to_json(&transition.unit))
+        .bind(transition.from.as_str())
+        .bind(transition.to.as_str())
+        .bind(&transition.actor)
+        .bind(&transition.reason)
+        .bind(to_json(&transition.evidence))
+        .bind(millis(now))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        for member in &transition.unit {
+            sqlx::query("INSERT INTO transition_members (transition_id, workflow) VALUES ($1, $2)")
+                .bind(id)
+                .bind(member)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    /// Recorded transitions, newest first, of one workflow (asked for, or moved with its unit)
+    /// or of all; and how many there are.
+    pub async fn transitions(&self, workflow: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<Transition>, i64)> {
+        let filter = "($1 = '' OR id IN (SELECT transition_id FROM transition_members WHERE workflow = $1))";
+        let name = workflow.unwrap_or_default();
+        let sql = format!(
+            "SELECT id, workflow, unit, from_state, to_state, actor, reason, evidence, created_at FROM transitions \
+             WHERE {filter} ORDER BY id DESC LIMIT $2 OFFSET $3"
+        );
+        let rows = sqlx::query(&sql).bind(name).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let transitions = rows.iter().map(transition).collect::<Result<_>>()?;
+        let total = sqlx::query(&format!("SELECT COUNT(*) FROM transitions WHERE {filter}"))
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok((transitions, total))
+    }
+
+    /// Records a re-run warning once per event; false when that event's was recorded already.
+    pub async fn record_rerun_warning(&self, warning: &RerunWarning, now: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO rerun_warnings (event_id, task, run_id, attempt, stale, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(&warning.event_id)
+        .bind(&warning.task)
+        .bind(&warning.run_id)
+        .bind(warning.attempt)
+        .bind(to_json(&warning.stale))
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Re-run warnings, newest first, and how many there are.
+    pub async fn rerun_warnings(&self, limit: i64, offset: i64) -> Result<(Vec<RerunWarning>, i64)> {
+        let rows = sqlx::query(
+            "SELECT id, event_id, task, run_id, attempt, stale, created_at FROM rerun_warnings \
+             ORDER BY id DESC LIMIT $1 OFFSET $2",
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let warnings = rows
+            .iter()
+            .map(|row| {
+                Ok(RerunWarning {
+                    id: row.try_get(0)?,
+                    event_id: row.try_get(1)?,
+                    task: row.try_get(2)?,
+                    run_id: row.try_get(3)?,
+                    attempt: row.try_get(4)?,
+                    stale: from_json(&row.try_get::<String, _>(5)?, "re-run warning")?,
+                    at: from_millis(row.try_get(6)?),
+                })
+            })
+            .collect::<Result<_>>()?;
+        let total = sqlx::query("SELECT COUNT(*) FROM rerun_warnings").fetch_one(&self.pool).await?.try_get(0)?;
+        Ok((warnings, total))
+    }
+}
+
+impl Store {
+    /// Records a warning for each baseline re-run (a later attempt) of a task in the DAG that
+    /// has downstream tasks running on the candidate only, and logs it. Re-runs are rare, so
+    /// the model is read only when one of the tasks is in the DAG.
+    pub async fn note_reruns(&self, reruns: &[&collector::Event], now: DateTime<Utc>) -> Result<Vec<RerunWarning>> {
+        let mut known = Vec::new();
+        for event in reruns {
+            if sqlx::query("SELECT 1 FROM tasks WHERE id = $1")
+                .bind(&event.task_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some()
+            {
+                known.push(*event);
+            }
+        }
+        if known.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (_, model) = self.gating_model().await?;
+        let graph = model.graph();
+        let mut warnings = Vec::new();
+        for event in known {
+            let stale = crate::gating::rerun_warning(&model, &graph, &event.task_id);
+            if stale.is_empty() {
+                continue;
+            }
+            tracing::warn!(task = %event.task_id, run = %event.run_id, attempt = event.attempt, stale = ?stale,
+                "task re-ran on the baseline; downstream tasks run on the candidate only and are not recomputed there");
+            let warning = RerunWarning {
+                id: 0,
+                event_id: event.event_id.clone(),
+                task: event.task_id.clone(),
+                run_id: event.run_id.clone(),
+                attempt: i64::from(event.attempt),
+                stale,
+                at: now,
+            };
+            self.record_rerun_warning(&warning, now).await?;
+            warnings.push(warning);
+        }
+        Ok(warnings)
+    }
+}
+
+/// Marks a change to the gating model (and, on PostgreSQL, serialises it with the others).
+async fn bump(tx: &mut Tx) -> Result<()> {
+    sqlx::query("UPDATE gating_version SET version = version + 1 WHERE id = 1").execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Inserts tasks and their edges, many rows per statement.
+async fn insert_tasks(tx: &mut Tx, tasks: &[&Task], now: DateTime<Utc>) -> Result<()> {
+    for chunk in tasks.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO tasks (id, workflow, kind, outputs, updated_at) VALUES {}",
+            placeholders(chunk.len(), 5)
+        );
+        let mut query = sqlx::query(&sql);
+        for task in chunk {
+            query = query
+                .bind(&task.id)
+                .bind(&task.workflow)
+                .bind(task.kind.as_str())
+                .bind(to_json(&task.outputs))
+                .bind(millis(now));
+        }
+        query.execute(&mut **tx).await?;
+    }
+    let edges: Vec<(&String, &String)> =
+        tasks.iter().flat_map(|task| task.upstream.iter().map(move |upstream| (&task.id, upstream))).collect();
+    for chunk in edges.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!("INSERT INTO task_edges (task, upstream) VALUES {}", placeholders(chunk.len(), 2));
+        let mut query = sqlx::query(&sql);
+        for (task, upstream) in chunk {
+            query = query.bind(*task).bind(*upstream);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+fn transition(row: &sqlx::any::AnyRow) -> Result<Transition> {
+    let state = |index| -> Result<WorkflowState> {
+        Ok(WorkflowState::parse(&row.try_get::<String, _>(index)?).unwrap_or(WorkflowState::NotMigrated))
+    };
+    Ok(Transition {
+        id: row.try_get(0)?,
+        workflow: row.try_get(1)?,
+        unit: from_json(&row.try_get::<String, _>(2)?, "transition unit")?,
+        from: state(3)?,
+        to: state(4)?,
+        actor: row.try_get(5)?,
+        reason: row.try_get(6)?,
+        evidence: from_json(&row.try_get::<String, _>(7)?, "transition evidence")?,
+        at: from_millis(row.try_get(8)?),
+    })
+}
+
+fn quoted(items: &[String]) -> String {
+    items.iter().map(|item| format!("`{item}`")).collect::<Vec<_>>().join(", ")
+}
