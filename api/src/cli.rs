@@ -6,6 +6,7 @@
 mod demo;
 pub(crate) mod diff;
 mod fingerprint;
+mod gate;
 mod progress;
 mod scan;
 mod serve;
@@ -17,6 +18,7 @@ use clap::{Parser, Subcommand};
 pub use demo::DemoArgs;
 pub use diff::{CompareArgs, DiffArgs};
 pub use fingerprint::FingerprintArgs;
+pub use gate::{GateArgs, GateCommand};
 pub use scan::ScanArgs;
 pub use serve::ServeArgs;
 pub use token::TokenArgs;
@@ -48,6 +50,9 @@ pub enum Command {
     /// Generate two small warehouses and run the whole service on them, with an in-process
     /// Kafka broker and a SQLite store in a temporary directory.
     Demo(DemoArgs),
+    /// Gating: import the DAG, check and move workflows, the migration overview (talks to a
+    /// running `dqc serve`).
+    Gate(GateArgs),
     /// Make an API token and print the configuration entry that holds its digest.
     Token(TokenArgs),
     /// Print the REST API's OpenAPI document (what `/api/v1/openapi.json` serves).
@@ -62,6 +67,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Scan(args) => scan::run(&args, cli.threads).await,
         Command::Serve(args) => serve::run(&args).await,
         Command::Demo(args) => demo::run(&args).await,
+        Command::Gate(args) => gate::run(&args).await,
         Command::Token(args) => token::run(&args),
         Command::Openapi => match crate::rest::openapi().to_pretty_json() {
             Ok(json) => {

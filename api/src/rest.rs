@@ -13,6 +13,8 @@
 mod auth;
 mod diffs;
 mod error;
+mod gates;
+mod gating;
 mod locations;
 mod ops;
 mod reports;
@@ -48,6 +50,8 @@ struct Inner {
     telemetry: Arc<Telemetry>,
     tokens: Vec<auth::Token>,
     public_url: String,
+    /// The gating model last read, reused while its version holds.
+    gating: std::sync::Mutex<Option<Arc<gates::Snapshot>>>,
 }
 
 impl AppState {
@@ -55,7 +59,8 @@ impl AppState {
     pub fn new(store: Store, config: Arc<Config>, telemetry: Arc<Telemetry>) -> Result<Self, ConfigError> {
         let tokens = auth::tokens(&config)?;
         let public_url = config.public_url();
-        Ok(Self { inner: Arc::new(Inner { store, config, telemetry, tokens, public_url }) })
+        let gating = std::sync::Mutex::default();
+        Ok(Self { inner: Arc::new(Inner { store, config, telemetry, tokens, public_url, gating }) })
     }
 
     fn store(&self) -> &Store {
@@ -73,13 +78,14 @@ impl AppState {
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "dqc", description = "Dual-run consistency verifier: on-demand diffs, reports, the table registry."),
+    info(title = "dqc", description = "Dual-run consistency verifier: on-demand diffs, reports, the table registry, gating."),
     modifiers(&BearerScheme),
     tags(
         (name = "diffs", description = "On-demand diffs"),
         (name = "reports", description = "Stored reports and their differing rows"),
         (name = "tables", description = "The table registry"),
         (name = "intake", description = "Task-finished events and dead letters"),
+        (name = "gating", description = "The migration DAG, transitions between workflow states, and the overview"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]
@@ -98,7 +104,19 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tables::get, tables::put, tables::delete))
         .routes(routes!(ops::post_event))
         .routes(routes!(ops::dead_letters))
-        .routes(routes!(ops::dead_letter, ops::delete_dead_letter));
+        .routes(routes!(ops::dead_letter, ops::delete_dead_letter))
+        .routes(routes!(gating::get_workflow, gating::put_workflow, gating::delete_workflow))
+        .routes(routes!(gating::get_task, gating::put_task, gating::delete_task))
+        .routes(routes!(gates::transition))
+        .routes(routes!(gates::transitions))
+        .routes(routes!(gates::overview_page))
+        .routes(routes!(gates::rerun_warnings))
+        // The whole DAG is larger than other bodies: its own limit, set inside the general one.
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(gating::get_dag, gating::put_dag))
+                .layer(DefaultBodyLimit::max(gating::MAX_DAG_BODY)),
+        );
     let open =
         OpenApiRouter::new().routes(routes!(ops::healthz)).routes(routes!(ops::readyz)).routes(routes!(ops::metrics));
     OpenApiRouter::new().nest("/api/v1", api).merge(open)

@@ -2,7 +2,7 @@
 //! notifier in one process.
 //!
 //! [`run`] binds `api.listen`, opens the store (applying migrations), registers the configured
-//! tables, then runs every part as a task of one `JoinSet` until `shutdown` turns true: the
+//! tables and imports the gating DAG file, then runs every part as a task of one `JoinSet` until `shutdown` turns true: the
 //! API stops accepting and finishes open requests, the consumer drains its batch and commits,
 //! the runner lets running diffs finish (for a grace period), the notifier finishes its round,
 //! and the sweep stops.
@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{Config, ConfigError};
+use crate::gating::Dag;
 use crate::rest::AppState;
 use crate::store::{Store, StoreError};
 use crate::telemetry::{CountingStore, Telemetry};
@@ -44,11 +45,17 @@ pub enum ServiceError {
     },
 }
 
-/// Opens the store and registers the configured tables.
+/// Opens the store, registers the configured tables and imports `gating.dag`.
 pub async fn open_store(config: &Config) -> Result<Store, ServiceError> {
     let store = Store::open(&config.store.url, config.clusters()?, config.pairing.deadline).await?;
     for table in &config.tables {
         store.register(table, Utc::now()).await?;
+    }
+    if let Some(path) = &config.gating.dag {
+        let dag = Dag::load(path).map_err(ConfigError::Invalid)?;
+        let imported = store.import_dag(&dag, Utc::now()).await?;
+        tracing::info!(path = %path.display(), workflows = imported.workflows, tasks = imported.tasks,
+            removed = imported.removed.len(), "gating DAG imported");
     }
     Ok(store)
 }

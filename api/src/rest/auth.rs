@@ -85,6 +85,8 @@ impl Needs for Admin {
 pub(crate) struct Caller<R> {
     /// The token's name (`anonymous` without one).
     pub(crate) name: String,
+    /// The token's role (at least `R`'s).
+    pub(crate) granted: AccessRole,
     role: PhantomData<R>,
 }
 
@@ -117,7 +119,7 @@ impl<R: Needs> FromRequestParts<AppState> for Caller<R> {
                 R::ROLE.as_str()
             )));
         }
-        Ok(Self { name, role: PhantomData })
+        Ok(Self { name, granted: role, role: PhantomData })
     }
 }
 

@@ -1,0 +1,392 @@
+//! Transitions (`POST /gating/workflows/{id}/transitions`, a dry run or for real), their record
+//! (`GET /gating/transitions`), the migration overview (`GET /gating/overview`) and re-run
+//! warnings (`GET /gating/rerun-warnings`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use super::auth::{Caller, Operator, Viewer};
+use super::error::{Body, ErrorBody, Path, Query};
+use super::{ApiError, AppState, Page};
+use crate::config::AccessRole;
+use crate::gating::{
+    Decision, History, Model, Step, Violation, WorkflowGraph, WorkflowState, check, evidence_tables, overview,
+};
+use crate::store::{NewTransition, RerunWarning, Transition, Verdict};
+
+/// How often a transition is checked again when the DAG changed between its check and its
+/// commit.
+const ATTEMPTS: usize = 5;
+
+/// The gating model and its graph at a version.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    /// The version read.
+    pub(crate) version: i64,
+    /// The DAG and the states.
+    pub(crate) model: Model,
+    /// Its workflow graph.
+    pub(crate) graph: WorkflowGraph,
+}
+
+/// The current model: the cached one while the store's version is unchanged, else read anew
+/// (with 100,000 tasks, reading and building the graph take most of a second; a check on a
+/// cached model takes milliseconds).
+pub(crate) async fn snapshot(state: &AppState) -> Result<Arc<Snapshot>, ApiError> {
+    let version = state.store().gating_version().await?;
+    let cached = state.inner.gating.lock().map(|cached| cached.clone()).unwrap_or_default();
+    if let Some(cached) = cached.filter(|cached| cached.version == version) {
+        return Ok(cached);
+    }
+    let (version, model) = state.store().gating_model().await?;
+    let snapshot = tokio::task::spawn_blocking(move || {
+        let graph = model.graph();
+        Arc::new(Snapshot { version, model, graph })
+    })
+    .await
+    .map_err(|error| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("building the workflow graph failed: {error}"))
+    })?;
+    if let Ok(mut cached) = state.inner.gating.lock() {
+        *cached = Some(Arc::clone(&snapshot));
+    }
+    Ok(snapshot)
+}
+
+/// A transition asked for.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TransitionRequest {
+    /// The state to move to, one step from the workflow's: not_migrated <-> dual_run <-> migrated.
+    to: WorkflowState,
+    /// Only check: the answer is the same, nothing changes.
+    #[serde(default)]
+    dry_run: bool,
+    /// Why (recorded with the transition).
+    #[serde(default)]
+    reason: String,
+    /// Move although rules are broken (admin only; one step at a time still). The rules
+    /// overridden are recorded with the transition.
+    #[serde(default)]
+    force: bool,
+}
+
+/// The answer to a transition.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct TransitionAnswer {
+    /// The workflow asked for.
+    workflow: String,
+    /// The workflows that move with it (its cycle), itself included.
+    unit: Vec<String>,
+    /// Their state.
+    from: WorkflowState,
+    /// The state asked for.
+    to: WorkflowState,
+    /// True when no rule stands in the way.
+    allowed: bool,
+    /// True when nothing was changed because only a check was asked for.
+    dry_run: bool,
+    /// True when the transition was made although rules were broken.
+    forced: bool,
+    /// Every broken rule, with the tasks, workflows and tables behind it.
+    violations: Vec<Violation>,
+    /// The verdicts rule 4 looked at (moves to migrated only).
+    evidence: Vec<Evidence>,
+    /// The recorded transition, when one was made.
+    transition: Option<i64>,
+}
+
+/// The runs of one table that rule 4 looked at.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub(crate) struct Evidence {
+    /// The table.
+    table: String,
+    /// The dual task that writes it.
+    task: String,
+    /// How many last runs must be consistent.
+    needed: usize,
+    /// Its newest runs (at most `needed`), newest first.
+    runs: Vec<RunVerdict>,
+}
+
+/// A run and its verdict.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub(crate) struct RunVerdict {
+    /// The run.
+    run_id: String,
+    /// Its verdict.
+    #[schema(value_type = String)]
+    verdict: Verdict,
+}
+
+#[utoipa::path(post, path = "/gating/workflows/{id}/transitions", operation_id = "transition_workflow", tag = "gating",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The workflow (its whole cycle moves with it)")),
+    request_body(content = TransitionRequest),
+    responses(
+        (status = 200, description = "Dry run: the decision, nothing changed", body = TransitionAnswer),
+        (status = 201, description = "Moved and recorded", body = TransitionAnswer),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Role too low (operator; force: admin)", body = ErrorBody),
+        (status = 404, description = "Not in the DAG", body = ErrorBody),
+        (status = 409, description = "Refused: every broken rule is listed", body = TransitionAnswer),
+        (status = 422, description = "Invalid body", body = ErrorBody)
+    ))]
+pub(crate) async fn transition(
+    State(state): State<AppState>,
+    caller: Caller<Operator>,
+    Path(id): Path<String>,
+    Body(request): Body<TransitionRequest>,
+) -> Result<(StatusCode, axum::Json<TransitionAnswer>), ApiError> {
+    if request.force && caller.granted < AccessRole::Admin {
+        return Err(ApiError::forbidden(format!("`{}` may not force a transition; that needs admin", caller.name)));
+    }
+    let store = state.store();
+    for _ in 0..ATTEMPTS {
+        let current = snapshot(&state).await?;
+        let (decision, evidence) = decide(&state, &current.model, &current.graph, &id, request.to).await?;
+        let allowed = decision.allowed();
+        let one_step = !decision.violations.iter().any(|v| matches!(v, Violation::NotOneStep { .. }));
+        let forced = !allowed && request.force && one_step && !request.dry_run;
+        let mut answer = TransitionAnswer {
+            workflow: id.clone(),
+            unit: decision.unit.clone(),
+            from: decision.from,
+            to: decision.to,
+            allowed,
+            dry_run: request.dry_run,
+            forced,
+            violations: decision.violations.clone(),
+            evidence,
+            transition: None,
+        };
+        if request.dry_run {
+            return Ok((StatusCode::OK, axum::Json(answer)));
+        }
+        if !allowed && !forced {
+            return Ok((StatusCode::CONFLICT, axum::Json(answer)));
+        }
+        let record = NewTransition {
+            workflow: id.clone(),
+            unit: decision.unit,
+            from: decision.from,
+            to: decision.to,
+            actor: caller.name.clone(),
+            reason: request.reason.clone(),
+            evidence: serde_json::json!({ "tables": answer.evidence, "overridden": answer.violations }),
+        };
+        if let Some(recorded) = store.record_transition(current.version, &record, Utc::now()).await? {
+            tracing::info!(workflow = %id, unit = ?record.unit, from = record.from.as_str(), to = record.to.as_str(),
+                by = %caller.name, forced, "workflow moved");
+            answer.transition = Some(recorded);
+            return Ok((StatusCode::CREATED, axum::Json(answer)));
+        }
+    }
+    Err(ApiError::conflict(format!("the DAG changed while each of {ATTEMPTS} checks of `{id}` ran; ask again")))
+}
+
+/// The decision on moving `id` to `to`, with the evidence it used.
+async fn decide(
+    state: &AppState,
+    model: &Model,
+    graph: &WorkflowGraph,
+    id: &str,
+    to: WorkflowState,
+) -> Result<(Decision, Vec<Evidence>), ApiError> {
+    let missing = || ApiError::not_found(format!("workflow `{id}` is not in the DAG"));
+    let unit = graph.unit(id).ok_or_else(missing)?;
+    let tables = if to == WorkflowState::Migrated { evidence_tables(model, graph, unit) } else { Vec::new() };
+    let needed = evidence_runs(state).await?;
+    let mut histories: BTreeMap<&str, History> = BTreeMap::new();
+    for (_, table) in &tables {
+        histories.insert(table, state.store().verdict_history(table).await?);
+    }
+    let history = |table: &str| histories.get(table).cloned().unwrap_or_default();
+    let decision = check(model, graph, id, to, &history, &needed).ok_or_else(missing)?;
+    let evidence = tables
+        .iter()
+        .map(|(task, table)| Evidence {
+            table: (*table).to_owned(),
+            task: task.id.clone(),
+            needed: needed(table),
+            runs: history(table)
+                .into_iter()
+                .take(needed(table))
+                .map(|(run_id, verdict)| RunVerdict { run_id, verdict })
+                .collect(),
+        })
+        .collect();
+    Ok((decision, evidence))
+}
+
+/// N of rule 4 for a table: its own `evidence_runs`, else `gating.evidence_runs`.
+async fn evidence_runs(state: &AppState) -> Result<impl Fn(&str) -> usize + use<>, ApiError> {
+    let own: BTreeMap<String, usize> = state
+        .store()
+        .tables()
+        .await?
+        .into_iter()
+        .filter_map(|table| Some((table.name, table.evidence_runs?)))
+        .collect();
+    let default = state.config().gating.evidence_runs;
+    Ok(move |table: &str| own.get(table).copied().unwrap_or(default))
+}
+
+/// Which transitions to list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TransitionQuery {
+    /// Only those that moved this workflow.
+    workflow: Option<String>,
+    /// At most this many (1-1000, default 50).
+    limit: Option<i64>,
+    /// Skip this many, newest first.
+    offset: Option<i64>,
+}
+
+/// A page of recorded transitions, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct TransitionPage {
+    /// Transitions the filter selects.
+    total: i64,
+    /// This page's size limit.
+    limit: i64,
+    /// Transitions skipped.
+    offset: i64,
+    /// This page.
+    transitions: Vec<Transition>,
+}
+
+#[utoipa::path(get, path = "/gating/transitions", operation_id = "list_transitions", tag = "gating", security(("bearer" = [])),
+    params(TransitionQuery),
+    responses(
+        (status = 200, description = "Recorded transitions: who, when, from, to, and the evidence", body = TransitionPage),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody)
+    ))]
+pub(crate) async fn transitions(
+    State(state): State<AppState>,
+    _caller: Caller<Viewer>,
+    Query(query): Query<TransitionQuery>,
+) -> Result<axum::Json<TransitionPage>, ApiError> {
+    let (limit, offset) = Page { limit: query.limit, offset: query.offset }.checked()?;
+    let (transitions, total) = state.store().transitions(query.workflow.as_deref(), limit, offset).await?;
+    Ok(axum::Json(TransitionPage { total, limit, offset, transitions }))
+}
+
+/// Which workflows the overview lists.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OverviewQuery {
+    /// Only workflows in this state.
+    #[param(value_type = Option<String>)]
+    state: Option<WorkflowState>,
+    /// Only workflows whose next step is refused (true) or can be taken (false).
+    blocked: Option<bool>,
+    /// At most this many workflows (1-1000, default 50).
+    limit: Option<i64>,
+    /// Skip this many, by id.
+    offset: Option<i64>,
+}
+
+/// Where the migration stands, with a page of workflows.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct OverviewPage {
+    /// Workflows per state.
+    counts: BTreeMap<WorkflowState, usize>,
+    /// Workflows whose next step can be taken now.
+    ready: usize,
+    /// Workflows whose next step is refused.
+    blocked: usize,
+    /// Rules the current states break (after a change to the DAG, or a forced transition).
+    violations: Vec<Violation>,
+    /// Workflows the filter selects.
+    total: usize,
+    /// This page's size limit.
+    limit: i64,
+    /// Workflows skipped.
+    offset: i64,
+    /// This page, by id: each workflow, its next step and what blocks it.
+    workflows: Vec<Step>,
+}
+
+#[utoipa::path(get, path = "/gating/overview", operation_id = "gating_overview", tag = "gating", security(("bearer" = [])),
+    params(OverviewQuery),
+    responses(
+        (status = 200, description = "Workflows per state, and what blocks each one's next step", body = OverviewPage),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody)
+    ))]
+pub(crate) async fn overview_page(
+    State(state): State<AppState>,
+    _caller: Caller<Viewer>,
+    Query(query): Query<OverviewQuery>,
+) -> Result<axum::Json<OverviewPage>, ApiError> {
+    let (limit, offset) = Page { limit: query.limit, offset: query.offset }.checked()?;
+    let current = snapshot(&state).await?;
+    let histories = state.store().verdict_histories().await?;
+    let needed = evidence_runs(&state).await?;
+    let history = |table: &str| histories.get(table).cloned().unwrap_or_default();
+    let whole = overview(&current.model, &current.graph, &history, &needed);
+    let selected: Vec<Step> = whole
+        .workflows
+        .into_iter()
+        .filter(|step| query.state.is_none_or(|state| step.state == state))
+        .filter(|step| query.blocked.is_none_or(|blocked| blocked != step.blocked_by.is_empty()))
+        .collect();
+    let total = selected.len();
+    let workflows = selected
+        .into_iter()
+        .skip(offset.try_into().unwrap_or(usize::MAX))
+        .take(limit.try_into().unwrap_or(0))
+        .collect();
+    Ok(axum::Json(OverviewPage {
+        counts: whole.counts,
+        ready: whole.ready,
+        blocked: whole.blocked,
+        violations: whole.violations,
+        total,
+        limit,
+        offset,
+        workflows,
+    }))
+}
+
+/// A page of re-run warnings, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct RerunWarningPage {
+    /// Warnings in all.
+    total: i64,
+    /// This page's size limit.
+    limit: i64,
+    /// Warnings skipped.
+    offset: i64,
+    /// This page.
+    warnings: Vec<RerunWarning>,
+}
+
+#[utoipa::path(get, path = "/gating/rerun-warnings", operation_id = "list_rerun_warnings", tag = "gating",
+    security(("bearer" = [])),
+    params(Page),
+    responses(
+        (status = 200, description = "Tasks that re-ran on the baseline while downstream tasks run on the candidate only", body = RerunWarningPage),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody)
+    ))]
+pub(crate) async fn rerun_warnings(
+    State(state): State<AppState>,
+    _caller: Caller<Viewer>,
+    Query(page): Query<Page>,
+) -> Result<axum::Json<RerunWarningPage>, ApiError> {
+    let (limit, offset) = page.checked()?;
+    let (warnings, total) = state.store().rerun_warnings(limit, offset).await?;
+    Ok(axum::Json(RerunWarningPage { total, limit, offset, warnings }))
+}
