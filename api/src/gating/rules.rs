@@ -148,12 +148,11 @@ pub fn check(
     if (from as i8 - to as i8).abs() != 1 {
         violations.push(Violation::NotOneStep { from, to });
     }
-    let mut after = model.workflows.clone();
-    for member in &unit {
-        after.insert(member.clone(), to);
-    }
-    let state_after = |id: &str| after.get(id).copied().unwrap_or(WorkflowState::NotMigrated);
     let in_unit = |id: &str| unit.binary_search_by(|member| member.as_str().cmp(id)).is_ok();
+    // The state the transition leads to: the unit moved, everything else as it is.
+    let state_after = |id: &str| {
+        if in_unit(id) { to } else { model.workflows.get(id).copied().unwrap_or(WorkflowState::NotMigrated) }
+    };
     upstream_rule(model, graph, &unit, &state_after, &in_unit, &mut violations);
     downstream_rule(graph, &unit, &state_after, &in_unit, &mut violations);
     if to == WorkflowState::Migrated {
