@@ -30,8 +30,8 @@ pub(crate) struct Snapshot {
     pub(crate) version: i64,
     /// The DAG and the states.
     pub(crate) model: Model,
-    /// Its workflow graph.
-    pub(crate) graph: WorkflowGraph,
+    /// Its workflow graph (states do not change it: a transition's snapshot shares it).
+    pub(crate) graph: Arc<WorkflowGraph>,
 }
 
 /// The current model: the cached one while the store's version is unchanged, else read anew
@@ -45,7 +45,7 @@ pub(crate) async fn snapshot(state: &AppState) -> Result<Arc<Snapshot>, ApiError
     }
     let (version, model) = state.store().gating_model().await?;
     let snapshot = tokio::task::spawn_blocking(move || {
-        let graph = model.graph();
+        let graph = Arc::new(model.graph());
         Arc::new(Snapshot { version, model, graph })
     })
     .await
@@ -56,6 +56,22 @@ pub(crate) async fn snapshot(state: &AppState) -> Result<Arc<Snapshot>, ApiError
         *cached = Some(Arc::clone(&snapshot));
     }
     Ok(snapshot)
+}
+
+/// Caches the model a transition made (the same DAG, the unit in its new state) at the version
+/// the transition committed, so that the next check need not read the whole model again.
+async fn remember_move(state: AppState, current: Arc<Snapshot>, unit: Vec<String>, to: WorkflowState) {
+    let moved = tokio::task::spawn_blocking(move || {
+        let mut model = current.model.clone();
+        for member in unit {
+            model.workflows.insert(member, to);
+        }
+        Arc::new(Snapshot { version: current.version + 1, model, graph: Arc::clone(&current.graph) })
+    })
+    .await;
+    if let (Ok(moved), Ok(mut cached)) = (moved, state.inner.gating.lock()) {
+        *cached = Some(moved);
+    }
 }
 
 /// A transition asked for.
@@ -185,6 +201,7 @@ pub(crate) async fn transition(
             tracing::info!(workflow = %id, unit = ?record.unit, from = record.from.as_str(), to = record.to.as_str(),
                 by = %caller.name, forced, "workflow moved");
             answer.transition = Some(recorded);
+            tokio::spawn(remember_move(state.clone(), current, record.unit, record.to));
             return Ok((StatusCode::CREATED, axum::Json(answer)));
         }
     }

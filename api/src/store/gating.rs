@@ -49,12 +49,12 @@ pub struct Imported {
     pub states_kept: Vec<String>,
 }
 
-/// A transition to record.
-#[derive(Debug, Clone)]
+/// A transition: what moved, who moved it, why, and on what evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NewTransition {
     /// The workflow asked for.
     pub workflow: String,
-    /// The workflows that move.
+    /// The workflows that move (its cycle).
     pub unit: Vec<String>,
     /// Their state before.
     pub from: WorkflowState,
@@ -64,7 +64,9 @@ pub struct NewTransition {
     pub actor: String,
     /// Why, as given.
     pub reason: String,
-    /// The evidence checked (and, for a forced transition, the rules overridden).
+    /// The evidence checked (`tables`) and, for a forced transition, the rules overridden
+    /// (`overridden`).
+    #[schema(value_type = Object)]
     pub evidence: serde_json::Value,
 }
 
@@ -73,21 +75,9 @@ pub struct NewTransition {
 pub struct Transition {
     /// Its id.
     pub id: i64,
-    /// The workflow asked for.
-    pub workflow: String,
-    /// The workflows that moved.
-    pub unit: Vec<String>,
-    /// Their state before.
-    pub from: WorkflowState,
-    /// Their state after.
-    pub to: WorkflowState,
-    /// Who moved them.
-    pub actor: String,
-    /// Why, as given.
-    pub reason: String,
-    /// The evidence checked.
-    #[schema(value_type = Object)]
-    pub evidence: serde_json::Value,
+    /// The transition.
+    #[serde(flatten)]
+    pub moved: NewTransition,
     /// When.
     pub at: DateTime<Utc>,
 }
@@ -514,13 +504,15 @@ fn transition(row: &sqlx::any::AnyRow) -> Result<Transition> {
     };
     Ok(Transition {
         id: row.try_get(0)?,
-        workflow: row.try_get(1)?,
-        unit: from_json(&row.try_get::<String, _>(2)?, "transition unit")?,
-        from: state(3)?,
-        to: state(4)?,
-        actor: row.try_get(5)?,
-        reason: row.try_get(6)?,
-        evidence: from_json(&row.try_get::<String, _>(7)?, "transition evidence")?,
+        moved: NewTransition {
+            workflow: row.try_get(1)?,
+            unit: from_json(&row.try_get::<String, _>(2)?, "transition unit")?,
+            from: state(3)?,
+            to: state(4)?,
+            actor: row.try_get(5)?,
+            reason: row.try_get(6)?,
+            evidence: from_json(&row.try_get::<String, _>(7)?, "transition evidence")?,
+        },
         at: from_millis(row.try_get(8)?),
     })
 }
