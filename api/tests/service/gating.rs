@@ -423,3 +423,19 @@ async fn dqc_gate_imports_checks_moves_and_shows_the_overview_against_a_running_
     assert!(err.contains("dag.toml") && err.contains("reads from unknown task `ghost`"), "{err}");
     service.stop().await;
 }
+
+#[tokio::test]
+async fn the_dag_file_of_the_configuration_is_imported_at_start_and_a_broken_one_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_dag(dir.path());
+    let harness = &Harness::start(&format!("[gating]\ndag = \"{}\"", file.display())).await;
+    let dag = get(harness, "/dag").await;
+    assert_eq!(dag["tasks"].as_array().unwrap().len(), 2, "{dag}");
+    assert_eq!(
+        dag["workflows"],
+        json!([{"id": "dw", "state": "not_migrated"}, {"id": "ods", "state": "not_migrated"}])
+    );
+    std::fs::write(&file, "[[tasks]]\nid = \"t\"\nworkflow = \"w\"\nkind = \"sql\"\nupstream = [\"ghost\"]\n").unwrap();
+    let error = api::service::open_store(&harness.config).await.unwrap_err().to_string();
+    assert!(error.contains("dag.toml") && error.contains("unknown task `ghost`"), "{error}");
+}
