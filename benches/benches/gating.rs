@@ -2,11 +2,15 @@
 //! target: under 100 ms per check). The workflow graph and its units (Tarjan's SCC pass) are
 //! computed once per DAG change, and timed separately.
 //!
+//! The overview (one check per unit, every workflow's next step) and the store's side (the DAG
+//! imported into SQLite once, timed and printed; reading the model back) are measured too: the
+//! API checks a transition on a cached model and reads it anew only after a change.
+//!
 //! `cargo bench --bench gating`
 
 use std::hint::black_box;
 
-use api::gating::{History, Model, Task, TaskKind, WorkflowState, check};
+use api::gating::{Dag, History, Model, Task, TaskKind, WorkflowState, check, overview};
 use api::store::Verdict;
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -91,7 +95,85 @@ fn gating(c: &mut Criterion) {
     group.bench_function("check one transition to migrated", |b| {
         b.iter(|| check(&model, &graph, black_box("w101"), WorkflowState::Migrated, &history, &needed))
     });
+    group.bench_function("overview: every workflow's next step", |b| {
+        b.iter(|| black_box(overview(&model, &graph, &history, &needed)))
+    });
+    store_side(&mut group, &model);
     group.finish();
+}
+
+/// Imports the DAG into a SQLite store (printed: it runs once) and benches reading it back.
+fn store_side(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, model: &Model) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("gating.db").display());
+    let clusters = collector::Clusters { baseline: "idc".into(), candidate: "cloud".into() };
+    let store =
+        runtime.block_on(api::store::Store::open(&url, clusters, std::time::Duration::from_secs(3600))).expect("store");
+    let dag = Dag::of(model);
+    let started = std::time::Instant::now();
+    let imported = runtime.block_on(store.import_dag(&dag, chrono::Utc::now())).expect("import");
+    println!(
+        "imported {} workflows, {} tasks, {} edges into SQLite in {:.2} s",
+        imported.workflows,
+        imported.tasks,
+        imported.edges,
+        started.elapsed().as_secs_f64()
+    );
+    group.sample_size(10);
+    group.bench_function("read the model back from SQLite", |b| {
+        b.iter(|| runtime.block_on(store.gating_model()).expect("model"))
+    });
+    over_http(group, &runtime, store, &url);
+}
+
+/// The API's view: a dry run of a transition over loopback HTTP, the first after a change
+/// (reads the model, builds the graph: printed) and then on the cached model (benched).
+fn over_http(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    runtime: &tokio::runtime::Runtime,
+    store: api::store::Store,
+    url: &str,
+) {
+    const TOKEN: &str = "bench-operator";
+    let config = format!(
+        "[[clusters]]\nname = \"idc\"\nrole = \"baseline\"\nlocation = \"/idc/{{table}}\"\n\n\
+         [[clusters]]\nname = \"cloud\"\nrole = \"candidate\"\nlocation = \"/cloud/{{table}}\"\n\n\
+         [api]\ntokens = [{{ name = \"bench\", role = \"operator\", sha256 = \"{}\" }}]\n\n[store]\nurl = \"{url}\"\n",
+        api::rest::hash_token(TOKEN)
+    );
+    let config = api::config::parse(&config, "bench", &Default::default()).expect("config");
+    let state = api::rest::AppState::new(store, std::sync::Arc::new(config), std::sync::Arc::default()).expect("state");
+    let (router, _) = api::rest::router(state).expect("router");
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let base = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(api::rest::serve(listener, router, shutdown));
+        base
+    });
+    let client = reqwest::Client::new();
+    let dry_run = || {
+        runtime.block_on(async {
+            let response = client
+                .post(format!("{base}/api/v1/gating/workflows/w101/transitions"))
+                .bearer_auth(TOKEN)
+                .json(&serde_json::json!({"to": "migrated", "dry_run": true}))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), reqwest::StatusCode::OK);
+            response.bytes().await.expect("body")
+        })
+    };
+    let started = std::time::Instant::now();
+    black_box(dry_run());
+    println!(
+        "first dry run after a change (reads the model, builds the graph): {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    group.sample_size(50);
+    group.bench_function("dry run over HTTP on the cached model", |b| b.iter(|| black_box(dry_run())));
 }
 
 criterion_group!(benches, gating);
