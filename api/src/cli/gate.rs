@@ -103,18 +103,24 @@ pub(crate) async fn run(args: &GateArgs) -> i32 {
 
 /// Sends the command's request; the exit code and the answer.
 async fn call(args: &GateArgs) -> Result<(i32, Value), String> {
-    let base = format!("{}/api/v1/gating", args.server.trim_end_matches('/'));
+    let url = |segments: &[&str]| -> Result<reqwest::Url, String> {
+        let mut url = reqwest::Url::parse(&args.server)
+            .map_err(|error| format!("--server `{}` is not a URL: {error}", args.server))?;
+        url.path_segments_mut()
+            .map_err(|()| format!("--server `{}` cannot take a path", args.server))?
+            .pop_if_empty()
+            .extend(["api", "v1", "gating"])
+            .extend(segments);
+        Ok(url)
+    };
     let client = reqwest::Client::new();
     let request = match &args.command {
-        GateCommand::Import { file } => {
-            let dag = Dag::load(file)?;
-            client.put(format!("{base}/dag")).json(&dag)
+        GateCommand::Import { file } => client.put(url(&["dag"])?).json(&Dag::load(file)?),
+        GateCommand::Check { workflow, to } => {
+            client.post(url(&["workflows", workflow, "transitions"])?).json(&json!({ "to": to, "dry_run": true }))
         }
-        GateCommand::Check { workflow, to } => client
-            .post(format!("{base}/workflows/{}/transitions", segment(workflow)))
-            .json(&json!({ "to": to, "dry_run": true })),
         GateCommand::Move { workflow, to, reason, force } => client
-            .post(format!("{base}/workflows/{}/transitions", segment(workflow)))
+            .post(url(&["workflows", workflow, "transitions"])?)
             .json(&json!({ "to": to, "reason": reason, "force": force })),
         GateCommand::Overview { state, blocked, limit } => {
             let mut query = vec![("limit", limit.to_string())];
@@ -122,12 +128,12 @@ async fn call(args: &GateArgs) -> Result<(i32, Value), String> {
             if *blocked {
                 query.push(("blocked", "true".to_owned()));
             }
-            client.get(format!("{base}/overview")).query(&query)
+            client.get(url(&["overview"])?).query(&query)
         }
         GateCommand::History { workflow, limit } => {
             let mut query = vec![("limit", limit.to_string())];
             query.extend(workflow.iter().map(|workflow| ("workflow", workflow.clone())));
-            client.get(format!("{base}/transitions")).query(&query)
+            client.get(url(&["transitions"])?).query(&query)
         }
     };
     let request = match &args.token {
@@ -145,16 +151,6 @@ async fn call(args: &GateArgs) -> Result<(i32, Value), String> {
         _ if status.is_success() => Ok((if allowed || answer["forced"] == true { 0 } else { 1 }, answer)),
         _ => Err(format!("{status}: {}", answer["error"].as_str().unwrap_or("(no message)"))),
     }
-}
-
-/// A path segment, percent-encoded.
-fn segment(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(byte).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// The answer as text.

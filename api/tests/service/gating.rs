@@ -410,7 +410,12 @@ async fn dqc_gate_imports_checks_moves_and_shows_the_overview_against_a_running_
     assert!(out.contains(" ods not_migrated -> dual_run by operator: first"), "{out}");
     let (code, out, _) = run(Some(OPERATOR), args("--json check dw --to dual_run")).await.unwrap();
     assert_eq!((code, serde_json::from_str::<Value>(&out).unwrap()["allowed"].clone()), (0, json!(true)));
-    // Errors exit 2 with the service's message: no token, a viewer moving, a bad file.
+    // Errors exit 2 with the service's message: an unknown workflow (its id travels as one
+    // path segment), no token, a viewer moving, a bad file.
+    let unknown = ["check", "no such/flow", "--to", "dual_run"].map(str::to_owned).to_vec();
+    let (code, _, err) = run(Some(OPERATOR), unknown).await.unwrap();
+    assert_eq!(code, 2);
+    assert!(err.contains("404") && err.contains("workflow `no such/flow` is not in the DAG"), "{err}");
     let (code, _, err) = run(None, args("overview")).await.unwrap();
     assert_eq!(code, 2);
     assert!(err.contains("401") && err.contains("Bearer"), "{err}");
