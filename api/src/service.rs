@@ -2,10 +2,10 @@
 //! notifier in one process.
 //!
 //! [`run`] binds `api.listen`, opens the store (applying migrations), registers the configured
-//! tables and imports the gating DAG file, then runs every part as a task of one `JoinSet` until `shutdown` turns true: the
-//! API stops accepting and finishes open requests, the consumer drains its batch and commits,
-//! the runner lets running diffs finish (for a grace period), the notifier finishes its round,
-//! and the sweep stops.
+//! tables and imports the gating DAG file, then runs every part as a task of one `JoinSet`
+//! until `shutdown` turns true: the API stops accepting and finishes open requests, the
+//! consumer drains its batch and commits, the runner lets running diffs finish (for a grace
+//! period), the notifier finishes its round, and the sweep stops.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
