@@ -59,8 +59,10 @@ pub(crate) async fn snapshot(state: &AppState) -> Result<Arc<Snapshot>, ApiError
 }
 
 /// Caches the model a transition made (the same DAG, the unit in its new state) at the version
-/// the transition committed, so that the next check need not read the whole model again.
-async fn remember_move(state: AppState, current: Arc<Snapshot>, unit: Vec<String>, to: WorkflowState) {
+/// the transition committed, so that the next check need not read the whole model again. The
+/// answer waits for it (a copy of the model: tens of milliseconds at 100,000 tasks), so the
+/// next request from the same caller is answered from it.
+async fn remember_move(state: &AppState, current: Arc<Snapshot>, unit: Vec<String>, to: WorkflowState) {
     let moved = tokio::task::spawn_blocking(move || {
         let mut model = current.model.clone();
         for member in unit {
@@ -201,7 +203,7 @@ pub(crate) async fn transition(
             tracing::info!(workflow = %id, unit = ?record.unit, from = record.from.as_str(), to = record.to.as_str(),
                 by = %caller.name, forced, "workflow moved");
             answer.transition = Some(recorded);
-            tokio::spawn(remember_move(state.clone(), current, record.unit, record.to));
+            remember_move(&state, current, record.unit, record.to).await;
             return Ok((StatusCode::CREATED, axum::Json(answer)));
         }
     }
