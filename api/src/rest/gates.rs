@@ -221,7 +221,8 @@ async fn decide(
     let missing = || ApiError::not_found(format!("workflow `{id}` is not in the DAG"));
     let unit = graph.unit(id).ok_or_else(missing)?;
     let tables = if to == WorkflowState::Migrated { evidence_tables(model, graph, unit) } else { Vec::new() };
-    let needed = evidence_runs(state).await?;
+    let names: Vec<&str> = tables.iter().map(|(_, table)| *table).collect();
+    let needed = evidence_runs(state, Some(&names)).await?;
     let mut histories: BTreeMap<&str, History> = BTreeMap::new();
     for (_, table) in &tables {
         histories.insert(table, state.store().verdict_history(table).await?);
@@ -244,15 +245,22 @@ async fn decide(
     Ok((decision, evidence))
 }
 
-/// N of rule 4 for a table: its own `evidence_runs`, else `gating.evidence_runs`.
-async fn evidence_runs(state: &AppState) -> Result<impl Fn(&str) -> usize + use<>, ApiError> {
-    let own: BTreeMap<String, usize> = state
-        .store()
-        .tables()
-        .await?
-        .into_iter()
-        .filter_map(|table| Some((table.name, table.evidence_runs?)))
-        .collect();
+/// N of rule 4 for a table: its own `evidence_runs`, else `gating.evidence_runs`. Reads the
+/// registrations of `tables` only (a transition's few), or of every table with `None` (the
+/// overview).
+async fn evidence_runs(state: &AppState, tables: Option<&[&str]>) -> Result<impl Fn(&str) -> usize + use<>, ApiError> {
+    let registered = match tables {
+        Some(names) => {
+            let mut found = Vec::with_capacity(names.len());
+            for name in names {
+                found.extend(state.store().table(name).await?);
+            }
+            found
+        }
+        None => state.store().tables().await?,
+    };
+    let own: BTreeMap<String, usize> =
+        registered.into_iter().filter_map(|table| Some((table.name, table.evidence_runs?))).collect();
     let default = state.config().gating.evidence_runs;
     Ok(move |table: &str| own.get(table).copied().unwrap_or(default))
 }
@@ -352,7 +360,7 @@ pub(crate) async fn overview_page(
     let (limit, offset) = Page { limit: query.limit, offset: query.offset }.checked()?;
     let current = snapshot(&state).await?;
     let histories = state.store().verdict_histories().await?;
-    let needed = evidence_runs(&state).await?;
+    let needed = evidence_runs(&state, None).await?;
     let history = |table: &str| histories.get(table).cloned().unwrap_or_default();
     let whole = overview(&current.model, &current.graph, &history, &needed);
     let selected: Vec<Step> = whole
