@@ -1,5 +1,5 @@
 //! The store, on SQLite and PostgreSQL: idempotent intake, pairing outcomes, deadlines, the
-//! job queue (priorities, windows, leases, retries) and the table registry.
+//! job queue (priorities, windows, leases, retries), the table registry and the gating model.
 
 use std::time::Duration;
 
@@ -289,6 +289,45 @@ async fn the_gating_evidence_reads_each_runs_latest_verdicts_from_stored_reports
         let decision =
             check(&model, &model.graph(), "W", WorkflowState::Migrated, &move |_| history.clone(), &|_| 2).unwrap();
         assert!(decision.allowed(), "{engine}: {:?}", decision.violations);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_transition_checked_on_a_model_that_has_changed_since_is_not_recorded() {
+    use api::gating::{Dag, Task, TaskKind, WorkflowState};
+    use api::store::NewTransition;
+    on_every_store(|store, engine| async move {
+        let dag: Dag = serde_json::from_value(serde_json::json!({"tasks": [
+            {"id": "a1", "workflow": "A", "kind": "sql"},
+            {"id": "b1", "workflow": "B", "kind": "sql", "upstream": ["a1"]}
+        ]}))
+        .unwrap();
+        store.import_dag(&dag, at(1)).await.unwrap();
+        let (read, model) = store.gating_model().await.unwrap();
+        assert_eq!(model.tasks.len(), 2, "{engine}");
+        let transition = NewTransition {
+            workflow: "A".into(),
+            unit: vec!["A".into()],
+            from: WorkflowState::NotMigrated,
+            to: WorkflowState::DualRun,
+            actor: "test".into(),
+            reason: String::new(),
+            evidence: serde_json::json!({}),
+        };
+        // Another writer changes the DAG between the check and the commit: nothing is recorded.
+        let task =
+            Task { id: "a2".into(), workflow: "A".into(), kind: TaskKind::Sql, upstream: vec![], outputs: vec![] };
+        store.put_task(&task, at(2)).await.unwrap();
+        assert_eq!(store.record_transition(read, &transition, at(3)).await.unwrap(), None, "{engine}");
+        assert_eq!(store.workflow_state("A").await.unwrap(), Some(WorkflowState::NotMigrated), "{engine}");
+        assert_eq!(store.transitions(None, 10, 0).await.unwrap().1, 0, "{engine}");
+        // Checked again on the current model, it is; a second commit on the same read is not.
+        let (current, _) = store.gating_model().await.unwrap();
+        assert!(store.record_transition(current, &transition, at(4)).await.unwrap().is_some(), "{engine}");
+        assert_eq!(store.workflow_state("A").await.unwrap(), Some(WorkflowState::DualRun), "{engine}");
+        assert_eq!(store.record_transition(current, &transition, at(5)).await.unwrap(), None, "{engine}");
+        assert_eq!(store.transitions(Some("A"), 10, 0).await.unwrap().1, 1, "{engine}");
     })
     .await;
 }
