@@ -21,8 +21,9 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
+use arrow::buffer::{NullBuffer, ScalarBuffer};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Fields, Float64Type, Int64Type, TimeUnit};
+use arrow::datatypes::{ArrowNativeType, DataType, Fields, Float64Type, Int64Type, TimeUnit};
 
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -177,6 +178,23 @@ pub(crate) trait Encode: Send {
         self.encode(row, scratch);
         xxh3_128(scratch)
     }
+
+    /// `hash` of rows `0..len`, into `out` (cleared first). One call per column instead of one
+    /// per value: in an implementation's copy of this method, `hash` is a static call that
+    /// inlines. Nested encoders hash their children a column at a time too.
+    fn hash_all(&self, len: usize, out: &mut Vec<u128>, scratch: &mut Vec<u8>) {
+        out.clear();
+        out.extend((0..len).map(|row| self.hash(row, scratch)));
+    }
+
+    /// The encodings of rows `0..len`, one after the other into `out`, each ending at the
+    /// offset pushed to `ends`.
+    fn encode_all(&self, len: usize, out: &mut Vec<u8>, ends: &mut Vec<usize>) {
+        for row in 0..len {
+            self.encode(row, out);
+            ends.push(out.len());
+        }
+    }
 }
 
 /// The hash of NULL, whatever the type.
@@ -227,6 +245,16 @@ fn hash_i128(value: i128, tag: u8) -> u128 {
             bytes[16] = tag;
             xxh3_128(&bytes)
         }
+    }
+}
+
+/// `out` = `hash(row)` for rows `0..len`, [`NULL_HASH`] where `nulls` says NULL: the null
+/// check leaves the loop when there are no NULLs.
+fn hash_rows(len: usize, nulls: Option<&NullBuffer>, out: &mut Vec<u128>, hash: impl Fn(usize) -> u128) {
+    out.clear();
+    match nulls.filter(|n| n.null_count() > 0) {
+        None => out.extend((0..len).map(hash)),
+        Some(nulls) => out.extend((0..len).map(|row| if nulls.is_null(row) { NULL_HASH } else { hash(row) })),
     }
 }
 
@@ -295,7 +323,7 @@ struct ExactEncoder {
 /// Mantissas as read: integers stay 64-bit (no copy for Int64), decimals widen to 128 bits.
 enum Mantissas {
     Int(arrow::array::Int64Array),
-    Wide(Vec<i128>),
+    Wide(ScalarBuffer<i128>),
 }
 
 impl Mantissas {
@@ -310,19 +338,22 @@ impl Mantissas {
 fn exact_encoder(array: &ArrayRef) -> Option<Encoder> {
     use DataType as T;
     let (mantissas, scale) = match array.data_type() {
-        T::Decimal32(_, s) | T::Decimal64(_, s) | T::Decimal128(_, s) => {
+        T::Decimal128(_, s) => {
+            (Mantissas::Wide(array.as_primitive::<arrow::datatypes::Decimal128Type>().values().clone()), *s)
+        }
+        T::Decimal32(_, s) | T::Decimal64(_, s) => {
             let widened = cast(array, &T::Decimal128(38, *s)).ok()?;
-            (Mantissas::Wide(widened.as_primitive::<arrow::datatypes::Decimal128Type>().values().to_vec()), *s)
+            (Mantissas::Wide(widened.as_primitive::<arrow::datatypes::Decimal128Type>().values().clone()), *s)
         }
         T::Decimal256(_, s) => {
             let values = array.as_primitive::<arrow::datatypes::Decimal256Type>();
             // Values beyond 128 bits map to the extreme; 38-digit decimals (ORC's maximum) fit.
-            let mantissas = values
+            let mantissas: Vec<i128> = values
                 .values()
                 .iter()
                 .map(|v| v.to_i128().unwrap_or(if v.is_negative() { i128::MIN } else { i128::MAX }))
                 .collect();
-            (Mantissas::Wide(mantissas), *s)
+            (Mantissas::Wide(ScalarBuffer::from(mantissas)), *s)
         }
         T::UInt64 => {
             let values = array.as_primitive::<arrow::datatypes::UInt64Type>().values();
@@ -358,6 +389,20 @@ impl Encode for ExactEncoder {
         };
         hash_i128(mantissa, scale.cast_unsigned())
     }
+
+    fn hash_all(&self, len: usize, out: &mut Vec<u128>, _: &mut Vec<u8>) {
+        let nulls = self.nulls.as_ref();
+        match &self.mantissas {
+            Mantissas::Int(values) => {
+                let values = values.values();
+                hash_rows(len, nulls, out, |row| hash_u64(values[row].cast_unsigned(), 0));
+            }
+            Mantissas::Wide(values) => hash_rows(len, nulls, out, |row| {
+                let (mantissa, scale) = normalize_decimal(values[row], self.scale);
+                hash_i128(mantissa, scale.cast_unsigned())
+            }),
+        }
+    }
 }
 
 /// Writes the NULL tag when `row` is NULL in `nulls`; true when it did.
@@ -387,7 +432,7 @@ pub(crate) fn normalize_decimal(mut mantissa: i128, mut scale: i8) -> (i128, i8)
             small /= 10;
             scale -= 1;
         }
-        mantissa = i128::from(small);
+        return (i128::from(small), if small == 0 { 0 } else { scale });
     }
     while scale > 0 && mantissa % 10 == 0 {
         mantissa /= 10;
@@ -417,6 +462,11 @@ impl Encode for FloatEncoder {
 
     fn hash(&self, row: usize, _: &mut Vec<u8>) -> u128 {
         if self.0.is_null(row) { NULL_HASH } else { hash_u64(u64::from_be_bytes(sortable_f64(self.0.value(row))), 0) }
+    }
+
+    fn hash_all(&self, len: usize, out: &mut Vec<u128>, _: &mut Vec<u8>) {
+        let values = self.0.values();
+        hash_rows(len, self.0.nulls(), out, |row| hash_u64(u64::from_be_bytes(sortable_f64(values[row])), 0));
     }
 }
 
@@ -458,6 +508,16 @@ impl Encode for StringEncoder {
         let value = self.array.value(row);
         xxh3_128(if self.trim { value.trim_end_matches(' ') } else { value }.as_bytes())
     }
+
+    fn hash_all(&self, len: usize, out: &mut Vec<u128>, _: &mut Vec<u8>) {
+        let (offsets, bytes) = (self.array.value_offsets(), self.array.value_data());
+        let value = |row: usize| &bytes[offsets[row].as_usize()..offsets[row + 1].as_usize()];
+        if self.trim {
+            hash_rows(len, self.array.nulls(), out, |row| xxh3_128(trim_spaces(value(row))));
+        } else {
+            hash_rows(len, self.array.nulls(), out, |row| xxh3_128(value(row)));
+        }
+    }
 }
 
 struct BinaryEncoder(arrow::array::BinaryArray);
@@ -475,6 +535,11 @@ impl Encode for BinaryEncoder {
     fn hash(&self, row: usize, _: &mut Vec<u8>) -> u128 {
         if self.0.is_null(row) { NULL_HASH } else { xxh3_128(self.0.value(row)) }
     }
+}
+
+/// `bytes` without trailing spaces (as `str::trim_end_matches(' ')`).
+fn trim_spaces(bytes: &[u8]) -> &[u8] {
+    &bytes[..bytes.iter().rposition(|&byte| byte != b' ').map_or(0, |last| last + 1)]
 }
 
 /// Self-delimiting and order-preserving: 0x00 becomes 0x00 0xFF, the end is 0x00 0x00.
@@ -515,6 +580,10 @@ impl Encode for IntegerEncoder {
 
     fn hash(&self, row: usize, _: &mut Vec<u8>) -> u128 {
         if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) { NULL_HASH } else { hash_i128(self.values[row], 0) }
+    }
+
+    fn hash_all(&self, len: usize, out: &mut Vec<u128>, _: &mut Vec<u8>) {
+        hash_rows(len, self.nulls.as_ref(), out, |row| hash_i128(self.values[row], 0));
     }
 }
 
@@ -577,6 +646,12 @@ mod tests {
     fn assert_hashes_follow_encodings(a: ArrayRef, b: ArrayRef, domain: &Domain) {
         let (ea, eb) = (encoder(&a, domain).unwrap(), encoder(&b, domain).unwrap());
         let mut scratch = Vec::new();
+        for (array, encoder) in [(&a, &ea), (&b, &eb)] {
+            let mut all = Vec::new();
+            encoder.hash_all(array.len(), &mut all, &mut scratch);
+            let each: Vec<u128> = (0..array.len()).map(|row| encoder.hash(row, &mut scratch)).collect();
+            assert_eq!(all, each, "{domain:?}: hash_all of {:?}", array.data_type());
+        }
         for i in 0..a.len() {
             for j in 0..b.len() {
                 let (mut x, mut y) = (Vec::new(), Vec::new());
@@ -641,7 +716,32 @@ mod tests {
         let domain = Domain::Map(Box::new(string.clone()), Box::new(string));
         let b = map(&[Some(&[("a", "1"), ("b", "2")]), Some(&[]), None, Some(&[("a", "2"), ("b", "1")])]);
         let c = map(&[Some(&[("b", "2"), ("a", "1")]), None, Some(&[]), Some(&[("a", "1")])]);
+        assert_hashes_follow_encodings(b.slice(1, 3), Arc::clone(&c), &domain);
         assert_hashes_follow_encodings(b, c, &domain);
+        // Lists in order, structs by field, and slices (offsets that do not start at zero).
+        let lists: ArrayRef =
+            Arc::new(arrow::array::ListArray::from_iter_primitive::<arrow::datatypes::Int32Type, _, _>(vec![
+                Some(vec![Some(1), None]),
+                None,
+                Some(vec![]),
+                Some(vec![Some(1), None]),
+                Some(vec![None, Some(1)]),
+            ]));
+        assert_hashes_follow_encodings(Arc::clone(&lists), lists.slice(1, 4), &Domain::List(Box::new(Domain::Exact)));
+        let field = |name: &str, data_type| Arc::new(arrow::datatypes::Field::new(name, data_type, true));
+        let structs: ArrayRef = Arc::new(arrow::array::StructArray::from(vec![
+            (
+                field("a", DataType::Int32),
+                Arc::new(arrow::array::Int32Array::from(vec![Some(1), Some(1), None])) as ArrayRef,
+            ),
+            (
+                field("B", DataType::Utf8),
+                Arc::new(StringArray::from(vec![Some("x"), Some("y"), Some("x")])) as ArrayRef,
+            ),
+        ]));
+        let domain =
+            Domain::Struct(vec![("a".to_owned(), Domain::Exact), ("b".to_owned(), Domain::String { trim: false })]);
+        assert_hashes_follow_encodings(Arc::clone(&structs), structs.slice(1, 2), &domain);
     }
 
     #[test]

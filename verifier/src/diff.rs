@@ -126,10 +126,7 @@ impl Retained {
     fn push_spilled(&mut self, batch: RecordBatch, plan: &ColumnPlan) -> Result<()> {
         let rows = BatchRows::keys_only(&batch, plan)?;
         let (mut keys, mut ends) = (Vec::new(), Vec::with_capacity(rows.len()));
-        for row in 0..rows.len() {
-            rows.encode_key(row, &mut keys);
-            ends.push(keys.len());
-        }
+        rows.encode_keys(&mut keys, &mut ends);
         self.push(batch, &keys, &ends, plan)
     }
 
@@ -198,18 +195,20 @@ impl Split {
     ) -> Result<()> {
         let rows = BatchRows::keys_only(batch, plan)?;
         let mut picked: BTreeMap<usize, Picked> = BTreeMap::new();
-        let mut key = Vec::new();
-        for row in 0..rows.len() {
+        let (mut all_keys, mut all_ends) = (Vec::new(), Vec::with_capacity(rows.len()));
+        rows.encode_keys(&mut all_keys, &mut all_ends);
+        let mut start = 0;
+        for (row, &end) in all_ends.iter().enumerate() {
+            let key = &all_keys[start..end];
+            start = end;
             if rows.has_null_key(row) {
                 continue;
             }
-            key.clear();
-            rows.encode_key(row, &mut key);
-            if let Some(round) = rounds.of(buckets.of(key_hash(&key))) {
+            if let Some(round) = rounds.of(buckets.of(key_hash(key))) {
                 let (indices, keys, ends) = picked.entry(round).or_default();
                 indices.push(u32::try_from(row).unwrap_or(u32::MAX));
                 if round == 0 {
-                    keys.extend_from_slice(&key);
+                    keys.extend_from_slice(key);
                     ends.push(keys.len());
                 }
             }

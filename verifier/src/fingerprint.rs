@@ -121,6 +121,9 @@ pub(crate) struct Fingerprint {
     /// Key hashes and row hash accumulators of the batch being added (kept to reuse them).
     key_hashes_of_batch: Vec<u64>,
     row_hashes: Vec<u128>,
+    /// The encoded keys of the batch being added, and where each ends.
+    keys_of_batch: Vec<u8>,
+    key_ends: Vec<usize>,
 }
 
 impl Fingerprint {
@@ -138,22 +141,25 @@ impl Fingerprint {
             sorted: Vec::new(),
             key_hashes_of_batch: Vec::new(),
             row_hashes: Vec::new(),
+            keys_of_batch: Vec::new(),
+            key_ends: Vec::new(),
         }
     }
 
     fn add_batch(&mut self, batch: &RecordBatch, plan: &ColumnPlan, buckets: Buckets) -> Result<()> {
         let rows = BatchRows::new(batch, plan)?;
         let mut encoded = Vec::with_capacity(64);
-        // Keys are encoded row by row (the key hash picks the bucket, in both passes); values
+        // Keys are encoded and hashed (the key hash picks the bucket, in both passes); values
         // are hashed column by column into each row's accumulator, seeded by its key.
+        rows.encode_keys(&mut self.keys_of_batch, &mut self.key_ends);
         self.key_hashes_of_batch.clear();
         self.row_hashes.clear();
-        for row in 0..rows.len() {
-            encoded.clear();
-            rows.encode_key(row, &mut encoded);
-            let (key_hash, seed) = key_hashes(&encoded);
+        let mut start = 0;
+        for &end in &self.key_ends {
+            let (key_hash, seed) = key_hashes(&self.keys_of_batch[start..end]);
             self.key_hashes_of_batch.push(key_hash);
             self.row_hashes.push(seed);
+            start = end;
         }
         rows.combine_values(&mut self.row_hashes, &mut encoded);
         // Then queue the rows for their buckets (`add_pending` adds them in bucket order).

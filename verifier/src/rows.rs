@@ -89,10 +89,27 @@ impl BatchRows {
     /// Folds each value column's hashes into the rows' accumulators, column by column (one
     /// downcast array at a time, no row encoding). `acc` starts as each row's key hash.
     pub(crate) fn combine_values(&self, acc: &mut [u128], scratch: &mut Vec<u8>) {
+        let mut hashes = Vec::with_capacity(self.rows);
         for value in &self.hashed_values {
-            for (row, acc) in acc.iter_mut().enumerate() {
-                *acc = canonical::combine(*acc, value.hash(row, scratch));
+            value.hash_all(self.rows, &mut hashes, scratch);
+            for (acc, &hash) in acc.iter_mut().zip(&hashes) {
+                *acc = canonical::combine(*acc, hash);
             }
+        }
+    }
+
+    /// The encoded keys of all rows, one after the other into `out`, each ending at the offset
+    /// pushed to `ends` (a column at a time when the key has one column).
+    pub(crate) fn encode_keys(&self, out: &mut Vec<u8>, ends: &mut Vec<usize>) {
+        out.clear();
+        ends.clear();
+        if let [key] = self.keys.as_slice() {
+            key.encode_all(self.rows, out, ends);
+            return;
+        }
+        for row in 0..self.rows {
+            self.encode_key(row, out);
+            ends.push(out.len());
         }
     }
 }

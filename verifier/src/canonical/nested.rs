@@ -57,6 +57,20 @@ impl Encode for ListEncoder {
         let acc = (start..end).fold(LIST_SEED, |acc, index| combine(acc, self.item.hash(index, scratch)));
         finish(combine(acc, (end - start) as u128))
     }
+
+    fn hash_all(&self, len: usize, out: &mut Vec<u128>, scratch: &mut Vec<u8>) {
+        let items = self.ranges[..len].last().map_or(0, |&(_, end)| end);
+        let mut item_hashes = Vec::new();
+        self.item.hash_all(items, &mut item_hashes, scratch);
+        out.clear();
+        out.extend(self.ranges[..len].iter().enumerate().map(|(row, &(start, end))| {
+            if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+                return NULL_HASH;
+            }
+            let acc = item_hashes[start..end].iter().fold(LIST_SEED, |acc, &hash| combine(acc, hash));
+            finish(combine(acc, (end - start) as u128))
+        }));
+    }
 }
 
 /// Seeds of nested hashes, so that an empty list, an empty map and an empty struct differ.
@@ -101,6 +115,21 @@ impl Encode for StructEncoder {
             return NULL_HASH;
         }
         finish(self.fields.iter().fold(STRUCT_SEED, |acc, field| combine(acc, field.hash(row, scratch))))
+    }
+
+    fn hash_all(&self, len: usize, out: &mut Vec<u128>, scratch: &mut Vec<u8>) {
+        out.clear();
+        out.resize(len, STRUCT_SEED);
+        let mut field_hashes = Vec::new();
+        for field in &self.fields {
+            field.hash_all(len, &mut field_hashes, scratch);
+            for (acc, &hash) in out.iter_mut().zip(&field_hashes) {
+                *acc = combine(*acc, hash);
+            }
+        }
+        for (row, acc) in out.iter_mut().enumerate() {
+            *acc = if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) { NULL_HASH } else { finish(*acc) };
+        }
     }
 }
 
@@ -148,6 +177,25 @@ impl Encode for MapEncoder {
             sum.wrapping_add(entry)
         });
         finish(combine(combine(MAP_SEED, sum), (end - start) as u128))
+    }
+
+    fn hash_all(&self, len: usize, out: &mut Vec<u128>, scratch: &mut Vec<u8>) {
+        let entries = usize::try_from(self.offsets[len]).unwrap_or(0);
+        let (mut keys, mut values) = (Vec::new(), Vec::new());
+        self.key.hash_all(entries, &mut keys, scratch);
+        self.value.hash_all(entries, &mut values, scratch);
+        out.clear();
+        out.extend(self.offsets[..=len].windows(2).enumerate().map(|(row, window)| {
+            if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+                return NULL_HASH;
+            }
+            let (start, end) = (usize::try_from(window[0]).unwrap_or(0), usize::try_from(window[1]).unwrap_or(0));
+            let sum = keys[start..end]
+                .iter()
+                .zip(&values[start..end])
+                .fold(0u128, |sum, (&key, &value)| sum.wrapping_add(finish(combine(key, value))));
+            finish(combine(combine(MAP_SEED, sum), (end - start) as u128))
+        }));
     }
 }
 
