@@ -58,7 +58,9 @@ pub async fn diff_with_progress(spec: &DiffSpec, progress: Arc<dyn Progress>) ->
         fingerprint(baseline_streams, &plan, buckets, settings, &progress),
         fingerprint(candidate_streams, &plan, buckets, settings, &progress)
     )?;
+    tracing::debug!(elapsed = ?started.elapsed(), rows = baseline_fp.rows + candidate_fp.rows, "fingerprint pass done");
     let differing = differing_buckets(&mut baseline_fp, &mut candidate_fp, buckets)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "differing buckets found");
     let matched_in_equal_buckets: u64 =
         baseline_fp.buckets.iter().zip(&differing).filter(|(_, d)| !**d).map(|(digest, _)| digest.rows).sum();
 
@@ -78,9 +80,11 @@ pub async fn diff_with_progress(spec: &DiffSpec, progress: Arc<dyn Progress>) ->
     } else {
         (SideRounds::empty(), SideRounds::empty())
     };
+    tracing::debug!(elapsed = ?started.elapsed(), rounds = rounds.count(), "diff pass read");
     let mut classified =
         classify(&plan, &rounds, [&mut baseline_rounds, &mut candidate_rounds], sample_limit, spec.export.as_deref())?;
     classified.summary.matched += matched_in_equal_buckets;
+    tracing::debug!(elapsed = ?started.elapsed(), "classified");
     let sides = [(&baseline, &baseline_fp), (&candidate, &candidate_fp)];
     let mut report = assemble(&plan, sides, classified);
     report.buckets = BucketSummary {
