@@ -32,7 +32,7 @@ use crate::error::{Error, Result};
 use crate::fingerprint::{Buckets, key_hash};
 use crate::progress::Progress;
 use crate::report::{ChangedSample, ColumnSample, DuplicateKeySample, Samples, Summary};
-use crate::rows::{BatchRows, BatchValues};
+use crate::rows::{BatchRows, BatchValues, each_key};
 use crate::spec::Side;
 use crate::{sample, source};
 
@@ -197,10 +197,7 @@ impl Split {
         let mut picked: BTreeMap<usize, Picked> = BTreeMap::new();
         let (mut all_keys, mut all_ends) = (Vec::new(), Vec::with_capacity(rows.len()));
         rows.encode_keys(&mut all_keys, &mut all_ends);
-        let mut start = 0;
-        for (row, &end) in all_ends.iter().enumerate() {
-            let key = &all_keys[start..end];
-            start = end;
+        for (row, key) in each_key(&all_keys, &all_ends).enumerate() {
             if rows.has_null_key(row) {
                 continue;
             }

@@ -25,7 +25,7 @@ use crate::columns::ColumnPlan;
 use crate::error::Result;
 use crate::key_hashes::KeyHashes;
 use crate::progress::Progress;
-use crate::rows::BatchRows;
+use crate::rows::{BatchRows, each_key};
 use crate::{sample, source};
 
 /// Row count and wrapping sum of row hashes of a set of rows.
@@ -154,12 +154,10 @@ impl Fingerprint {
         rows.encode_keys(&mut self.keys_of_batch, &mut self.key_ends);
         self.key_hashes_of_batch.clear();
         self.row_hashes.clear();
-        let mut start = 0;
-        for &end in &self.key_ends {
-            let (key_hash, seed) = key_hashes(&self.keys_of_batch[start..end]);
+        for key in each_key(&self.keys_of_batch, &self.key_ends) {
+            let (key_hash, seed) = key_hashes(key);
             self.key_hashes_of_batch.push(key_hash);
             self.row_hashes.push(seed);
-            start = end;
         }
         rows.combine_values(&mut self.row_hashes, &mut encoded);
         // Then queue the rows for their buckets (`add_pending` adds them in bucket order).

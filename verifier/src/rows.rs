@@ -114,6 +114,11 @@ impl BatchRows {
     }
 }
 
+/// The byte strings that [`BatchRows::encode_keys`] wrote one after the other into `bytes`.
+pub(crate) fn each_key<'a>(bytes: &'a [u8], ends: &'a [usize]) -> impl Iterator<Item = &'a [u8]> {
+    ends.iter().scan(0, move |start, &end| Some(&bytes[std::mem::replace(start, end)..end]))
+}
+
 /// The compared values of one batch, encoded when asked: the diff pass keeps batches, not cells,
 /// so that a retained row costs its Arrow bytes and no more.
 pub(crate) struct BatchValues {
