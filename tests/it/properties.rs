@@ -97,10 +97,14 @@ fn diff_dirs(baseline: &Path, candidate: &Path) -> Report {
     runtime().block_on(verifier::diff(&spec)).expect("diff")
 }
 
-/// The report without what legitimately depends on the layout (paths, file counts, time).
+/// The report without what legitimately depends on the layout (paths, file counts, time, and
+/// what the footers tell: ORC's sum integers, Parquet's do not). So the findings of a diff that
+/// kept its first read equal those of a diff that read both datasets again.
 fn comparable(report: &Report) -> Value {
     let mut value = serde_json::to_value(report).unwrap();
     value["elapsed_ms"] = Value::Null;
+    value["buckets"]["footers_differ"] = Value::Null;
+    value["buckets"]["read_again"] = Value::Null;
     for side in ["baseline", "candidate"] {
         value[side]["uri"] = Value::Null;
         value[side]["files"] = Value::Null;

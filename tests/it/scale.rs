@@ -59,11 +59,14 @@ fn a_diff_larger_than_its_memory_limit_runs_in_rounds_and_finds_the_same() {
     let (baseline, candidate) = write_pair(dir.path());
     let unlimited = diff(&DiffSpec::new(baseline.clone(), candidate.clone(), &["id"]));
     assert_eq!(unlimited.buckets.rounds, 1);
+    // Other row counts: the first read's batches are kept and the datasets read once.
+    assert!(unlimited.buckets.footers_differ && !unlimited.buckets.read_again, "{:?}", unlimited.buckets);
     let mut spec = DiffSpec::new(baseline, candidate, &["id"]);
     spec.limits = ResourceLimits { memory_limit: Some(64 << 10), threads: Some(2) };
     spec.export = Some(dir.path().join("diff.parquet"));
     let limited = diff(&spec);
     assert!(limited.buckets.rounds > 3, "64 KiB cannot hold the differing buckets at once: {:?}", limited.buckets);
+    assert!(limited.buckets.read_again, "16 KiB cannot keep the first read: {:?}", limited.buckets);
     assert_eq!(counts(&limited), counts(&unlimited));
     let expected_deleted = (0..ROWS).filter(|i| i % 97 == 0).count() as u64;
     let expected_changed = (0..ROWS).filter(|i| i % 89 == 1 && i % 97 != 0 && *i != 5).count() as u64;
@@ -78,6 +81,29 @@ fn a_diff_larger_than_its_memory_limit_runs_in_rounds_and_finds_the_same() {
     let s = &limited.summary;
     let findings = s.changed + s.only_in_baseline + s.only_in_candidate;
     assert_eq!(exported.metadata().file_metadata().num_rows() as u64, findings);
+}
+
+#[test]
+fn datasets_whose_footers_agree_are_read_again_only_when_they_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<i64> = (0..ROWS).collect();
+    let write = |side: &str, candidate: bool, rows_per_file: usize| {
+        for (index, chunk) in ids.chunks(rows_per_file).enumerate() {
+            let path = dir.path().join(format!("{side}/part-{index}.parquet"));
+            write_parquet(&path, &[table(chunk, candidate)], Compression::SNAPPY);
+        }
+        path_str(&dir.path().join(side))
+    };
+    let (baseline, same, changed) =
+        (write("baseline", false, 7_000), write("same", false, 3_000), write("changed", true, 5_000));
+    // The same rows and NULL counts in both: the footers cannot tell, nothing is kept.
+    let equal = diff(&DiffSpec::new(baseline.clone(), same, &["id"]));
+    assert_eq!(equal.verdict, Verdict::Consistent);
+    assert!(!equal.buckets.footers_differ && !equal.buckets.read_again, "{:?}", equal.buckets);
+    let report = diff(&DiffSpec::new(baseline, changed, &["id"]));
+    assert!(!report.buckets.footers_differ && report.buckets.read_again, "{:?}", report.buckets);
+    let expected_changed = (0..ROWS).filter(|i| i % 89 == 1).count() as u64;
+    assert_eq!((report.summary.changed, report.summary.matched), (expected_changed, ROWS as u64 - expected_changed));
 }
 
 fn fingerprint(uri: &str, side: Side, buckets: Option<usize>) -> FingerprintFile {

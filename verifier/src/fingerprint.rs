@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arrow::array::RecordBatch;
 use serde_json::{Map, Value};
@@ -124,6 +125,9 @@ pub(crate) struct Fingerprint {
     /// The encoded keys of the batch being added, and where each ends.
     keys_of_batch: Vec<u8>,
     key_ends: Vec<usize>,
+    /// The batches read, per scan partition, while they fit `keep`'s budget.
+    kept: Vec<Vec<RecordBatch>>,
+    keep: Option<Arc<KeepBudget>>,
 }
 
 impl Fingerprint {
@@ -143,6 +147,8 @@ impl Fingerprint {
             row_hashes: Vec::new(),
             keys_of_batch: Vec::new(),
             key_ends: Vec::new(),
+            kept: vec![Vec::new()],
+            keep: settings.keep.clone(),
         }
     }
 
@@ -183,7 +189,28 @@ impl Fingerprint {
         self.arrow_bytes +=
             batch.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or(0) as u64).sum::<u64>();
         self.rows += rows.len() as u64;
+        self.keep_batch(batch);
         Ok(())
+    }
+
+    /// Keeps `batch` for the diff pass if it fits the budget; else drops every batch kept.
+    fn keep_batch(&mut self, batch: &RecordBatch) {
+        let Some(keep) = &self.keep else { return };
+        if keep.reserve(batch.get_array_memory_size() as u64) {
+            if let Some(partition) = self.kept.last_mut() {
+                partition.push(batch.clone());
+            }
+        } else {
+            self.keep = None;
+            self.kept = Vec::new();
+        }
+    }
+
+    /// The batches this side read, per scan partition, if all of them were kept.
+    pub(crate) fn take_kept(&mut self) -> Option<Vec<Vec<RecordBatch>>> {
+        let keep = self.keep.take()?;
+        let kept = std::mem::take(&mut self.kept);
+        (!keep.exceeded()).then_some(kept)
     }
 
     fn sample_null_key(&mut self, batch: &RecordBatch, row: usize, encoded: &[u8]) -> Result<()> {
@@ -239,6 +266,12 @@ impl Fingerprint {
         while self.null_key_samples.len() > self.sample_limit {
             self.null_key_samples.pop_last();
         }
+        if self.keep.is_some() && other.keep.is_some() {
+            self.kept.extend(other.kept);
+        } else {
+            self.keep = None;
+            self.kept = Vec::new();
+        }
         Ok(())
     }
 
@@ -250,12 +283,45 @@ impl Fingerprint {
 }
 
 /// Settings of the fingerprint pass.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Settings {
     /// Samples kept of NULL-key rows.
     pub(crate) sample_limit: usize,
     /// Key hashes held in memory per scan partition before spilling.
     pub(crate) key_hash_budget: usize,
+    /// Memory for keeping the batches read, shared by both sides (`None`: none are kept).
+    pub(crate) keep: Option<Arc<KeepBudget>>,
+}
+
+/// Memory for the batches the fingerprint pass keeps for the diff pass, shared by both sides'
+/// scan partitions. Once a batch does not fit, no side keeps any: the diff pass then reads both
+/// datasets again.
+#[derive(Debug)]
+pub(crate) struct KeepBudget {
+    left: AtomicU64,
+    exceeded: AtomicBool,
+}
+
+impl KeepBudget {
+    pub(crate) fn new(bytes: u64) -> Arc<Self> {
+        Arc::new(Self { left: AtomicU64::new(bytes), exceeded: AtomicBool::new(false) })
+    }
+
+    /// Takes `bytes` from the budget; false, now and from then on, when they do not fit.
+    fn reserve(&self, bytes: u64) -> bool {
+        if self.exceeded.load(Ordering::Relaxed) {
+            return false;
+        }
+        let fits = self.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(bytes)).is_ok();
+        if !fits {
+            self.exceeded.store(true, Ordering::Relaxed);
+        }
+        fits
+    }
+
+    pub(crate) fn exceeded(&self) -> bool {
+        self.exceeded.load(Ordering::Relaxed)
+    }
 }
 
 /// Fingerprints one side from its scan partitions, one task per partition.
@@ -270,7 +336,7 @@ pub(crate) async fn fingerprint(
     let multiset = plan.multiset;
     let partials = source::fold_partitions(
         streams,
-        || Fingerprint::new(buckets, settings, multiset),
+        || Fingerprint::new(buckets, settings.clone(), multiset),
         move |fingerprint, batch| {
             fingerprint.add_batch(batch, &plan, buckets)?;
             progress.add_rows(batch.num_rows() as u64);

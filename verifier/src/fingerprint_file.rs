@@ -158,7 +158,7 @@ pub async fn fingerprint_dataset_with_progress(
         }
         None => Buckets::for_rows(dataset.rows()),
     };
-    let settings = Settings { sample_limit: 0, key_hash_budget: crate::run::key_hash_budget(&spec.limits) };
+    let settings = Settings { sample_limit: 0, key_hash_budget: crate::run::key_hash_budget(&spec.limits), keep: None };
     let streams =
         source::scan(&context, &dataset, &plan.scan_columns(Side::Baseline), spec.options.filter.as_deref()).await?;
     progress.start_pass(crate::Pass::Fingerprint, dataset.rows());

@@ -179,6 +179,13 @@ pub struct BucketSummary {
     /// Rounds the diff pass classified them in: more than one when their rows did not fit the
     /// memory limit and were spilled to disk.
     pub rounds: usize,
+    /// Whether the files' footers proved, before a row was read, that the datasets differ
+    /// (other row counts, non-NULL counts or ORC integer sums). The fingerprint pass then keeps
+    /// the batches it reads, within a quarter of the memory limit (2 GiB without one).
+    pub footers_differ: bool,
+    /// Whether the diff pass read both datasets again: false when no bucket differs or when it
+    /// took its rows from the batches the fingerprint pass kept.
+    pub read_again: bool,
     /// The differing buckets in ascending order. Not in the JSON report; `dqc diff` of two
     /// fingerprint files names them.
     #[serde(skip)]

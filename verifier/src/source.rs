@@ -5,6 +5,7 @@
 //! `scan` exposes a dataset to DataFusion as a table.
 
 mod dataset;
+mod footer;
 mod format;
 mod location;
 mod scan;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
@@ -51,6 +53,18 @@ pub(crate) async fn scan(
 
 /// Consumes each scan partition in a task of its own, folding its batches into a state made by
 /// `init`, and returns the partial states (in completion order) for the caller to merge.
+/// Streams of batches already read, one per scan partition, to be read again.
+pub(crate) fn replay(partitions: Vec<Vec<RecordBatch>>) -> Vec<SendableRecordBatchStream> {
+    partitions
+        .into_iter()
+        .filter_map(|batches| {
+            let schema = batches.first()?.schema();
+            let stream = futures::stream::iter(batches.into_iter().map(Ok));
+            Some(Box::pin(RecordBatchStreamAdapter::new(schema, stream)) as SendableRecordBatchStream)
+        })
+        .collect()
+}
+
 pub(crate) async fn fold_partitions<T, F>(
     streams: Vec<SendableRecordBatchStream>,
     init: impl Fn() -> T,

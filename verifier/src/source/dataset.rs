@@ -14,6 +14,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 
+use super::footer::ColumnStats;
 use super::format::{self, DataFile};
 use super::location;
 use crate::error::{Error, Result};
@@ -73,6 +74,21 @@ impl Dataset {
     /// Names of the Hive partition columns, the last columns of [`Self::schema`].
     pub fn partition_columns(&self) -> &[String] {
         &self.partition_columns
+    }
+
+    /// Footer statistics of a column (case-insensitive name) over all files: a file without
+    /// the column adds none of its values. Unknown for a partition column.
+    pub(crate) fn column_stats(&self, name: &str) -> ColumnStats {
+        let name = name.to_lowercase();
+        if self.partition_columns.iter().any(|p| p.eq_ignore_ascii_case(&name)) {
+            return ColumnStats::default();
+        }
+        self.files.iter().fold(ColumnStats::ABSENT, |total, file| {
+            let has_column = file.schema.fields().iter().any(|f| f.name().eq_ignore_ascii_case(&name));
+            let stats =
+                if has_column { file.stats.get(&name).copied().unwrap_or_default() } else { ColumnStats::ABSENT };
+            total.plus(stats)
+        })
     }
 
     /// Rows in all files, from their footers.

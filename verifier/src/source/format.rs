@@ -1,10 +1,11 @@
-//! The two file formats: recognising a file by its magic bytes, reading its footer (schema and
-//! row count) and streaming its record batches with a projection by column name.
+//! The two file formats: recognising a file by its magic bytes, reading its footer (schema, row
+//! count and column statistics) and streaming its record batches with a projection by column name.
 //!
 //! Files are recognised by content, not by name: Hive writes extension-less files such as
 //! `000000_0`. ORC is read with orc-rust, Parquet with the parquet crate, both through the
 //! object store so that other stores can be plugged in later.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
+use super::footer::{self, ColumnStats};
 use super::location::ListedFile;
 use crate::BATCH_SIZE;
 use crate::error::{Error, Result};
@@ -43,6 +45,8 @@ pub(crate) struct DataFile {
     pub(crate) rows: u64,
     /// The file's own Arrow schema.
     pub(crate) schema: SchemaRef,
+    /// Footer statistics of its top-level columns, by lower-case name.
+    pub(crate) stats: HashMap<String, ColumnStats>,
 }
 
 /// A stream of one file's batches, with errors already naming the file.
@@ -65,22 +69,23 @@ pub(crate) async fn inspect(side: Side, store: &Arc<dyn ObjectStore>, listed: &L
         path: display_path(&listed.path),
         found: describe_magic(&head),
     })?;
-    let (rows, schema) = match format {
+    let (rows, schema, stats) = match format {
         FileFormat::Orc => {
             let builder = orc_rust::ArrowReaderBuilder::try_new_async(orc_reader(store, listed))
                 .await
                 .map_err(|e| unreadable(Box::new(e)))?;
-            (builder.file_metadata().number_of_rows(), builder.schema())
+            let metadata = builder.file_metadata();
+            (metadata.number_of_rows(), builder.schema(), footer::orc(metadata))
         }
         FileFormat::Parquet => {
             let builder = ParquetRecordBatchStreamBuilder::new(parquet_reader(store, listed))
                 .await
                 .map_err(|e| unreadable(Box::new(e)))?;
             let rows = builder.metadata().file_metadata().num_rows();
-            (u64::try_from(rows).unwrap_or(0), Arc::clone(builder.schema()))
+            (u64::try_from(rows).unwrap_or(0), Arc::clone(builder.schema()), footer::parquet(builder.metadata()))
         }
     };
-    Ok(Some(DataFile { listed: listed.clone(), format, rows, schema }))
+    Ok(Some(DataFile { listed: listed.clone(), format, rows, schema, stats }))
 }
 
 /// Opens a stream of the file's batches holding only `columns` (names as in the file), in the
