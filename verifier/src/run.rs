@@ -183,8 +183,8 @@ fn footers_differ(plan: &ColumnPlan, baseline: &Dataset, candidate: &Dataset) ->
 
 /// The fingerprint pass's settings. Footers that prove the datasets differ mean a diff pass:
 /// the fingerprint pass then keeps what it reads (within a budget) so that the diff pass need not
-/// read it again. Otherwise nothing is kept: keeping costs equal datasets, the common case, about
-/// 40% more time (fresh memory for every batch).
+/// read it again. Otherwise nothing is kept: keeping costs equal datasets, the common case,
+/// 20-50% more time (measured on 2 x 2M rows: fresh memory for every batch).
 fn fingerprint_settings(spec: &DiffSpec, footers_differ: bool) -> Settings {
     Settings {
         sample_limit: spec.options.sample_limit,
