@@ -51,8 +51,6 @@ pub(crate) async fn scan(
     frame.execute_stream_partitioned().await.map_err(Error::from_datafusion)
 }
 
-/// Consumes each scan partition in a task of its own, folding its batches into a state made by
-/// `init`, and returns the partial states (in completion order) for the caller to merge.
 /// Streams of batches already read, one per scan partition, to be read again.
 pub(crate) fn replay(partitions: Vec<Vec<RecordBatch>>) -> Vec<SendableRecordBatchStream> {
     partitions
@@ -65,6 +63,8 @@ pub(crate) fn replay(partitions: Vec<Vec<RecordBatch>>) -> Vec<SendableRecordBat
         .collect()
 }
 
+/// Consumes each scan partition in a task of its own, folding its batches into a state made by
+/// `init`, and returns the partial states (in completion order) for the caller to merge.
 pub(crate) async fn fold_partitions<T, F>(
     streams: Vec<SendableRecordBatchStream>,
     init: impl Fn() -> T,

@@ -79,14 +79,13 @@ impl Dataset {
     /// Footer statistics of a column (case-insensitive name) over all files: a file without
     /// the column adds none of its values. Unknown for a partition column.
     pub(crate) fn column_stats(&self, name: &str) -> ColumnStats {
-        let name = name.to_lowercase();
-        if self.partition_columns.iter().any(|p| p.eq_ignore_ascii_case(&name)) {
+        if self.partition_columns.iter().any(|p| p.eq_ignore_ascii_case(name)) {
             return ColumnStats::default();
         }
         self.files.iter().fold(ColumnStats::ABSENT, |total, file| {
-            let has_column = file.schema.fields().iter().any(|f| f.name().eq_ignore_ascii_case(&name));
-            let stats =
-                if has_column { file.stats.get(&name).copied().unwrap_or_default() } else { ColumnStats::ABSENT };
+            let stats = file
+                .column(name)
+                .map_or(ColumnStats::ABSENT, |field| file.stats.get(field.name()).copied().unwrap_or_default());
             total.plus(stats)
         })
     }
@@ -120,8 +119,7 @@ impl Dataset {
                     let value = file.listed.partition[index - data_columns].1.clone();
                     return ColumnSource::Constant(value);
                 }
-                let wanted = self.schema.field(index).name();
-                match file.schema.fields().iter().find(|f| f.name().eq_ignore_ascii_case(wanted)) {
+                match file.column(self.schema.field(index).name()) {
                     Some(field) => {
                         file_columns.push(field.name().clone());
                         ColumnSource::File(field.name().clone())

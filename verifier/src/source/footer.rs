@@ -41,7 +41,7 @@ fn known_and_unequal<T: PartialEq>(a: Option<T>, b: Option<T>) -> bool {
     a.zip(b).is_some_and(|(a, b)| a != b)
 }
 
-/// Statistics per top-level column (lower-case name) from an ORC footer.
+/// Statistics per top-level column (by name) from an ORC footer.
 pub(crate) fn orc(metadata: &FileMetadata) -> HashMap<String, ColumnStats> {
     let statistics = metadata.column_file_statistics();
     metadata
@@ -54,12 +54,12 @@ pub(crate) fn orc(metadata: &FileMetadata) -> HashMap<String, ColumnStats> {
                 Some(TypeStatistics::Integer { sum, .. }) => sum.map(i128::from),
                 _ => None,
             };
-            Some((column.name().to_lowercase(), ColumnStats { values: Some(found.number_of_values()), sum }))
+            Some((column.name().to_owned(), ColumnStats { values: Some(found.number_of_values()), sum }))
         })
         .collect()
 }
 
-/// Statistics per top-level primitive column (lower-case name) from a Parquet footer: values
+/// Statistics per top-level primitive column (by name) from a Parquet footer: values
 /// that are not NULL, when every row group counts its NULLs.
 pub(crate) fn parquet(metadata: &ParquetMetaData) -> HashMap<String, ColumnStats> {
     let mut columns: HashMap<String, ColumnStats> = HashMap::new();
@@ -70,7 +70,7 @@ pub(crate) fn parquet(metadata: &ParquetMetaData) -> HashMap<String, ColumnStats
             let nulls = group.columns().get(index)?.statistics()?.null_count_opt()?;
             Some(total + u64::try_from(group.num_rows()).ok()?.checked_sub(nulls)?)
         });
-        columns.insert(name.to_lowercase(), ColumnStats { values, sum: None });
+        columns.insert(name.clone(), ColumnStats { values, sum: None });
     }
     columns
 }

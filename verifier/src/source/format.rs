@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{FieldRef, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use datafusion::error::DataFusionError;
@@ -45,8 +45,15 @@ pub(crate) struct DataFile {
     pub(crate) rows: u64,
     /// The file's own Arrow schema.
     pub(crate) schema: SchemaRef,
-    /// Footer statistics of its top-level columns, by lower-case name.
+    /// Footer statistics of its top-level columns, by the file's column names.
     pub(crate) stats: HashMap<String, ColumnStats>,
+}
+
+impl DataFile {
+    /// The file's own column for a dataset column (names match case-insensitively).
+    pub(crate) fn column(&self, name: &str) -> Option<&FieldRef> {
+        self.schema.fields().iter().find(|f| f.name().eq_ignore_ascii_case(name))
+    }
 }
 
 /// A stream of one file's batches, with errors already naming the file.
