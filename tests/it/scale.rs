@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
-use dqc_tests::{batch, diff, path_str, runtime, write_parquet};
+use dqc_tests::{batch, diff, path_str, runtime, write_orc, write_parquet};
 use parquet::basic::Compression;
 use verifier::{
     DiffSpec, FingerprintFile, FingerprintSpec, Report, ResourceLimits, Side, Verdict, compare_fingerprints,
@@ -104,6 +104,37 @@ fn datasets_whose_footers_agree_are_read_again_only_when_they_differ() {
     assert!(!report.buckets.footers_differ && report.buckets.read_again, "{:?}", report.buckets);
     let expected_changed = (0..ROWS).filter(|i| i % 89 == 1).count() as u64;
     assert_eq!((report.summary.changed, report.summary.matched), (expected_changed, ROWS as u64 - expected_changed));
+}
+
+#[test]
+fn footers_counting_other_nulls_mean_one_read_and_footers_without_statistics_never_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<i64> = (0..ROWS).collect();
+    let nulled = |id: i64| id % 1000 == 7;
+    // Parquet counts NULLs: the candidate's `name` is NULL in 20 rows.
+    let names = StringArray::from_iter(ids.iter().map(|&i| (!nulled(i)).then(|| format!("name-{}", i % 777))));
+    let base = table(&ids, false);
+    let candidate = batch(vec![
+        ("id", Arc::clone(base.column(0))),
+        ("name", Arc::new(names)),
+        ("amount", Arc::clone(base.column(2))),
+    ]);
+    write_parquet(&dir.path().join("baseline/part-0.parquet"), &[base], Compression::SNAPPY);
+    write_parquet(&dir.path().join("candidate/part-0.parquet"), &[candidate], Compression::SNAPPY);
+    let side = |name: &str| path_str(&dir.path().join(name));
+    let report = diff(&DiffSpec::new(side("baseline"), side("candidate"), &["id"]));
+    assert!(report.buckets.footers_differ && !report.buckets.read_again, "{:?}", report.buckets);
+    assert_eq!(report.summary.changed, ids.iter().filter(|&&i| nulled(i)).count() as u64);
+    // orc-rust's writer writes no statistics: its footers never differ, the data is read again.
+    let orc = |qty_of_5: i64| {
+        let qty = Int64Array::from_iter_values(ids.iter().map(|&i| if i == 5 { qty_of_5 } else { i % 10 }));
+        batch(vec![("id", Arc::new(Int64Array::from(ids.clone())) as ArrayRef), ("qty", Arc::new(qty))])
+    };
+    write_orc(&dir.path().join("a/part-0.orc"), &[orc(5)]);
+    write_orc(&dir.path().join("b/part-0.orc"), &[orc(6)]);
+    let unknown = diff(&DiffSpec::new(side("a"), side("b"), &["id"]));
+    assert!(!unknown.buckets.footers_differ && unknown.buckets.read_again, "{:?}", unknown.buckets);
+    assert_eq!(unknown.summary.changed, 1);
 }
 
 fn fingerprint(uri: &str, side: Side, buckets: Option<usize>) -> FingerprintFile {

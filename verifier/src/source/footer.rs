@@ -79,6 +79,37 @@ pub(crate) fn parquet(metadata: &ParquetMetaData) -> HashMap<String, ColumnStats
 mod tests {
     use super::*;
 
+    /// The ORC fixtures' files (`testdata/fixtures/orc`): Java's writer (Spark) and Arrow C++'s.
+    fn fixture_files() -> Vec<std::path::PathBuf> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/fixtures/orc");
+        ["spark", "arrow"]
+            .iter()
+            .flat_map(|producer| std::fs::read_dir(root.join(producer).join("baseline/dt=2024-05-01")).unwrap())
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| {
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                name.ends_with(".orc") && !name.starts_with('.')
+            })
+            .collect()
+    }
+
+    #[test]
+    fn real_orc_writers_count_values_and_sum_integers() {
+        let files = fixture_files();
+        assert_eq!(files.len(), 3, "{files:?}");
+        for path in files {
+            let builder = orc_rust::ArrowReaderBuilder::try_new(std::fs::File::open(&path).unwrap()).unwrap();
+            let stats = orc(builder.file_metadata());
+            let rows = builder.file_metadata().number_of_rows();
+            assert_eq!(stats["id"].values, Some(rows), "{}", path.display());
+            for integer in ["id", "c_int", "c_smallint"] {
+                assert!(stats[integer].sum.is_some(), "{}: {integer}", path.display());
+            }
+            assert!(stats["c_string"].values.is_some_and(|v| v < rows), "{}: NULLs are not counted", path.display());
+            assert_eq!(stats["c_string"].sum, None, "{}", path.display());
+        }
+    }
+
     #[test]
     fn unknown_statistics_never_differ_and_make_sums_unknown() {
         let known = ColumnStats { values: Some(3), sum: Some(6) };
