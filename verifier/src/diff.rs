@@ -29,10 +29,10 @@ use serde_json::{Map, Value};
 
 use crate::columns::ColumnPlan;
 use crate::error::{Error, Result};
-use crate::fingerprint::{Buckets, key_hash};
+use crate::fingerprint::Buckets;
 use crate::progress::Progress;
 use crate::report::{ChangedSample, ColumnSample, DuplicateKeySample, Samples, Summary};
-use crate::rows::{BatchRows, BatchValues, each_key};
+use crate::rows::{BatchRows, BatchValues};
 use crate::spec::Side;
 use crate::{sample, source};
 
@@ -195,17 +195,17 @@ impl Split {
     ) -> Result<()> {
         let rows = BatchRows::keys_only(batch, plan)?;
         let mut picked: BTreeMap<usize, Picked> = BTreeMap::new();
-        let (mut all_keys, mut all_ends) = (Vec::new(), Vec::with_capacity(rows.len()));
-        rows.encode_keys(&mut all_keys, &mut all_ends);
-        for (row, key) in each_key(&all_keys, &all_ends).enumerate() {
+        let (mut hashes, mut column, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+        rows.hash_keys(&mut hashes, &mut column, &mut scratch);
+        for (row, &hash) in hashes.iter().enumerate() {
             if rows.has_null_key(row) {
                 continue;
             }
-            if let Some(round) = rounds.of(buckets.of(key_hash(key))) {
+            if let Some(round) = rounds.of(buckets.of(hash as u64)) {
                 let (indices, keys, ends) = picked.entry(round).or_default();
                 indices.push(u32::try_from(row).unwrap_or(u32::MAX));
                 if round == 0 {
-                    keys.extend_from_slice(key);
+                    rows.encode_key(row, keys);
                     ends.push(keys.len());
                 }
             }

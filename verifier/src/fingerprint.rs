@@ -1,9 +1,10 @@
 //! The fingerprint pass: one streaming read of a side into per-bucket digests.
 //!
-//! Each row with a non-NULL key is hashed twice: its key (the low half of the xxh3-128 of its
-//! canonical encoding) picks a bucket, and a 128-bit row hash is added to that bucket's digest.
-//! The row hash starts from the key's xxh3-128 and folds in each value's hash, column by column
-//! (`Encode::hash`, a function of the canonical value), then ends non-linearly. A
+//! Each row with a non-NULL key is hashed twice: its key (the low half of the 128-bit hash of
+//! its canonical values, `BatchRows::hash_keys`) picks a bucket, and a 128-bit row hash is added
+//! to that bucket's digest. The row hash starts from the key's 128-bit hash and folds in each
+//! value's hash, column by column (`Encode::hash`, a function of the canonical value), then ends
+//! non-linearly. A
 //! digest is the row count and the *wrapping sum* of row hashes: independent of row order, file
 //! split and batch size, and, unlike XOR, it does not cancel duplicate rows. Equal buckets need
 //! no further work, so memory does not grow with the size of equal data: it is one digest per
@@ -19,14 +20,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arrow::array::RecordBatch;
 use serde_json::{Map, Value};
-use xxhash_rust::xxh3::xxh3_128;
 
 use crate::canonical::finish;
 use crate::columns::ColumnPlan;
 use crate::error::Result;
 use crate::key_hashes::KeyHashes;
 use crate::progress::Progress;
-use crate::rows::{BatchRows, each_key};
+use crate::rows::BatchRows;
 use crate::{sample, source};
 
 /// Row count and wrapping sum of row hashes of a set of rows.
@@ -87,18 +87,6 @@ impl Buckets {
 /// Row hashes gathered before they are added to their buckets in bucket order (2 MiB).
 const PENDING: usize = 1 << 16;
 
-/// The key hash of an encoded key: the low half of its 128-bit xxh3.
-pub(crate) fn key_hash(encoded_key: &[u8]) -> u64 {
-    key_hashes(encoded_key).0
-}
-
-/// The 64-bit key hash (which picks the bucket) and the 128-bit hash that seeds the row hash,
-/// from one xxh3-128 of the encoded key.
-fn key_hashes(encoded_key: &[u8]) -> (u64, u128) {
-    let hash = xxh3_128(encoded_key);
-    (hash as u64, hash)
-}
-
 /// What the fingerprint pass learned about one side.
 #[derive(Debug)]
 pub(crate) struct Fingerprint {
@@ -119,12 +107,11 @@ pub(crate) struct Fingerprint {
     /// `(bucket, row hash)` not yet added to `buckets`, and room to sort them.
     pending: Vec<(u32, u128)>,
     sorted: Vec<(u32, u128)>,
-    /// Key hashes and row hash accumulators of the batch being added (kept to reuse them).
+    /// Key hashes, row hash accumulators and one column's hashes of the batch being added
+    /// (kept to reuse them).
     key_hashes_of_batch: Vec<u64>,
     row_hashes: Vec<u128>,
-    /// The encoded keys of the batch being added, and where each ends.
-    keys_of_batch: Vec<u8>,
-    key_ends: Vec<usize>,
+    column_hashes: Vec<u128>,
     /// The batches read, per scan partition, while they fit `keep`'s budget.
     kept: Vec<Vec<RecordBatch>>,
     keep: Option<Arc<KeepBudget>>,
@@ -145,8 +132,7 @@ impl Fingerprint {
             sorted: Vec::new(),
             key_hashes_of_batch: Vec::new(),
             row_hashes: Vec::new(),
-            keys_of_batch: Vec::new(),
-            key_ends: Vec::new(),
+            column_hashes: Vec::new(),
             kept: vec![Vec::new()],
             keep: settings.keep.clone(),
         }
@@ -155,17 +141,12 @@ impl Fingerprint {
     fn add_batch(&mut self, batch: &RecordBatch, plan: &ColumnPlan, buckets: Buckets) -> Result<()> {
         let rows = BatchRows::new(batch, plan)?;
         let mut encoded = Vec::with_capacity(64);
-        // Keys are encoded and hashed (the key hash picks the bucket, in both passes); values
-        // are hashed column by column into each row's accumulator, seeded by its key.
-        rows.encode_keys(&mut self.keys_of_batch, &mut self.key_ends);
+        // Keys are hashed (the low half picks the bucket, in both passes) and seed each row's
+        // accumulator; values are hashed column by column into it.
+        rows.hash_keys(&mut self.row_hashes, &mut self.column_hashes, &mut encoded);
         self.key_hashes_of_batch.clear();
-        self.row_hashes.clear();
-        for key in each_key(&self.keys_of_batch, &self.key_ends) {
-            let (key_hash, seed) = key_hashes(key);
-            self.key_hashes_of_batch.push(key_hash);
-            self.row_hashes.push(seed);
-        }
-        rows.combine_values(&mut self.row_hashes, &mut encoded);
+        self.key_hashes_of_batch.extend(self.row_hashes.iter().map(|&hash| hash as u64));
+        rows.combine_values(&mut self.row_hashes, &mut self.column_hashes, &mut encoded);
         // Then queue the rows for their buckets (`add_pending` adds them in bucket order).
         for row in 0..rows.len() {
             let row_hash = finish(self.row_hashes[row]);

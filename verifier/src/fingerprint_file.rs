@@ -8,11 +8,13 @@
 //! `bucket`, `rows`, `sum` (16 bytes, big-endian) with the header as JSON in the schema metadata
 //! under `dqc.fingerprint`.
 //!
-//! Hashes are xxh3 over the canonical encoding, with fixed seeds, so they are the same on every
-//! machine. Value columns are hashed in the order of their lowercased names, so the two sides'
-//! column order does not matter. Bucket counts are powers of two and a bucket is the key hash's
-//! low bits, so two files with different counts are compared by folding the larger onto the
-//! smaller.
+//! Hashes are functions of the canonical values with fixed constants (xxh3 for strings and
+//! bytes, murmur3's finaliser for numbers), so they are the same on every machine. Version 2
+//! hashes a key from its values as it hashes the rest of the row (version 1 hashed the key's
+//! encoding): the buckets differ, so a version 1 file is refused, not compared. Value columns
+//! are hashed in the order of their lowercased names, so the two sides' column order does not
+//! matter. Bucket counts are powers of two and a bucket is the key hash's low bits, so two
+//! files with different counts are compared by folding the larger onto the smaller.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Seek, SeekFrom};
@@ -33,7 +35,7 @@ use crate::source::{self, Dataset};
 use crate::spec::{DiffOptions, ResourceLimits, Side};
 
 const FORMAT: &str = "dqc-fingerprint";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const METADATA_KEY: &str = "dqc.fingerprint";
 
 /// What to fingerprint: one dataset, its key and the options that shape its hashes.

@@ -86,16 +86,23 @@ impl BatchRows {
         }
     }
 
+    /// The 128-bit hash of each row's key into `out`: the key columns' value hashes
+    /// (`Encode::hash_all`, a column at a time), folded in key order and finished. Its low half
+    /// is the key hash that picks the row's bucket in both passes; the whole seeds the row hash.
+    /// NULL keys hash too (as NULL), but callers set those rows apart.
+    pub(crate) fn hash_keys(&self, out: &mut Vec<u128>, column: &mut Vec<u128>, scratch: &mut Vec<u8>) {
+        out.clear();
+        out.resize(self.rows, KEY_SEED);
+        combine_columns(&self.keys, out, column, scratch);
+        for hash in out.iter_mut() {
+            *hash = canonical::finish(*hash);
+        }
+    }
+
     /// Folds each value column's hashes into the rows' accumulators, column by column (one
     /// downcast array at a time, no row encoding). `acc` starts as each row's key hash.
-    pub(crate) fn combine_values(&self, acc: &mut [u128], scratch: &mut Vec<u8>) {
-        let mut hashes = Vec::with_capacity(self.rows);
-        for value in &self.hashed_values {
-            value.hash_all(self.rows, &mut hashes, scratch);
-            for (acc, &hash) in acc.iter_mut().zip(&hashes) {
-                *acc = canonical::combine(*acc, hash);
-            }
-        }
+    pub(crate) fn combine_values(&self, acc: &mut [u128], column: &mut Vec<u128>, scratch: &mut Vec<u8>) {
+        combine_columns(&self.hashed_values, acc, column, scratch);
     }
 
     /// The encoded keys of all rows, one after the other into `out`, each ending at the offset
@@ -114,9 +121,18 @@ impl BatchRows {
     }
 }
 
-/// The byte strings that [`BatchRows::encode_keys`] wrote one after the other into `bytes`.
-pub(crate) fn each_key<'a>(bytes: &'a [u8], ends: &'a [usize]) -> impl Iterator<Item = &'a [u8]> {
-    ends.iter().scan(0, move |start, &end| Some(&bytes[std::mem::replace(start, end)..end]))
+/// Seed of every key's hash.
+const KEY_SEED: u128 = 0x6b65_79;
+
+/// Folds the hashes of `columns`, one column at a time, into the accumulators `acc` (one per
+/// row); `column` holds one column's hashes.
+fn combine_columns(columns: &[Encoder], acc: &mut [u128], column: &mut Vec<u128>, scratch: &mut Vec<u8>) {
+    for encoder in columns {
+        encoder.hash_all(acc.len(), column, scratch);
+        for (acc, &hash) in acc.iter_mut().zip(column.iter()) {
+            *acc = canonical::combine(*acc, hash);
+        }
+    }
 }
 
 /// The compared values of one batch, encoded when asked: the diff pass keeps batches, not cells,
