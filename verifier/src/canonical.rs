@@ -33,7 +33,7 @@ mod hash;
 mod nested;
 mod tolerance;
 
-use hash::{NULL_HASH, hash_i128, hash_rows, hash_u64};
+use hash::{NULL_HASH, hash_bytes, hash_entry, hash_i128, hash_rows, hash_slice, hash_u64};
 pub(crate) use hash::{combine, finish};
 pub(crate) use tolerance::{quantized_encoder, within_tolerance};
 
@@ -448,16 +448,22 @@ impl Encode for StringEncoder {
             return NULL_HASH;
         }
         let value = self.array.value(row);
-        xxh3_128(if self.trim { value.trim_end_matches(' ') } else { value }.as_bytes())
+        hash_bytes(if self.trim { value.trim_end_matches(' ') } else { value }.as_bytes())
     }
 
     fn hash_all(&self, len: usize, out: &mut Vec<u128>, _: &mut Vec<u8>) {
         let (offsets, bytes) = (self.array.value_offsets(), self.array.value_data());
-        let value = |row: usize| &bytes[offsets[row].as_usize()..offsets[row + 1].as_usize()];
+        let bounds = |row: usize| (offsets[row].as_usize(), offsets[row + 1].as_usize());
         if self.trim {
-            hash_rows(len, self.array.nulls(), out, |row| xxh3_128(trim_spaces(value(row))));
+            hash_rows(len, self.array.nulls(), out, |row| {
+                let (start, end) = bounds(row);
+                hash_slice(bytes, start, start + trim_spaces(&bytes[start..end]).len())
+            });
         } else {
-            hash_rows(len, self.array.nulls(), out, |row| xxh3_128(value(row)));
+            hash_rows(len, self.array.nulls(), out, |row| {
+                let (start, end) = bounds(row);
+                hash_slice(bytes, start, end)
+            });
         }
     }
 }
@@ -475,7 +481,7 @@ impl Encode for BinaryEncoder {
     }
 
     fn hash(&self, row: usize, _: &mut Vec<u8>) -> u128 {
-        if self.0.is_null(row) { NULL_HASH } else { xxh3_128(self.0.value(row)) }
+        if self.0.is_null(row) { NULL_HASH } else { hash_bytes(self.0.value(row)) }
     }
 }
 

@@ -8,10 +8,11 @@
 //! `bucket`, `rows`, `sum` (16 bytes, big-endian) with the header as JSON in the schema metadata
 //! under `dqc.fingerprint`.
 //!
-//! Hashes are functions of the canonical values with fixed constants (xxh3 for strings and
-//! bytes, murmur3's finaliser for numbers), so they are the same on every machine. Version 2
-//! hashes a key from its values as it hashes the rest of the row (version 1 hashed the key's
-//! encoding): the buckets differ, so a version 1 file is refused, not compared. Value columns
+//! Hashes are functions of the canonical values with fixed constants (murmur3's finaliser for
+//! numbers and values of up to 16 bytes, xxh3 for longer ones), so they are the same on every
+//! machine. Version 2 hashes a key from its values as it hashes the rest of the row, and short
+//! strings and map entries more cheaply (version 1 hashed the key's encoding, and strings with
+//! xxh3 only): the hashes differ, so a version 1 file is refused, not compared. Value columns
 //! are hashed in the order of their lowercased names, so the two sides' column order does not
 //! matter. Bucket counts are powers of two and a bucket is the key hash's low bits, so two
 //! files with different counts are compared by folding the larger onto the smaller.

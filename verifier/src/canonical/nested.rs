@@ -5,7 +5,7 @@ use arrow::array::{
 };
 use arrow::datatypes::DataType;
 
-use super::{Domain, Encode, Encoder, MORE, NULL, NULL_HASH, VALUE, combine, encoder, finish, write_null};
+use super::{Domain, Encode, Encoder, MORE, NULL, NULL_HASH, VALUE, combine, encoder, finish, hash_entry, write_null};
 use crate::error::{Error, Result};
 
 /// Lists in order: each element is preceded by [`MORE`], the list ends with [`NULL`].
@@ -173,8 +173,7 @@ impl Encode for MapEncoder {
         let start = usize::try_from(self.offsets[row]).unwrap_or(0);
         let end = usize::try_from(self.offsets[row + 1]).unwrap_or(0);
         let sum = (start..end).fold(0u128, |sum, index| {
-            let entry = finish(combine(self.key.hash(index, scratch), self.value.hash(index, scratch)));
-            sum.wrapping_add(entry)
+            sum.wrapping_add(hash_entry(self.key.hash(index, scratch), self.value.hash(index, scratch)))
         });
         finish(combine(combine(MAP_SEED, sum), (end - start) as u128))
     }
@@ -193,7 +192,7 @@ impl Encode for MapEncoder {
             let sum = keys[start..end]
                 .iter()
                 .zip(&values[start..end])
-                .fold(0u128, |sum, (&key, &value)| sum.wrapping_add(finish(combine(key, value))));
+                .fold(0u128, |sum, (&key, &value)| sum.wrapping_add(hash_entry(key, value)));
             finish(combine(combine(MAP_SEED, sum), (end - start) as u128))
         }));
     }
