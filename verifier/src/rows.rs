@@ -122,7 +122,7 @@ impl BatchRows {
 }
 
 /// Seed of every key's hash.
-const KEY_SEED: u128 = 0x6b65_79;
+const KEY_SEED: u128 = 0x006b_6579;
 
 /// Folds the hashes of `columns`, one column at a time, into the accumulators `acc` (one per
 /// row); `column` holds one column's hashes.
