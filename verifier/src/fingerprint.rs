@@ -4,12 +4,11 @@
 //! its canonical values, `BatchRows::hash_keys`) picks a bucket, and a 128-bit row hash is added
 //! to that bucket's digest. The row hash starts from the key's 128-bit hash and folds in each
 //! value's hash, column by column (`Encode::hash`, a function of the canonical value), then ends
-//! non-linearly. A
-//! digest is the row count and the *wrapping sum* of row hashes: independent of row order, file
-//! split and batch size, and, unlike XOR, it does not cancel duplicate rows. Equal buckets need
-//! no further work, so memory does not grow with the size of equal data: it is one digest per
-//! bucket, plus (keyed mode) the key hashes for finding duplicate keys, which spill to disk
-//! beyond a budget (`key_hashes`).
+//! non-linearly. A digest is the row count and the *wrapping sum* of row hashes: independent of
+//! row order, file split and batch size, and, unlike XOR, it does not cancel duplicate rows.
+//! Equal buckets need no further work, so memory does not grow with the size of equal data: it
+//! is one digest per bucket, plus (keyed mode) the key hashes for finding duplicate keys, which
+//! spill to disk beyond a budget (`key_hashes`).
 //!
 //! Rows whose key holds a NULL are not bucketed: they are counted, digested as whole rows and
 //! sampled per side.
