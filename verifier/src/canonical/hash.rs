@@ -92,9 +92,12 @@ fn hash_short(word: u128, len: usize) -> u128 {
     (u128::from(high) << 64) | u128::from(low.wrapping_add(high.rotate_left(23)))
 }
 
-/// The hash of one map entry from its key's and value's hashes: non-linear in the pair (one
-/// 64 x 64 -> 128-bit product, exact, so values swapped between two keys change the sum of
-/// the entries by `(k1 - k2)(v1 - v2)`), and cheaper than a `finish` per entry.
+/// The hash of one map entry from its key's and value's hashes, cheaper than a `finish` per
+/// entry: a linear part (`key ^ value` rotated) XORed with one exact 64 x 64 -> 128-bit product
+/// of their low halves, each XORed with a constant (`a`, `b`). The product makes it non-linear:
+/// values swapped between two keys change the products by `(a1 - a2)(b1 - b2)`, which is not
+/// zero when the keys differ and the values differ, so the map's sum of entries changes too
+/// (unless the linear parts cancel that exactly, a 2^-128 chance for random hashes).
 pub(super) fn hash_entry(key: u128, value: u128) -> u128 {
     let product = u128::from(key as u64 ^ 0x243f_6a88_85a3_08d3) * u128::from(value as u64 ^ 0x1319_8a2e_0370_7344);
     product ^ key ^ value.rotate_left(64)
