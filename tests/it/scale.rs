@@ -195,16 +195,19 @@ fn fingerprints_hashed_differently_are_refused() {
     amount.domain = "Exact".to_owned();
     let error = compare_fingerprints(&b, &other_type, ["b", "c"]).unwrap_err().to_string();
     assert!(error.contains("column `amount` is hashed as Float"), "{error}");
-    // Version 1 hashed keys from their encoding: its buckets are not comparable, so it is refused.
+    // Earlier versions hashed otherwise: their buckets are not comparable, so they are refused.
     let old_path = dir.path().join("old.json");
     b.write(&old_path).unwrap();
     let text = std::fs::read_to_string(&old_path).unwrap();
     let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(json["version"], 2);
-    json["version"] = 1.into();
-    std::fs::write(&old_path, json.to_string()).unwrap();
-    let error = FingerprintFile::read(&path_str(&old_path)).unwrap_err().to_string();
-    assert!(error.contains("old.json") && error.contains("version 1 is not supported"), "{error}");
+    assert_eq!(json["version"], 3);
+    for old in [1, 2] {
+        json["version"] = old.into();
+        std::fs::write(&old_path, json.to_string()).unwrap();
+        let error = FingerprintFile::read(&path_str(&old_path)).unwrap_err().to_string();
+        let refusal = format!("version {old} is not supported (this dqc reads version 3)");
+        assert!(error.contains("old.json") && error.contains(&refusal), "{error}");
+    }
     std::fs::write(dir.path().join("broken.json"), "{\"format\": \"dqc-fingerprint\"").unwrap();
     let error = FingerprintFile::read(&path_str(&dir.path().join("broken.json"))).unwrap_err().to_string();
     assert!(error.contains("broken.json") && error.contains("not a valid fingerprint file"), "{error}");

@@ -10,11 +10,11 @@
 //!
 //! Hashes are functions of the canonical values with fixed constants (murmur3's finaliser for
 //! numbers and values of up to 16 bytes, xxh3 for longer ones), so they are the same on every
-//! machine. Version 2 hashes a key from its values as it hashes the rest of the row, and short
-//! strings and map entries more cheaply (version 1 hashed the key's encoding, and strings with
-//! xxh3 only): the hashes differ, so a version 1 file is refused, not compared. Value columns
-//! are hashed in the order of their lowercased names, so the two sides' column order does not
-//! matter. Bucket counts are powers of two and a bucket is the key hash's low bits, so two
+//! machine. Version 3 hashes values of up to 64 bits with one finaliser and ends rows with two
+//! (version 2 used two and three; version 1 hashed the key's encoding, and strings with xxh3
+//! only): the hashes differ, so a file of an earlier version is refused, not compared. Value
+//! columns are hashed in the order of their lowercased names, so the two sides' column order does
+//! not matter. Bucket counts are powers of two and a bucket is the key hash's low bits, so two
 //! files with different counts are compared by folding the larger onto the smaller.
 
 use std::collections::BTreeSet;
@@ -36,7 +36,7 @@ use crate::source::{self, Dataset};
 use crate::spec::{DiffOptions, ResourceLimits, Side};
 
 const FORMAT: &str = "dqc-fingerprint";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 const METADATA_KEY: &str = "dqc.fingerprint";
 
 /// What to fingerprint: one dataset, its key and the options that shape its hashes.

@@ -16,11 +16,12 @@ pub(crate) fn combine(acc: u128, hash: u128) -> u128 {
 }
 
 /// The non-linear end of a sequence of [`combine`]s: values swapped between rows or elements
-/// then change the sum of the hashes of a bucket. A bijection of 128 bits (two rounds of
-/// murmur3's finaliser, each half feeding the other), so it loses nothing.
+/// then change the sum of the hashes of a bucket. A bijection of 128 bits (murmur3's finaliser
+/// on each half, each half mixed into the other first), so it loses nothing: the low half is
+/// recovered from the new low half and the high half, the high half from the new halves.
 pub(crate) fn finish(acc: u128) -> u128 {
     let (low, high) = (acc as u64, (acc >> 64) as u64);
-    let low = fmix64(low ^ fmix64(high ^ 0x2545_f491_4f6c_dd1d));
+    let low = fmix64(low ^ high.wrapping_mul(0x2545_f491_4f6c_dd1d));
     let high = fmix64(high ^ low.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     (u128::from(high) << 64) | u128::from(low)
 }
@@ -34,12 +35,12 @@ fn fmix64(mut k: u64) -> u64 {
     k ^ (k >> 33)
 }
 
-/// The hash of a value that fits 64 bits, with a tag (a decimal's scale, say). For one tag the
-/// low half is a bijection of the value: distinct values of a column never collide.
+/// The hash of a value that fits 64 bits, with a tag (a decimal's scale, say): murmur3's
+/// finaliser of the value in the low half, the tag in the high half. Distinct `(value, tag)`
+/// pairs never collide, and one finaliser is enough: [`combine`] spreads the low half over all
+/// 128 bits of a row's hash. (NULL's hash has other high bits than any tag.)
 pub(super) fn hash_u64(value: u64, tag: u64) -> u128 {
-    let low = fmix64(value ^ tag.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    let high = fmix64(value.rotate_left(29).wrapping_add(tag) ^ 0xd6e8_feb8_6659_fd93);
-    (u128::from(high) << 64) | u128::from(low)
+    (u128::from(tag) << 64) | u128::from(fmix64(value ^ 0xd6e8_feb8_6659_fd93))
 }
 
 /// The hash of a 128-bit integer (with a tag): [`hash_u64`] when it fits 64 bits.
@@ -77,11 +78,21 @@ pub(super) fn hash_slice(data: &[u8], start: usize, end: usize) -> u128 {
         && let Some(window) = data.get(start..start + 16)
     {
         let word = u128::from_le_bytes(window.try_into().unwrap_or_default());
-        let mask = u128::MAX.checked_shr(128 - 8 * len as u32).unwrap_or(0);
-        return hash_short(word & mask, len);
+        return hash_short(word & SHORT_MASKS[len], len);
     }
     hash_bytes(&data[start..end])
 }
+
+/// `SHORT_MASKS[len]` keeps the low `len` bytes of a 16-byte word (a load, not a 128-bit shift).
+const SHORT_MASKS: [u128; 17] = {
+    let mut masks = [0u128; 17];
+    let mut len = 1;
+    while len <= 16 {
+        masks[len] = u128::MAX >> (128 - 8 * len);
+        len += 1;
+    }
+    masks
+};
 
 /// The hash of up to 16 bytes as a zero-padded integer and their count: for one length, a
 /// bijection of the bytes (each step is one), so distinct short values never collide.
