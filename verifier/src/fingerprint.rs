@@ -7,8 +7,8 @@
 //! non-linearly. A digest is the row count and the *wrapping sum* of row hashes: independent of
 //! row order, file split and batch size, and, unlike XOR, it does not cancel duplicate rows.
 //! Equal buckets need no further work, so memory does not grow with the size of equal data: it
-//! is one digest per bucket, plus (keyed mode) the key hashes for finding duplicate keys, which
-//! spill to disk beyond a budget (`key_hashes`).
+//! is one digest per bucket, plus (keyed mode, one side of a diff) the key hashes for finding
+//! duplicate keys, which spill to disk beyond a budget (`key_hashes`).
 //!
 //! Rows whose key holds a NULL are not bucketed: they are counted, digested as whole rows and
 //! sampled per side.
@@ -102,7 +102,8 @@ pub(crate) struct Fingerprint {
     /// The first of those rows in canonical order, at most `sample_limit`.
     pub(crate) null_key_samples: BTreeMap<Vec<u8>, Map<String, Value>>,
     sample_limit: usize,
-    multiset: bool,
+    /// Whether key hashes are kept to find duplicate keys (keyed mode, if the settings ask).
+    find_duplicates: bool,
     /// `(bucket, row hash)` not yet added to `buckets`, and room to sort them.
     pending: Vec<(u32, u128)>,
     sorted: Vec<(u32, u128)>,
@@ -126,7 +127,7 @@ impl Fingerprint {
             null_keys: Digest::default(),
             null_key_samples: BTreeMap::new(),
             sample_limit: settings.sample_limit,
-            multiset,
+            find_duplicates: settings.find_duplicates && !multiset,
             pending: Vec::new(),
             sorted: Vec::new(),
             key_hashes_of_batch: Vec::new(),
@@ -146,21 +147,17 @@ impl Fingerprint {
         self.key_hashes_of_batch.clear();
         self.key_hashes_of_batch.extend(self.row_hashes.iter().map(|&hash| hash as u64));
         rows.combine_values(&mut self.row_hashes, &mut self.column_hashes, &mut encoded);
-        // Then queue the rows for their buckets (`add_pending` adds them in bucket order).
-        for row in 0..rows.len() {
-            let row_hash = finish(self.row_hashes[row]);
-            if rows.has_null_key(row) {
-                self.null_keys.add(row_hash);
-                encoded.clear();
-                rows.encode_key(row, &mut encoded);
-                rows.encode_values(row, &mut encoded);
-                self.sample_null_key(batch, row, &encoded)?;
-                continue;
+        // Then queue the rows for their buckets (`add_pending` adds them in bucket order), in
+        // one tight loop when no key is NULL.
+        if rows.null_key_count() == 0 {
+            let hashes = self.key_hashes_of_batch.iter().zip(&self.row_hashes);
+            self.pending.extend(hashes.map(|(&key_hash, &acc)| (buckets.of(key_hash) as u32, finish(acc))));
+            if self.find_duplicates {
+                self.key_hashes.extend(&self.key_hashes_of_batch)?;
             }
-            let key_hash = self.key_hashes_of_batch[row];
-            self.pending.push((buckets.of(key_hash) as u32, row_hash));
-            if !self.multiset {
-                self.key_hashes.push(key_hash)?;
+        } else {
+            for row in 0..rows.len() {
+                self.add_row(batch, &rows, row, buckets, &mut encoded)?;
             }
         }
         if self.pending.len() >= PENDING {
@@ -170,6 +167,31 @@ impl Fingerprint {
             batch.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or(0) as u64).sum::<u64>();
         self.rows += rows.len() as u64;
         self.keep_batch(batch);
+        Ok(())
+    }
+
+    /// Adds one row of a batch where some keys are NULL.
+    fn add_row(
+        &mut self,
+        batch: &RecordBatch,
+        rows: &BatchRows,
+        row: usize,
+        buckets: Buckets,
+        encoded: &mut Vec<u8>,
+    ) -> Result<()> {
+        let row_hash = finish(self.row_hashes[row]);
+        if rows.has_null_key(row) {
+            self.null_keys.add(row_hash);
+            encoded.clear();
+            rows.encode_key(row, encoded);
+            rows.encode_values(row, encoded);
+            return self.sample_null_key(batch, row, encoded);
+        }
+        let key_hash = self.key_hashes_of_batch[row];
+        self.pending.push((buckets.of(key_hash) as u32, row_hash));
+        if self.find_duplicates {
+            self.key_hashes.extend(&[key_hash])?;
+        }
         Ok(())
     }
 
@@ -257,8 +279,8 @@ impl Fingerprint {
 
     /// Buckets holding a key hash seen more than once: candidates for duplicate keys (or, rarely,
     /// two keys with the same 64-bit hash). The diff pass looks at the actual keys.
-    pub(crate) fn duplicate_buckets(&mut self, buckets: Buckets) -> Result<Vec<usize>> {
-        Ok(self.key_hashes.duplicates()?.into_iter().map(|hash| buckets.of(hash)).collect())
+    pub(crate) fn duplicate_buckets(&mut self, buckets: Buckets, threads: usize) -> Result<Vec<usize>> {
+        Ok(self.key_hashes.duplicates(threads)?.into_iter().map(|hash| buckets.of(hash)).collect())
     }
 }
 
@@ -267,6 +289,10 @@ impl Fingerprint {
 pub(crate) struct Settings {
     /// Samples kept of NULL-key rows.
     pub(crate) sample_limit: usize,
+    /// Whether to keep key hashes for [`Fingerprint::duplicate_buckets`]. A diff needs them from
+    /// one side only: where both sides' digests agree, they hold the same rows, so a duplicate key
+    /// on one side is on the other too; where they differ, the diff pass reads the actual keys.
+    pub(crate) find_duplicates: bool,
     /// Key hashes held in memory per scan partition before spilling.
     pub(crate) key_hash_budget: usize,
     /// Memory for keeping the batches read, shared by both sides (`None`: none are kept).

@@ -161,12 +161,18 @@ pub async fn fingerprint_dataset_with_progress(
         }
         None => Buckets::for_rows(dataset.rows()),
     };
-    let settings = Settings { sample_limit: 0, key_hash_budget: crate::run::key_hash_budget(&spec.limits), keep: None };
+    let settings = Settings {
+        sample_limit: 0,
+        find_duplicates: true,
+        key_hash_budget: crate::run::key_hash_budget(&spec.limits),
+        keep: None,
+    };
     let streams =
         source::scan(&context, &dataset, &plan.scan_columns(Side::Baseline), spec.options.filter.as_deref()).await?;
     progress.start_pass(crate::Pass::Fingerprint, dataset.rows());
     let mut fp = fingerprint(streams, &plan, buckets, settings, &progress).await?;
-    let mut duplicate_buckets: Vec<u32> = fp.duplicate_buckets(buckets)?.into_iter().map(|b| b as u32).collect();
+    let mut duplicate_buckets: Vec<u32> =
+        fp.duplicate_buckets(buckets, crate::run::threads(&spec.limits)?)?.into_iter().map(|b| b as u32).collect();
     duplicate_buckets.sort_unstable();
     duplicate_buckets.dedup();
     let columns = plan

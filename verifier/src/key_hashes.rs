@@ -1,10 +1,11 @@
 //! The key hashes of one side, for finding duplicate keys without holding every key.
 //!
 //! Duplicate keys must be found even where both sides agree (an equal bucket can hide two rows
-//! with one key), so every row's 64-bit key hash is kept until the side is read. Hashes stay in
-//! memory up to a budget; beyond it they are spilled to temporary files, one per hash partition
-//! (the top bits of the hash). Duplicates are then found one partition at a time, so memory
-//! stays near `budget` and 1/64 of the spilled hashes whatever the size of the data.
+//! with one key), so every row's 64-bit key hash is kept until the side is read (of one side
+//! only in a diff: equal buckets hold the same rows on both). Hashes stay in memory up to a
+//! budget (checked per batch); beyond it they are spilled to temporary files, one per hash
+//! partition (the top bits of the hash). Duplicates are then found one partition at a time, so
+//! memory stays near `budget` and 1/64 of the spilled hashes whatever the size of the data.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -56,9 +57,9 @@ impl KeyHashes {
         }
     }
 
-    /// Adds a row's key hash.
-    pub(crate) fn push(&mut self, hash: u64) -> Result<()> {
-        self.in_memory.push(hash);
+    /// Adds rows' key hashes.
+    pub(crate) fn extend(&mut self, hashes: &[u64]) -> Result<()> {
+        self.in_memory.extend_from_slice(hashes);
         if self.in_memory.len() >= self.budget {
             self.spill_memory()?;
         }
@@ -105,19 +106,18 @@ impl KeyHashes {
             mine.extend(theirs);
         }
         self.directories.extend(other.directories);
-        for hash in other.in_memory {
-            self.push(hash)?;
-        }
+        self.extend(&other.in_memory)?;
         Ok(())
     }
 
-    /// Every hash seen more than once, in no particular order. Leaves the set empty.
-    pub(crate) fn duplicates(&mut self) -> Result<Vec<u64>> {
+    /// Every hash seen more than once, in no particular order, found by `threads` threads.
+    /// Leaves the set empty.
+    pub(crate) fn duplicates(&mut self, threads: usize) -> Result<Vec<u64>> {
         self.close_spill()?;
         let in_memory = std::mem::take(&mut self.in_memory);
         let spilled = std::mem::replace(&mut self.spilled, vec![Vec::new(); PARTITIONS]);
         if spilled.iter().all(Vec::is_empty) {
-            return Ok(repeated(in_memory));
+            return Ok(repeated(&in_memory, threads));
         }
         let mut found = Vec::new();
         for (partition, files) in spilled.iter().enumerate() {
@@ -125,7 +125,7 @@ impl KeyHashes {
             for path in files {
                 read_hashes(path, &mut hashes)?;
             }
-            found.extend(repeated(hashes));
+            found.extend(repeated(&hashes, threads));
         }
         self.directories.clear();
         Ok(found)
@@ -140,41 +140,68 @@ fn read_hashes(path: &PathBuf, out: &mut Vec<u64>) -> Result<()> {
     Ok(())
 }
 
-fn repeated(hashes: Vec<u64>) -> Vec<u64> {
-    let hashes = sorted(hashes);
-    let mut found: Vec<u64> = hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
-    found.dedup();
-    found
+/// Every hash that occurs more than once in `hashes`, found by `threads` threads at once. Key
+/// hashes are uniform, so a counting sort by their top 8 bits leaves 256 runs of equal size; the
+/// runs are then split between the threads, each sorting its runs where they lie and reading off
+/// the repeats (equal hashes share a run).
+fn repeated(hashes: &[u64], threads: usize) -> Vec<u64> {
+    let (mut runs, starts) = by_top_bits(hashes);
+    let threads = threads.clamp(1, RUNS);
+    // Split the runs at run boundaries into `threads` parts of about equal size.
+    let mut parts = Vec::with_capacity(threads);
+    let mut rest = runs.as_mut_slice();
+    let mut first_run = 0;
+    for part in 1..=threads {
+        let last_run = if part == threads {
+            RUNS
+        } else {
+            let target = hashes.len() * part / threads;
+            starts.partition_point(|&start| start < target).clamp(first_run, RUNS)
+        };
+        let (this, tail) = rest.split_at_mut(starts[last_run] - starts[first_run]);
+        parts.push((this, &starts[first_run..=last_run]));
+        (rest, first_run) = (tail, last_run);
+    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> =
+            parts.into_iter().map(|(part, bounds)| scope.spawn(move || repeats_in(part, bounds))).collect();
+        workers.into_iter().flat_map(|worker| worker.join().unwrap_or_default()).collect()
+    })
 }
 
-/// `hashes` in order. Key hashes are uniform, so a counting sort by their top 16 bits leaves
-/// runs of a few dozen, each then sorted where it lies: two passes over the data instead of a
-/// comparison sort's twenty (the sort was a twentieth of an equal diff's time).
-fn sorted(mut hashes: Vec<u64>) -> Vec<u64> {
-    const TOP: u32 = 16;
-    if hashes.len() < 1 << TOP {
-        hashes.sort_unstable();
-        return hashes;
-    }
-    let run = |hash: u64| (hash >> (64 - TOP)) as usize;
-    let mut starts = vec![0usize; (1 << TOP) + 1];
-    for &hash in &hashes {
+/// Runs of hashes by their top bits.
+const RUNS: usize = 256;
+
+/// `hashes` ordered by their top 8 bits, and where each run starts (`RUNS + 1` offsets).
+fn by_top_bits(hashes: &[u64]) -> (Vec<u64>, Vec<usize>) {
+    let run = |hash: u64| (hash >> 56) as usize;
+    let mut starts = vec![0usize; RUNS + 1];
+    for &hash in hashes {
         starts[run(hash) + 1] += 1;
     }
     for index in 1..starts.len() {
         starts[index] += starts[index - 1];
     }
     let mut next = starts.clone();
-    let mut out = vec![0u64; hashes.len()];
-    for &hash in &hashes {
+    let mut runs = vec![0u64; hashes.len()];
+    for &hash in hashes {
         let slot = &mut next[run(hash)];
-        out[*slot] = hash;
+        runs[*slot] = hash;
         *slot += 1;
     }
-    for bounds in starts.windows(2) {
-        out[bounds[0]..bounds[1]].sort_unstable();
+    (runs, starts)
+}
+
+/// The repeated hashes of `part`, whose runs start at `bounds` (offset by `bounds[0]`).
+fn repeats_in(part: &mut [u64], bounds: &[usize]) -> Vec<u64> {
+    let mut found = Vec::new();
+    for run in bounds.windows(2) {
+        let run = &mut part[run[0] - bounds[0]..run[1] - bounds[0]];
+        run.sort_unstable();
+        found.extend(run.windows(2).filter(|pair| pair[0] == pair[1]).map(|pair| pair[0]));
     }
-    out
+    found.dedup();
+    found
 }
 
 #[cfg(test)]
@@ -184,13 +211,13 @@ mod tests {
     fn find(hashes: &[u64], budget: usize, split: usize) -> Vec<u64> {
         let mut parts: Vec<KeyHashes> = (0..split).map(|_| KeyHashes::new(budget)).collect();
         for (i, &hash) in hashes.iter().enumerate() {
-            parts[i % split].push(hash).unwrap();
+            parts[i % split].extend(&[hash]).unwrap();
         }
         let mut total = KeyHashes::new(budget);
         for part in parts {
             total.merge(part).unwrap();
         }
-        let mut found = total.duplicates().unwrap();
+        let mut found = total.duplicates(3).unwrap();
         found.sort_unstable();
         found
     }
@@ -208,16 +235,24 @@ mod tests {
     }
 
     #[test]
-    fn many_hashes_sort_by_top_bits_then_in_place() {
-        // More than 2^16 hashes take the counting sort; some share their top bits, some repeat.
+    fn repeats_are_found_in_every_run_by_any_number_of_threads() {
+        // Repeats in the first and the last run and in between, and a run far larger than the
+        // others (hashes sharing their top bits), whose threads' shares are then uneven.
         let mut hashes: Vec<u64> = (0..200_000u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect();
-        hashes.extend((0..1_000u64).map(|i| 0xABCD_0000_0000_0000 | (i.wrapping_mul(7_919) % 5_000)));
-        hashes.extend([hashes[5], hashes[150_000], u64::MAX, u64::MAX]);
-        let mut expected = hashes.clone();
-        expected.sort_unstable();
-        assert_eq!(sorted(hashes.clone()), expected);
-        let mut repeats = vec![hashes[5], hashes[150_000], u64::MAX];
-        repeats.sort_unstable();
-        assert_eq!(find(&hashes, usize::MAX, 2), repeats);
+        hashes.extend((0..30_000u64).map(|i| 0xABCD_0000_0000_0000 | (i.wrapping_mul(7_919) % 20_000)));
+        hashes.extend([hashes[5], hashes[150_000], u64::MAX, u64::MAX, 0, 0, 0]);
+        let mut counts = std::collections::BTreeMap::new();
+        for &hash in &hashes {
+            *counts.entry(hash).or_insert(0) += 1;
+        }
+        let expected: Vec<u64> = counts.into_iter().filter(|&(_, n)| n > 1).map(|(hash, _)| hash).collect();
+        assert!(expected.len() > 4, "the skewed run repeats some hashes too");
+        for threads in [1, 2, 3, 7, 300] {
+            let mut found = repeated(&hashes, threads);
+            found.sort_unstable();
+            assert_eq!(found, expected, "{threads} threads");
+        }
+        assert_eq!(find(&hashes, usize::MAX, 2), expected);
+        assert!(repeated(&[], 2).is_empty());
     }
 }

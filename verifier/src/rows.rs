@@ -67,6 +67,11 @@ impl BatchRows {
         self.rows
     }
 
+    /// Rows where a key column is NULL (none in multiset mode).
+    pub(crate) fn null_key_count(&self) -> usize {
+        self.key_nulls.as_ref().map_or(0, NullBuffer::null_count)
+    }
+
     /// True when a key column of `row` is NULL (never in multiset mode).
     pub(crate) fn has_null_key(&self, row: usize) -> bool {
         self.key_nulls.as_ref().is_some_and(|n| n.is_null(row))

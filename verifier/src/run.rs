@@ -45,6 +45,7 @@ pub async fn diff_with_progress(spec: &DiffSpec, progress: Arc<dyn Progress>) ->
     let sample_limit = spec.options.sample_limit;
     let differ = filter.is_none() && footers_differ(&plan, &baseline, &candidate);
     let settings = fingerprint_settings(spec, differ);
+    let candidate_settings = Settings { find_duplicates: false, ..settings.clone() };
 
     let scan = |dataset: &Arc<Dataset>| {
         let columns = plan.scan_columns(dataset.side());
@@ -56,12 +57,12 @@ pub async fn diff_with_progress(spec: &DiffSpec, progress: Arc<dyn Progress>) ->
     let (baseline_streams, candidate_streams) = tokio::try_join!(scan(&baseline), scan(&candidate))?;
     progress.start_pass(Pass::Fingerprint, total_rows);
     let (mut baseline_fp, mut candidate_fp) = tokio::try_join!(
-        fingerprint(baseline_streams, &plan, buckets, settings.clone(), &progress),
-        fingerprint(candidate_streams, &plan, buckets, settings, &progress)
+        fingerprint(baseline_streams, &plan, buckets, settings, &progress),
+        fingerprint(candidate_streams, &plan, buckets, candidate_settings, &progress)
     )?;
     let kept = baseline_fp.take_kept().zip(candidate_fp.take_kept());
     tracing::debug!(elapsed = ?started.elapsed(), footers_differ = differ, kept = kept.is_some(), "fingerprint pass done");
-    let differing = differing_buckets(&mut baseline_fp, &mut candidate_fp, buckets)?;
+    let differing = differing_buckets(&mut baseline_fp, &candidate_fp, buckets, threads(&spec.limits)?)?;
     tracing::debug!(elapsed = ?started.elapsed(), "differing buckets found");
     let matched_in_equal_buckets: u64 =
         baseline_fp.buckets.iter().zip(&differing).filter(|(_, d)| !**d).map(|(digest, _)| digest.rows).sum();
@@ -133,10 +134,7 @@ fn classify(
 
 /// A DataFusion session within the limits: `threads` partitions, a spillable memory pool.
 pub(crate) fn session(limits: &ResourceLimits) -> Result<SessionContext> {
-    let threads = limits.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    if threads == 0 {
-        return Err(Error::InvalidOption("--threads must be at least 1".to_owned()));
-    }
+    let threads = threads(limits)?;
     let config = SessionConfig::new().with_target_partitions(threads).with_batch_size(crate::BATCH_SIZE);
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(bytes) = limits.memory_limit {
@@ -145,19 +143,24 @@ pub(crate) fn session(limits: &ResourceLimits) -> Result<SessionContext> {
     Ok(SessionContext::new_with_config_rt(config, runtime.build_arc()?))
 }
 
-/// Buckets to read again: digests that differ, and buckets that may hold a duplicate key.
-fn differing_buckets(baseline: &mut Fingerprint, candidate: &mut Fingerprint, buckets: Buckets) -> Result<Vec<bool>> {
+/// The threads a run may use: `--threads`, or one per core.
+pub(crate) fn threads(limits: &ResourceLimits) -> Result<usize> {
+    match limits.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())) {
+        0 => Err(Error::InvalidOption("--threads must be at least 1".to_owned())),
+        threads => Ok(threads),
+    }
+}
+
+/// Buckets to read again: digests that differ, and buckets where the baseline may hold a
+/// duplicate key (only the baseline keeps its key hashes: see [`Settings::find_duplicates`]).
+fn differing_buckets(
+    baseline: &mut Fingerprint,
+    candidate: &Fingerprint,
+    buckets: Buckets,
+    threads: usize,
+) -> Result<Vec<bool>> {
     let mut differing: Vec<bool> = baseline.buckets.iter().zip(&candidate.buckets).map(|(b, c)| b != c).collect();
-    // Each side sorts its key hashes: both at once, one per core.
-    let (baseline_duplicates, candidate_duplicates) = std::thread::scope(|scope| {
-        let baseline = scope.spawn(|| baseline.duplicate_buckets(buckets));
-        let candidate = candidate.duplicate_buckets(buckets);
-        (
-            baseline.join().unwrap_or_else(|_| Err(Error::Internal("finding duplicate keys panicked".to_owned()))),
-            candidate,
-        )
-    });
-    for bucket in baseline_duplicates?.into_iter().chain(candidate_duplicates?) {
+    for bucket in baseline.duplicate_buckets(buckets, threads)? {
         differing[bucket] = true;
     }
     Ok(differing)
@@ -188,6 +191,7 @@ fn footers_differ(plan: &ColumnPlan, baseline: &Dataset, candidate: &Dataset) ->
 fn fingerprint_settings(spec: &DiffSpec, footers_differ: bool) -> Settings {
     Settings {
         sample_limit: spec.options.sample_limit,
+        find_duplicates: true,
         key_hash_budget: key_hash_budget(&spec.limits),
         keep: footers_differ.then(|| KeepBudget::new(keep_budget(&spec.limits))),
     }
