@@ -33,7 +33,7 @@ mod hash;
 mod nested;
 mod tolerance;
 
-use hash::{NULL_HASH, hash_bytes, hash_entry, hash_i128, hash_rows, hash_slice, hash_u64};
+use hash::{NULL_HASH, Sink, hash_bytes, hash_entry, hash_i128, hash_rows, hash_slice, hash_u64};
 pub(crate) use hash::{combine, finish};
 pub(crate) use tolerance::{quantized_encoder, within_tolerance};
 
@@ -182,12 +182,21 @@ pub(crate) trait Encode: Send {
         xxh3_128(scratch)
     }
 
-    /// `hash` of rows `0..len`, into `out` (cleared first). One call per column instead of one
-    /// per value: in an implementation's copy of this method, `hash` is a static call that
-    /// inlines. Nested encoders hash their children a column at a time too.
+    /// `hash` of rows `0..len`, into `sink`. One call per column instead of one per value: in
+    /// an implementation's copy of this method, `hash` is a static call that inlines. Nested
+    /// encoders hash their children a column at a time too.
+    fn hash_into(&self, len: usize, sink: Sink<'_>, scratch: &mut Vec<u8>) {
+        hash_rows(len, None, sink, |row| self.hash(row, scratch));
+    }
+
+    /// `hash` of rows `0..len`, into `out` (cleared first).
     fn hash_all(&self, len: usize, out: &mut Vec<u128>, scratch: &mut Vec<u8>) {
-        out.clear();
-        out.extend((0..len).map(|row| self.hash(row, scratch)));
+        self.hash_into(len, Sink::Out(out), scratch);
+    }
+
+    /// Folds each row's `hash` into its accumulator: `acc[row] = combine(acc[row], hash(row))`.
+    fn combine_all(&self, acc: &mut [u128], scratch: &mut Vec<u8>) {
+        self.hash_into(acc.len(), Sink::Combine(acc), scratch);
     }
 
     /// The encodings of rows `0..len`, one after the other into `out`, each ending at the
@@ -332,14 +341,14 @@ impl Encode for ExactEncoder {
         hash_i128(mantissa, scale.cast_unsigned())
     }
 
-    fn hash_all(&self, len: usize, out: &mut Vec<u128>, _: &mut Vec<u8>) {
+    fn hash_into(&self, len: usize, sink: Sink<'_>, _: &mut Vec<u8>) {
         let nulls = self.nulls.as_ref();
         match &self.mantissas {
             Mantissas::Int(values) => {
                 let values = values.values();
-                hash_rows(len, nulls, out, |row| hash_u64(values[row].cast_unsigned(), 0));
+                hash_rows(len, nulls, sink, |row| hash_u64(values[row].cast_unsigned(), 0));
             }
-            Mantissas::Wide(values) => hash_rows(len, nulls, out, |row| {
+            Mantissas::Wide(values) => hash_rows(len, nulls, sink, |row| {
                 let (mantissa, scale) = normalize_decimal(values[row], self.scale);
                 hash_i128(mantissa, scale.cast_unsigned())
             }),
@@ -406,9 +415,9 @@ impl Encode for FloatEncoder {
         if self.0.is_null(row) { NULL_HASH } else { hash_u64(u64::from_be_bytes(sortable_f64(self.0.value(row))), 0) }
     }
 
-    fn hash_all(&self, len: usize, out: &mut Vec<u128>, _: &mut Vec<u8>) {
+    fn hash_into(&self, len: usize, sink: Sink<'_>, _: &mut Vec<u8>) {
         let values = self.0.values();
-        hash_rows(len, self.0.nulls(), out, |row| hash_u64(u64::from_be_bytes(sortable_f64(values[row])), 0));
+        hash_rows(len, self.0.nulls(), sink, |row| hash_u64(u64::from_be_bytes(sortable_f64(values[row])), 0));
     }
 }
 
@@ -451,16 +460,16 @@ impl Encode for StringEncoder {
         hash_bytes(if self.trim { value.trim_end_matches(' ') } else { value }.as_bytes())
     }
 
-    fn hash_all(&self, len: usize, out: &mut Vec<u128>, _: &mut Vec<u8>) {
+    fn hash_into(&self, len: usize, sink: Sink<'_>, _: &mut Vec<u8>) {
         let (offsets, bytes) = (self.array.value_offsets(), self.array.value_data());
         let bounds = |row: usize| (offsets[row].as_usize(), offsets[row + 1].as_usize());
         if self.trim {
-            hash_rows(len, self.array.nulls(), out, |row| {
+            hash_rows(len, self.array.nulls(), sink, |row| {
                 let (start, end) = bounds(row);
                 hash_slice(bytes, start, start + trim_spaces(&bytes[start..end]).len())
             });
         } else {
-            hash_rows(len, self.array.nulls(), out, |row| {
+            hash_rows(len, self.array.nulls(), sink, |row| {
                 let (start, end) = bounds(row);
                 hash_slice(bytes, start, end)
             });
@@ -530,8 +539,8 @@ impl Encode for IntegerEncoder {
         if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) { NULL_HASH } else { hash_i128(self.values[row], 0) }
     }
 
-    fn hash_all(&self, len: usize, out: &mut Vec<u128>, _: &mut Vec<u8>) {
-        hash_rows(len, self.nulls.as_ref(), out, |row| hash_i128(self.values[row], 0));
+    fn hash_into(&self, len: usize, sink: Sink<'_>, _: &mut Vec<u8>) {
+        hash_rows(len, self.nulls.as_ref(), sink, |row| hash_i128(self.values[row], 0));
     }
 }
 
@@ -599,6 +608,10 @@ mod tests {
             encoder.hash_all(array.len(), &mut all, &mut scratch);
             let each: Vec<u128> = (0..array.len()).map(|row| encoder.hash(row, &mut scratch)).collect();
             assert_eq!(all, each, "{domain:?}: hash_all of {:?}", array.data_type());
+            let mut folded = vec![7u128; array.len()];
+            encoder.combine_all(&mut folded, &mut scratch);
+            let expected: Vec<u128> = each.iter().map(|&hash| combine(7, hash)).collect();
+            assert_eq!(folded, expected, "{domain:?}: combine_all of {:?}", array.data_type());
         }
         for i in 0..a.len() {
             for j in 0..b.len() {

@@ -195,8 +195,8 @@ impl Split {
     ) -> Result<()> {
         let rows = BatchRows::keys_only(batch, plan)?;
         let mut picked: BTreeMap<usize, Picked> = BTreeMap::new();
-        let (mut hashes, mut column, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
-        rows.hash_keys(&mut hashes, &mut column, &mut scratch);
+        let (mut hashes, mut scratch) = (Vec::new(), Vec::new());
+        rows.hash_keys(&mut hashes, &mut scratch);
         for (row, &hash) in hashes.iter().enumerate() {
             if rows.has_null_key(row) {
                 continue;

@@ -107,11 +107,9 @@ pub(crate) struct Fingerprint {
     /// `(bucket, row hash)` not yet added to `buckets`, and room to sort them.
     pending: Vec<(u32, u128)>,
     sorted: Vec<(u32, u128)>,
-    /// Key hashes, row hash accumulators and one column's hashes of the batch being added
-    /// (kept to reuse them).
+    /// Key hashes and row hash accumulators of the batch being added (kept to reuse them).
     key_hashes_of_batch: Vec<u64>,
     row_hashes: Vec<u128>,
-    column_hashes: Vec<u128>,
     /// The batches read, per scan partition, while they fit `keep`'s budget.
     kept: Vec<Vec<RecordBatch>>,
     keep: Option<Arc<KeepBudget>>,
@@ -132,7 +130,6 @@ impl Fingerprint {
             sorted: Vec::new(),
             key_hashes_of_batch: Vec::new(),
             row_hashes: Vec::new(),
-            column_hashes: Vec::new(),
             kept: vec![Vec::new()],
             keep: settings.keep.clone(),
         }
@@ -143,10 +140,10 @@ impl Fingerprint {
         let mut encoded = Vec::with_capacity(64);
         // Keys are hashed (the low half picks the bucket, in both passes) and seed each row's
         // accumulator; values are hashed column by column into it.
-        rows.hash_keys(&mut self.row_hashes, &mut self.column_hashes, &mut encoded);
+        rows.hash_keys(&mut self.row_hashes, &mut encoded);
         self.key_hashes_of_batch.clear();
         self.key_hashes_of_batch.extend(self.row_hashes.iter().map(|&hash| hash as u64));
-        rows.combine_values(&mut self.row_hashes, &mut self.column_hashes, &mut encoded);
+        rows.combine_values(&mut self.row_hashes, &mut encoded);
         // Then queue the rows for their buckets (`add_pending` adds them in bucket order), in
         // one tight loop when no key is NULL.
         if rows.null_key_count() == 0 {

@@ -92,13 +92,15 @@ impl BatchRows {
     }
 
     /// The 128-bit hash of each row's key into `out`: the key columns' value hashes
-    /// (`Encode::hash_all`, a column at a time), folded in key order and finished. Its low half
+    /// (`Encode::combine_all`, a column at a time), folded in key order and finished. Its low half
     /// is the key hash that picks the row's bucket in both passes; the whole seeds the row hash.
     /// NULL keys hash too (as NULL), but callers set those rows apart.
-    pub(crate) fn hash_keys(&self, out: &mut Vec<u128>, column: &mut Vec<u128>, scratch: &mut Vec<u8>) {
+    pub(crate) fn hash_keys(&self, out: &mut Vec<u128>, scratch: &mut Vec<u8>) {
         out.clear();
         out.resize(self.rows, KEY_SEED);
-        combine_columns(&self.keys, out, column, scratch);
+        for key in &self.keys {
+            key.combine_all(out, scratch);
+        }
         for hash in out.iter_mut() {
             *hash = canonical::finish(*hash);
         }
@@ -106,8 +108,10 @@ impl BatchRows {
 
     /// Folds each value column's hashes into the rows' accumulators, column by column (one
     /// downcast array at a time, no row encoding). `acc` starts as each row's key hash.
-    pub(crate) fn combine_values(&self, acc: &mut [u128], column: &mut Vec<u128>, scratch: &mut Vec<u8>) {
-        combine_columns(&self.hashed_values, acc, column, scratch);
+    pub(crate) fn combine_values(&self, acc: &mut [u128], scratch: &mut Vec<u8>) {
+        for value in &self.hashed_values {
+            value.combine_all(acc, scratch);
+        }
     }
 
     /// The encoded keys of all rows, one after the other into `out`, each ending at the offset
@@ -128,17 +132,6 @@ impl BatchRows {
 
 /// Seed of every key's hash.
 const KEY_SEED: u128 = 0x006b_6579;
-
-/// Folds the hashes of `columns`, one column at a time, into the accumulators `acc` (one per
-/// row); `column` holds one column's hashes.
-fn combine_columns(columns: &[Encoder], acc: &mut [u128], column: &mut Vec<u128>, scratch: &mut Vec<u8>) {
-    for encoder in columns {
-        encoder.hash_all(acc.len(), column, scratch);
-        for (acc, &hash) in acc.iter_mut().zip(column.iter()) {
-            *acc = canonical::combine(*acc, hash);
-        }
-    }
-}
 
 /// The compared values of one batch, encoded when asked: the diff pass keeps batches, not cells,
 /// so that a retained row costs its Arrow bytes and no more.

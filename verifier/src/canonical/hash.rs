@@ -114,13 +114,39 @@ pub(super) fn hash_entry(key: u128, value: u128) -> u128 {
     product ^ key ^ value.rotate_left(64)
 }
 
-/// `out` = `hash(row)` for rows `0..len`, [`NULL_HASH`] where `nulls` says NULL: the null
+/// Where the hashes of a column's values go.
+pub(crate) enum Sink<'a> {
+    /// Into a vector of their own (cleared first).
+    Out(&'a mut Vec<u128>),
+    /// Folded into each row's accumulator with [`combine`] (one accumulator per row): no vector
+    /// of the column's hashes is written and read back.
+    Combine(&'a mut [u128]),
+}
+
+/// `hash(row)` for rows `0..len` into `sink`, [`NULL_HASH`] where `nulls` says NULL: the null
 /// check leaves the loop when there are no NULLs.
-pub(super) fn hash_rows(len: usize, nulls: Option<&NullBuffer>, out: &mut Vec<u128>, hash: impl Fn(usize) -> u128) {
-    out.clear();
-    match nulls.filter(|n| n.null_count() > 0) {
-        None => out.extend((0..len).map(hash)),
-        Some(nulls) => out.extend((0..len).map(|row| if nulls.is_null(row) { NULL_HASH } else { hash(row) })),
+pub(super) fn hash_rows(len: usize, nulls: Option<&NullBuffer>, sink: Sink<'_>, mut hash: impl FnMut(usize) -> u128) {
+    let nulls = nulls.filter(|n| n.null_count() > 0);
+    let mut value = |row| if nulls.is_some_and(|n| n.is_null(row)) { NULL_HASH } else { hash(row) };
+    match (sink, nulls.is_some()) {
+        (Sink::Out(out), false) => {
+            out.clear();
+            out.extend((0..len).map(hash));
+        }
+        (Sink::Out(out), true) => {
+            out.clear();
+            out.extend((0..len).map(value));
+        }
+        (Sink::Combine(acc), false) => {
+            for (row, acc) in acc[..len].iter_mut().enumerate() {
+                *acc = combine(*acc, hash(row));
+            }
+        }
+        (Sink::Combine(acc), true) => {
+            for (row, acc) in acc[..len].iter_mut().enumerate() {
+                *acc = combine(*acc, value(row));
+            }
+        }
     }
 }
 

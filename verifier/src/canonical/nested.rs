@@ -5,7 +5,10 @@ use arrow::array::{
 };
 use arrow::datatypes::DataType;
 
-use super::{Domain, Encode, Encoder, MORE, NULL, NULL_HASH, VALUE, combine, encoder, finish, hash_entry, write_null};
+use super::{
+    Domain, Encode, Encoder, MORE, NULL, NULL_HASH, Sink, VALUE, combine, encoder, finish, hash_entry, hash_rows,
+    write_null,
+};
 use crate::error::{Error, Result};
 
 /// Lists in order: each element is preceded by [`MORE`], the list ends with [`NULL`].
@@ -58,18 +61,15 @@ impl Encode for ListEncoder {
         finish(combine(acc, (end - start) as u128))
     }
 
-    fn hash_all(&self, len: usize, out: &mut Vec<u128>, scratch: &mut Vec<u8>) {
+    fn hash_into(&self, len: usize, sink: Sink<'_>, scratch: &mut Vec<u8>) {
         let items = self.ranges[..len].last().map_or(0, |&(_, end)| end);
         let mut item_hashes = Vec::new();
         self.item.hash_all(items, &mut item_hashes, scratch);
-        out.clear();
-        out.extend(self.ranges[..len].iter().enumerate().map(|(row, &(start, end))| {
-            if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
-                return NULL_HASH;
-            }
+        hash_rows(len, self.nulls.as_ref(), sink, |row| {
+            let (start, end) = self.ranges[row];
             let acc = item_hashes[start..end].iter().fold(LIST_SEED, |acc, &hash| combine(acc, hash));
             finish(combine(acc, (end - start) as u128))
-        }));
+        });
     }
 }
 
@@ -117,19 +117,12 @@ impl Encode for StructEncoder {
         finish(self.fields.iter().fold(STRUCT_SEED, |acc, field| combine(acc, field.hash(row, scratch))))
     }
 
-    fn hash_all(&self, len: usize, out: &mut Vec<u128>, scratch: &mut Vec<u8>) {
-        out.clear();
-        out.resize(len, STRUCT_SEED);
-        let mut field_hashes = Vec::new();
+    fn hash_into(&self, len: usize, sink: Sink<'_>, scratch: &mut Vec<u8>) {
+        let mut fields = vec![STRUCT_SEED; len];
         for field in &self.fields {
-            field.hash_all(len, &mut field_hashes, scratch);
-            for (acc, &hash) in out.iter_mut().zip(&field_hashes) {
-                *acc = combine(*acc, hash);
-            }
+            field.combine_all(&mut fields, scratch);
         }
-        for (row, acc) in out.iter_mut().enumerate() {
-            *acc = if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) { NULL_HASH } else { finish(*acc) };
-        }
+        hash_rows(len, self.nulls.as_ref(), sink, |row| finish(fields[row]));
     }
 }
 
@@ -178,23 +171,20 @@ impl Encode for MapEncoder {
         finish(combine(combine(MAP_SEED, sum), (end - start) as u128))
     }
 
-    fn hash_all(&self, len: usize, out: &mut Vec<u128>, scratch: &mut Vec<u8>) {
+    fn hash_into(&self, len: usize, sink: Sink<'_>, scratch: &mut Vec<u8>) {
         let entries = usize::try_from(self.offsets[len]).unwrap_or(0);
         let (mut keys, mut values) = (Vec::new(), Vec::new());
         self.key.hash_all(entries, &mut keys, scratch);
         self.value.hash_all(entries, &mut values, scratch);
-        out.clear();
-        out.extend(self.offsets[..=len].windows(2).enumerate().map(|(row, window)| {
-            if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
-                return NULL_HASH;
-            }
-            let (start, end) = (usize::try_from(window[0]).unwrap_or(0), usize::try_from(window[1]).unwrap_or(0));
+        hash_rows(len, self.nulls.as_ref(), sink, |row| {
+            let start = usize::try_from(self.offsets[row]).unwrap_or(0);
+            let end = usize::try_from(self.offsets[row + 1]).unwrap_or(0);
             let sum = keys[start..end]
                 .iter()
                 .zip(&values[start..end])
                 .fold(0u128, |sum, (&key, &value)| sum.wrapping_add(hash_entry(key, value)));
             finish(combine(combine(MAP_SEED, sum), (end - start) as u128))
-        }));
+        });
     }
 }
 
