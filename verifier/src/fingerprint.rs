@@ -86,6 +86,16 @@ impl Buckets {
 /// Row hashes gathered before they are added to their buckets in bucket order (2 MiB).
 const PENDING: usize = 1 << 16;
 
+/// Row hashes waiting to be added to their buckets, and room to order them, as columns: 20 bytes a
+/// row where `(u32, u128)` pairs take 32.
+#[derive(Debug, Default)]
+struct Pending {
+    buckets: Vec<u32>,
+    hashes: Vec<u128>,
+    sorted_buckets: Vec<u32>,
+    sorted_hashes: Vec<u128>,
+}
+
 /// What the fingerprint pass learned about one side.
 #[derive(Debug)]
 pub(crate) struct Fingerprint {
@@ -104,9 +114,8 @@ pub(crate) struct Fingerprint {
     sample_limit: usize,
     /// Whether key hashes are kept to find duplicate keys (keyed mode, if the settings ask).
     find_duplicates: bool,
-    /// `(bucket, row hash)` not yet added to `buckets`, and room to sort them.
-    pending: Vec<(u32, u128)>,
-    sorted: Vec<(u32, u128)>,
+    /// Row hashes not yet added to `buckets`.
+    pending: Pending,
     /// Key hashes and row hash accumulators of the batch being added (kept to reuse them).
     key_hashes_of_batch: Vec<u64>,
     row_hashes: Vec<u128>,
@@ -126,8 +135,7 @@ impl Fingerprint {
             null_key_samples: BTreeMap::new(),
             sample_limit: settings.sample_limit,
             find_duplicates: settings.find_duplicates && !multiset,
-            pending: Vec::new(),
-            sorted: Vec::new(),
+            pending: Pending::default(),
             key_hashes_of_batch: Vec::new(),
             row_hashes: Vec::new(),
             kept: vec![Vec::new()],
@@ -147,8 +155,8 @@ impl Fingerprint {
         // Then queue the rows for their buckets (`add_pending` adds them in bucket order), in
         // one tight loop when no key is NULL.
         if rows.null_key_count() == 0 {
-            let hashes = self.key_hashes_of_batch.iter().zip(&self.row_hashes);
-            self.pending.extend(hashes.map(|(&key_hash, &acc)| (buckets.of(key_hash) as u32, finish(acc))));
+            self.pending.buckets.extend(self.key_hashes_of_batch.iter().map(|&key_hash| buckets.of(key_hash) as u32));
+            self.pending.hashes.extend(self.row_hashes.iter().map(|&acc| finish(acc)));
             if self.find_duplicates {
                 self.key_hashes.extend(&self.key_hashes_of_batch)?;
             }
@@ -157,7 +165,7 @@ impl Fingerprint {
                 self.add_row(batch, &rows, row, buckets, &mut encoded)?;
             }
         }
-        if self.pending.len() >= PENDING {
+        if self.pending.buckets.len() >= PENDING {
             self.add_pending();
         }
         self.arrow_bytes +=
@@ -185,7 +193,8 @@ impl Fingerprint {
             return self.sample_null_key(batch, row, encoded);
         }
         let key_hash = self.key_hashes_of_batch[row];
-        self.pending.push((buckets.of(key_hash) as u32, row_hash));
+        self.pending.buckets.push(buckets.of(key_hash) as u32);
+        self.pending.hashes.push(row_hash);
         if self.find_duplicates {
             self.key_hashes.extend(&[key_hash])?;
         }
@@ -229,26 +238,32 @@ impl Fingerprint {
     /// miss each (a tenth of the pass). Sorted by the buckets' top bits (a counting sort into
     /// 256 windows), the array is swept nearly in order instead.
     fn add_pending(&mut self) {
+        let Pending { buckets, hashes, sorted_buckets, sorted_hashes } = &mut self.pending;
         let shift = self.buckets.len().trailing_zeros().saturating_sub(8);
         let windows = (self.buckets.len() >> shift).max(1);
         let mut starts = vec![0usize; windows + 1];
-        for &(bucket, _) in &self.pending {
+        for &bucket in buckets.iter() {
             starts[(bucket as usize >> shift) + 1] += 1;
         }
         for window in 1..=windows {
             starts[window] += starts[window - 1];
         }
-        self.sorted.clear();
-        self.sorted.resize(self.pending.len(), (0, 0));
-        for &(bucket, hash) in &self.pending {
+        let count = buckets.len();
+        if sorted_buckets.len() < count {
+            sorted_buckets.resize(count, 0);
+            sorted_hashes.resize(count, 0);
+        }
+        for (&bucket, &hash) in buckets.iter().zip(hashes.iter()) {
             let slot = &mut starts[bucket as usize >> shift];
-            self.sorted[*slot] = (bucket, hash);
+            sorted_buckets[*slot] = bucket;
+            sorted_hashes[*slot] = hash;
             *slot += 1;
         }
-        for &(bucket, hash) in &self.sorted {
+        for (&bucket, &hash) in sorted_buckets[..count].iter().zip(&sorted_hashes[..count]) {
             self.buckets[bucket as usize].add(hash);
         }
-        self.pending.clear();
+        buckets.clear();
+        hashes.clear();
     }
 
     fn merge(&mut self, mut other: Fingerprint) -> Result<()> {
