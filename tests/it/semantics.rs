@@ -348,6 +348,13 @@ fn duplicate_keys_on_one_side_only() {
     let s = &report.summary;
     assert_eq!((s.duplicate_keys_baseline, s.duplicate_keys_candidate, s.matched, s.only_in_baseline), (1, 0, 1, 2));
     assert_eq!(report.samples.duplicate_keys[0].candidate_rows, 1);
+    // Only the baseline keeps key hashes for finding duplicates; the candidate's are found where
+    // the digests differ, which a duplicate on one side makes them do.
+    let baseline = batch(vec![("id", ids(&[7, 8])), ("v", ids(&[1, 2]))]);
+    let candidate = batch(vec![("id", ids(&[7, 8, 8])), ("v", ids(&[1, 2, 2]))]);
+    let report = run(baseline, candidate, &["id"]);
+    let s = &report.summary;
+    assert_eq!((s.duplicate_keys_baseline, s.duplicate_keys_candidate, s.matched, s.only_in_candidate), (0, 1, 2, 1));
 }
 
 #[test]

@@ -83,7 +83,7 @@ impl Buckets {
     }
 }
 
-/// Row hashes gathered before they are added to their buckets in bucket order (2 MiB).
+/// Row hashes gathered before they are added to their buckets in bucket order (1.25 MiB).
 const PENDING: usize = 1 << 16;
 
 /// Row hashes waiting to be added to their buckets, and room to order them, as columns: 20 bytes a
