@@ -117,7 +117,7 @@ impl KeyHashes {
         let in_memory = std::mem::take(&mut self.in_memory);
         let spilled = std::mem::replace(&mut self.spilled, vec![Vec::new(); PARTITIONS]);
         if spilled.iter().all(Vec::is_empty) {
-            return Ok(repeated(&in_memory, threads));
+            return repeated(&in_memory, threads);
         }
         let mut found = Vec::new();
         for (partition, files) in spilled.iter().enumerate() {
@@ -125,7 +125,7 @@ impl KeyHashes {
             for path in files {
                 read_hashes(path, &mut hashes)?;
             }
-            found.extend(repeated(&hashes, threads));
+            found.extend(repeated(&hashes, threads)?);
         }
         self.directories.clear();
         Ok(found)
@@ -144,7 +144,7 @@ fn read_hashes(path: &PathBuf, out: &mut Vec<u64>) -> Result<()> {
 /// hashes are uniform, so a counting sort by their top 8 bits leaves 256 runs of equal size; the
 /// runs are then split between the threads, each sorting its runs where they lie and reading off
 /// the repeats (equal hashes share a run).
-fn repeated(hashes: &[u64], threads: usize) -> Vec<u64> {
+fn repeated(hashes: &[u64], threads: usize) -> Result<Vec<u64>> {
     let (mut runs, starts) = by_top_bits(hashes);
     let threads = threads.clamp(1, RUNS);
     // Split the runs at run boundaries into `threads` parts of about equal size.
@@ -165,7 +165,13 @@ fn repeated(hashes: &[u64], threads: usize) -> Vec<u64> {
     std::thread::scope(|scope| {
         let workers: Vec<_> =
             parts.into_iter().map(|(part, bounds)| scope.spawn(move || repeats_in(part, bounds))).collect();
-        workers.into_iter().flat_map(|worker| worker.join().unwrap_or_default()).collect()
+        let mut found = Vec::new();
+        for worker in workers {
+            // A thread that failed must not pass for one that found nothing.
+            let repeats = worker.join().map_err(|_| Error::Internal("finding duplicate keys panicked".to_owned()))?;
+            found.extend(repeats);
+        }
+        Ok(found)
     })
 }
 
@@ -248,11 +254,11 @@ mod tests {
         let expected: Vec<u64> = counts.into_iter().filter(|&(_, n)| n > 1).map(|(hash, _)| hash).collect();
         assert!(expected.len() > 4, "the skewed run repeats some hashes too");
         for threads in [1, 2, 3, 7, 300] {
-            let mut found = repeated(&hashes, threads);
+            let mut found = repeated(&hashes, threads).unwrap();
             found.sort_unstable();
             assert_eq!(found, expected, "{threads} threads");
         }
         assert_eq!(find(&hashes, usize::MAX, 2), expected);
-        assert!(repeated(&[], 2).is_empty());
+        assert!(repeated(&[], 2).unwrap().is_empty());
     }
 }
