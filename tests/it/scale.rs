@@ -200,12 +200,12 @@ fn fingerprints_hashed_differently_are_refused() {
     b.write(&old_path).unwrap();
     let text = std::fs::read_to_string(&old_path).unwrap();
     let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(json["version"], 3);
-    for old in [1, 2] {
+    assert_eq!(json["version"], 4);
+    for old in [1, 2, 3] {
         json["version"] = old.into();
         std::fs::write(&old_path, json.to_string()).unwrap();
         let error = FingerprintFile::read(&path_str(&old_path)).unwrap_err().to_string();
-        let refusal = format!("version {old} is not supported (this dqc reads version 3)");
+        let refusal = format!("version {old} is not supported (this dqc reads version 4)");
         assert!(error.contains("old.json") && error.contains(&refusal), "{error}");
     }
     std::fs::write(dir.path().join("broken.json"), "{\"format\": \"dqc-fingerprint\"").unwrap();

@@ -33,7 +33,7 @@ mod hash;
 mod nested;
 mod tolerance;
 
-use hash::{NULL_HASH, Sink, hash_bytes, hash_entry, hash_i128, hash_rows, hash_slice, hash_u64};
+use hash::{NULL_HASH, Sink, combine_seeded, hash_bytes, hash_entry, hash_i128, hash_rows, hash_slice, hash_u64};
 pub(crate) use hash::{combine, finish};
 pub(crate) use tolerance::{quantized_encoder, within_tolerance};
 
@@ -515,15 +515,22 @@ fn escape_bytes(bytes: &[u8], out: &mut Vec<u8>) {
     out.extend([0, 0]);
 }
 
-/// Dates, timestamps, times and durations, as integers in a common unit.
+/// Dates, timestamps, times and durations, as integers in a common unit: `values[row] * factor`
+/// (nanoseconds from seconds, say). The values stay 64-bit as read (no copy for nanoseconds), and
+/// in the common unit already (`factor` 1) they hash as 64-bit integers with no 128-bit product.
 struct IntegerEncoder {
     nulls: Option<arrow::buffer::NullBuffer>,
-    values: Vec<i128>,
+    values: ScalarBuffer<i64>,
+    factor: i64,
 }
 
 impl IntegerEncoder {
-    fn new(array: &ArrayRef, values: Vec<i128>) -> Self {
-        Self { nulls: array.logical_nulls(), values }
+    fn new(array: &ArrayRef, (values, factor): (ScalarBuffer<i64>, i64)) -> Self {
+        Self { nulls: array.logical_nulls(), values, factor }
+    }
+
+    fn value(&self, row: usize) -> i128 {
+        i128::from(self.values[row]) * i128::from(self.factor)
     }
 }
 
@@ -531,52 +538,61 @@ impl Encode for IntegerEncoder {
     fn encode(&self, row: usize, out: &mut Vec<u8>) {
         if !write_null(self.nulls.as_ref(), row, out) {
             out.push(VALUE);
-            out.extend(sortable_i128(self.values[row]));
+            out.extend(sortable_i128(self.value(row)));
         }
     }
 
     fn hash(&self, row: usize, _: &mut Vec<u8>) -> u128 {
-        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) { NULL_HASH } else { hash_i128(self.values[row], 0) }
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) { NULL_HASH } else { hash_i128(self.value(row), 0) }
     }
 
     fn hash_into(&self, len: usize, sink: Sink<'_>, _: &mut Vec<u8>) {
-        hash_rows(len, self.nulls.as_ref(), sink, |row| hash_i128(self.values[row], 0));
+        let values = &self.values;
+        if self.factor == 1 {
+            // `hash_i128` of a value that fits 64 bits.
+            hash_rows(len, self.nulls.as_ref(), sink, |row| hash_u64(values[row].cast_unsigned(), 0));
+        } else {
+            hash_rows(len, self.nulls.as_ref(), sink, |row| hash_i128(self.value(row), 0));
+        }
     }
 }
 
-fn date_days(array: &ArrayRef) -> Result<Vec<i128>> {
-    Ok(match array.data_type() {
+/// Days since the epoch.
+fn date_days(array: &ArrayRef) -> Result<(ScalarBuffer<i64>, i64)> {
+    let days: ScalarBuffer<i64> = match array.data_type() {
         DataType::Date64 => {
             let millis = array.as_primitive::<arrow::datatypes::Date64Type>();
-            millis.values().iter().map(|&ms| i128::from(ms.div_euclid(86_400_000))).collect()
+            millis.values().iter().map(|&ms| ms.div_euclid(86_400_000)).collect()
         }
         _ => {
             let days = cast(array, &DataType::Date32)?;
-            days.as_primitive::<arrow::datatypes::Date32Type>().values().iter().map(|&d| i128::from(d)).collect()
+            days.as_primitive::<arrow::datatypes::Date32Type>().values().iter().map(|&d| i64::from(d)).collect()
         }
-    })
+    };
+    Ok((days, 1))
 }
 
-/// Timestamps (their stored values are UTC whatever the zone), times and durations in ns.
-fn nanoseconds(array: &ArrayRef) -> Option<Vec<i128>> {
+/// Timestamps (their stored values are UTC whatever the zone), times and durations, with the
+/// factor to nanoseconds.
+fn nanoseconds(array: &ArrayRef) -> Option<(ScalarBuffer<i64>, i64)> {
     let unit = match array.data_type() {
         DataType::Timestamp(unit, _) | DataType::Time32(unit) | DataType::Time64(unit) | DataType::Duration(unit) => {
             *unit
         }
         _ => return None,
     };
-    let factor: i128 = match unit {
+    let factor = match unit {
         TimeUnit::Second => 1_000_000_000,
         TimeUnit::Millisecond => 1_000_000,
         TimeUnit::Microsecond => 1_000,
         TimeUnit::Nanosecond => 1,
     };
+    // A reinterpretation of the buffer for 64-bit types (no copy).
     let as_int64 = match array.data_type() {
         DataType::Time32(_) => cast(&cast(array, &DataType::Int32).ok()?, &DataType::Int64).ok()?,
         _ => cast(array, &DataType::Int64).ok()?,
     };
-    let raw = as_int64.as_primitive::<Int64Type>().values().iter().map(|&v| i128::from(v));
-    Some(raw.map(|v| v * factor).collect())
+    Some((as_int64.as_primitive::<Int64Type>().values().clone(), factor))
 }
 
 #[cfg(test)]

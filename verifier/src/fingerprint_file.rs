@@ -10,9 +10,10 @@
 //!
 //! Hashes are functions of the canonical values with fixed constants (murmur3's finaliser for
 //! numbers and values of up to 16 bytes, xxh3 for longer ones), so they are the same on every
-//! machine. Version 3 hashes values of up to 64 bits with one finaliser and ends rows with two
-//! (version 2 used two and three; version 1 hashed the key's encoding, and strings with xxh3
-//! only): the hashes differ, so a file of an earlier version is refused, not compared. Value
+//! machine. Version 4 hashes strings of up to 8 bytes with one finaliser and folds with a 64-bit
+//! multiplier (version 3 used two finalisers and a 128-bit one; version 2 also hashed numbers
+//! with two finalisers and ended rows with three; version 1 hashed the key's encoding, and strings
+//! with xxh3 only): the hashes differ, so a file of an earlier version is refused, not compared. Value
 //! columns are hashed in the order of their lowercased names, so the two sides' column order does
 //! not matter. Bucket counts are powers of two and a bucket is the key hash's low bits, so two
 //! files with different counts are compared by folding the larger onto the smaller.
@@ -36,7 +37,7 @@ use crate::source::{self, Dataset};
 use crate::spec::{DiffOptions, ResourceLimits, Side};
 
 const FORMAT: &str = "dqc-fingerprint";
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
 const METADATA_KEY: &str = "dqc.fingerprint";
 
 /// What to fingerprint: one dataset, its key and the options that shape its hashes.

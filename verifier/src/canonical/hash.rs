@@ -6,13 +6,21 @@ use xxhash_rust::xxh3::xxh3_128;
 
 /// The hash of NULL, whatever the type.
 pub(super) const NULL_HASH: u128 = 0x6e75_6c6c_6e75_6c6c_6e75_6c6c_6e75_6c6c;
-/// Odd multiplier of [`combine`].
-const COMBINE: u128 = 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835;
+/// Odd multiplier of [`combine`]. It fits 64 bits, so the product takes two multiplications
+/// (the low half's full product and the high half's low product), not three.
+const COMBINE: u128 = 0x9e37_79b9_7f4a_7c15;
 
 /// Folds the next hash of a sequence into `acc` (order matters). Linear, so every sequence ends
-/// with [`finish`].
+/// with [`finish`]. A bijection of `acc` (the multiplier is odd), and the product carries the
+/// low half into the high half.
 pub(crate) fn combine(acc: u128, hash: u128) -> u128 {
     acc.wrapping_mul(COMBINE).wrapping_add(hash)
+}
+
+/// `combine(combine(seed, a), b)` with the seed's part folded at compile time (`seed * COMBINE^2`
+/// is a constant): one product fewer for each list and map.
+pub(super) const fn combine_seeded(seed: u128, a: u128, b: u128) -> u128 {
+    seed.wrapping_mul(COMBINE).wrapping_mul(COMBINE).wrapping_add(a.wrapping_mul(COMBINE)).wrapping_add(b)
 }
 
 /// The non-linear end of a sequence of [`combine`]s: values swapped between rows or elements
@@ -94,13 +102,37 @@ const SHORT_MASKS: [u128; 17] = {
     masks
 };
 
-/// The hash of up to 16 bytes as a zero-padded integer and their count: for one length, a
-/// bijection of the bytes (each step is one), so distinct short values never collide.
+/// `SHORT_TAGS[len]`: what marks a short value's length in its hash. Up to 8 bytes, the first is
+/// the hash's whole high half (above every tag of [`hash_u64`], and unlike NULL's). From 9 to
+/// 16 bytes, both are XORed into the halves of the bytes: odd multiples of the length, so the
+/// values of two lengths collide only when their bytes differ by these (random-looking) masks.
+const SHORT_TAGS: [[u64; 2]; 17] = {
+    let mut tags = [[0u64; 2]; 17];
+    let mut len = 0;
+    while len <= 16 {
+        let n = len as u64;
+        tags[len] = if len <= 8 {
+            [0x7374_7269_6e67_0000 | n, 0]
+        } else {
+            [n.wrapping_mul(0x9e37_79b9_7f4a_7c15), n.wrapping_mul(0xc2b2_ae3d_27d4_eb4f) ^ 0x7374_7269_6e67]
+        };
+        len += 1;
+    }
+    tags
+};
+
+/// The hash of up to 16 bytes as a zero-padded integer and their count, a bijection of the
+/// bytes for each length, so distinct short values of one length never collide:
+/// - up to 8 bytes (most values): [`hash_u64`] of the bytes, the length's tag in the high half;
+/// - 9 to 16 bytes: murmur3's finaliser of each 8-byte half XORed with the length's masks. The
+///   two finalisers are independent, so they run side by side.
 fn hash_short(word: u128, len: usize) -> u128 {
-    let tag = (len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x7374_7269_6e67;
-    let low = fmix64(word as u64 ^ tag);
-    let high = fmix64((word >> 64) as u64 ^ low.wrapping_mul(0xc2b2_ae3d_27d4_eb4f));
-    (u128::from(high) << 64) | u128::from(low.wrapping_add(high.rotate_left(23)))
+    let [first, second] = SHORT_TAGS[len];
+    let (low, high) = (word as u64, (word >> 64) as u64);
+    if len <= 8 {
+        return hash_u64(low, first);
+    }
+    (u128::from(fmix64(high ^ first)) << 64) | u128::from(fmix64(low ^ second))
 }
 
 /// The hash of one map entry from its key's and value's hashes, cheaper than a `finish` per
@@ -172,6 +204,14 @@ mod tests {
         hashes.sort_unstable();
         hashes.dedup();
         assert_eq!(hashes.len(), values.len());
+        // Every length has its own tag, on both sides of the 8-byte boundary and with the same
+        // bytes padded by zeros.
+        let mut values: Vec<Vec<u8>> = (0..=16).flat_map(|len| [vec![0u8; len], vec![b'x'; len]]).collect();
+        values.extend([&b"abcdefgh"[..], b"abcdefgh\0", b"abcdefghi", b"abcdefghi\0"].map(<[u8]>::to_vec));
+        let mut hashes: Vec<u128> = values.iter().map(|v| hash_bytes(v)).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        assert_eq!(hashes.len(), values.len() - 1, "the empty value is listed twice");
     }
 
     #[test]

@@ -6,8 +6,8 @@ use arrow::array::{
 use arrow::datatypes::DataType;
 
 use super::{
-    Domain, Encode, Encoder, MORE, NULL, NULL_HASH, Sink, VALUE, combine, encoder, finish, hash_entry, hash_rows,
-    write_null,
+    Domain, Encode, Encoder, MORE, NULL, NULL_HASH, Sink, VALUE, combine, combine_seeded, encoder, finish, hash_entry,
+    hash_rows, write_null,
 };
 use crate::error::{Error, Result};
 
@@ -168,7 +168,7 @@ impl Encode for MapEncoder {
         let sum = (start..end).fold(0u128, |sum, index| {
             sum.wrapping_add(hash_entry(self.key.hash(index, scratch), self.value.hash(index, scratch)))
         });
-        finish(combine(combine(MAP_SEED, sum), (end - start) as u128))
+        finish(combine_seeded(MAP_SEED, sum, (end - start) as u128))
     }
 
     fn hash_into(&self, len: usize, sink: Sink<'_>, scratch: &mut Vec<u8>) {
@@ -183,7 +183,7 @@ impl Encode for MapEncoder {
                 .iter()
                 .zip(&values[start..end])
                 .fold(0u128, |sum, (&key, &value)| sum.wrapping_add(hash_entry(key, value)));
-            finish(combine(combine(MAP_SEED, sum), (end - start) as u128))
+            finish(combine_seeded(MAP_SEED, sum, (end - start) as u128))
         });
     }
 }
