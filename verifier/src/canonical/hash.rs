@@ -52,16 +52,21 @@ pub(super) fn hash_u64(value: u64, tag: u64) -> u128 {
 }
 
 /// The hash of a 128-bit integer (with a tag): [`hash_u64`] when it fits 64 bits.
+#[inline]
 pub(super) fn hash_i128(value: i128, tag: u8) -> u128 {
     match i64::try_from(value) {
         Ok(small) => hash_u64(small.cast_unsigned(), u64::from(tag)),
-        Err(_) => {
-            let mut bytes = [0u8; 17];
-            bytes[..16].copy_from_slice(&value.to_le_bytes());
-            bytes[16] = tag;
-            xxh3_128(&bytes)
-        }
+        Err(_) => hash_wide(value, tag),
     }
+}
+
+/// [`hash_i128`] of a value beyond 64 bits (rare: kept out of the column loops).
+#[cold]
+fn hash_wide(value: i128, tag: u8) -> u128 {
+    let mut bytes = [0u8; 17];
+    bytes[..16].copy_from_slice(&value.to_le_bytes());
+    bytes[16] = tag;
+    xxh3_128(&bytes)
 }
 
 /// The hash of a string's or byte string's bytes. Up to 16 bytes (most values) are read as one
