@@ -12,10 +12,10 @@
 //! numbers and values of up to 16 bytes, xxh3 for longer ones), so they are the same on every
 //! machine. Version 4 hashes strings of up to 8 bytes with one finaliser and folds with a 64-bit
 //! multiplier (version 3 used two finalisers and a 128-bit one; version 2 also hashed numbers
-//! with two finalisers and ended rows with three; version 1 hashed the key's encoding, and strings
-//! with xxh3 only): the hashes differ, so a file of an earlier version is refused, not compared. Value
-//! columns are hashed in the order of their lowercased names, so the two sides' column order does
-//! not matter. Bucket counts are powers of two and a bucket is the key hash's low bits, so two
+//! with two finalisers and ended rows with three; version 1 hashed the key's encoding, and
+//! strings with xxh3 only): the hashes differ, so a file of an earlier version is refused, not
+//! compared. Value columns are hashed in the order of their lowercased names, so the two sides'
+//! column order does not matter. Bucket counts are powers of two and a bucket is the key hash's low bits, so two
 //! files with different counts are compared by folding the larger onto the smaller.
 
 use std::collections::BTreeSet;
