@@ -114,6 +114,14 @@ impl BatchRows {
         }
     }
 
+    /// Appends each row's finished 128-bit row hash to `out`: the fingerprint pass's row hash.
+    pub(crate) fn extend_row_hashes(&self, out: &mut Vec<u128>) {
+        let (mut acc, mut scratch) = (Vec::new(), Vec::new());
+        self.hash_keys(&mut acc, &mut scratch);
+        self.combine_values(&mut acc, &mut scratch);
+        out.extend(acc.into_iter().map(canonical::finish));
+    }
+
     /// The encoded keys of all rows, one after the other into `out`, each ending at the offset
     /// pushed to `ends` (a column at a time when the key has one column).
     pub(crate) fn encode_keys(&self, out: &mut Vec<u8>, ends: &mut Vec<usize>) {
