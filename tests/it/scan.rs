@@ -8,10 +8,11 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
 use datafusion::catalog::TableProvider;
 use datafusion::common::stats::Precision;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::{StatisticsArgs, StatisticsContext};
 use datafusion::prelude::{SessionContext, col, lit};
-use dqc_tests::{orc_fixtures, path_str, runtime};
-use verifier::{Dataset, DatasetTable, Side};
+use dqc_tests::{batch, orc_fixtures, path_str, runtime, write_orc_stripes, write_parquet_row_groups};
+use verifier::{Dataset, DatasetScanExec, DatasetTable, Side};
 
 async fn context(dataset: &str) -> (SessionContext, Arc<DatasetTable>) {
     let uri = path_str(&orc_fixtures().join(dataset));
@@ -111,6 +112,37 @@ fn footer_row_counts_are_exact_statistics() {
         let provider_statistics = table.statistics().expect("statistics");
         assert_eq!(provider_statistics.num_rows, Precision::Exact(1000));
         assert!(plan.schema().fields().len() == 2 && batch_nulls_ok(&query(&context, "SELECT c_int FROM t").await));
+    });
+}
+
+#[test]
+fn a_file_of_several_stripes_or_row_groups_is_read_by_several_partitions() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let batches: Vec<RecordBatch> = (0..6i64)
+        .map(|i| batch(vec![("id", Arc::new(arrow::array::Int64Array::from_iter_values(i * 100..(i + 1) * 100)) as _)]))
+        .collect();
+    write_orc_stripes(&dir.path().join("orc/part-0.orc"), &batches);
+    write_parquet_row_groups(&dir.path().join("parquet/part-0.parquet"), &batches);
+    runtime().block_on(async {
+        for format in ["orc", "parquet"] {
+            let uri = path_str(&dir.path().join(format));
+            let dataset = Arc::new(Dataset::open(Side::Baseline, &uri).await.expect("open"));
+            let plan = DatasetScanExec::new(dataset, vec![0], vec![0], 3);
+            assert_eq!(plan.properties().partitioning.partition_count(), 3, "{format}");
+            let task = SessionContext::new().task_ctx();
+            let mut ids = Vec::new();
+            for partition in 0..3 {
+                let stream = plan.execute(partition, Arc::clone(&task)).expect("execute");
+                let batches = datafusion::physical_plan::common::collect(stream).await.expect("read");
+                let statistics = StatisticsContext::new()
+                    .compute(&plan, &StatisticsArgs::new().with_partition(Some(partition)))
+                    .expect("statistics");
+                assert_eq!(statistics.num_rows, Precision::Exact(200), "{format} partition {partition}");
+                assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 200, "{format} {partition}");
+                ids.extend(batches.iter().flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec()));
+            }
+            assert_eq!(ids, (0..600).collect::<Vec<i64>>(), "{format}: every row once, in file order");
+        }
     });
 }
 

@@ -26,6 +26,32 @@ pub fn write_orc(path: &Path, batches: &[RecordBatch]) {
     writer.close().expect("close ORC file");
 }
 
+/// Writes `batches` as one ORC file, each batch a stripe of its own.
+pub fn write_orc_stripes(path: &Path, batches: &[RecordBatch]) {
+    create_parent(path);
+    let file = std::fs::File::create(path).expect("create ORC file");
+    let mut writer = orc_rust::ArrowWriterBuilder::new(file, batches[0].schema()).try_build().expect("ORC writer");
+    for (index, batch) in batches.iter().enumerate() {
+        if index > 0 {
+            writer.flush_stripe().expect("end ORC stripe");
+        }
+        writer.write(batch).expect("write ORC batch");
+    }
+    writer.close().expect("close ORC file");
+}
+
+/// Writes `batches` as one Parquet file, each batch a row group of its own.
+pub fn write_parquet_row_groups(path: &Path, batches: &[RecordBatch]) {
+    create_parent(path);
+    let file = std::fs::File::create(path).expect("create Parquet file");
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batches[0].schema(), None).expect("Parquet writer");
+    for batch in batches {
+        writer.write(batch).expect("write Parquet batch");
+        writer.flush().expect("end Parquet row group");
+    }
+    writer.close().expect("close Parquet file");
+}
+
 /// Writes `batches` as one Parquet file with `compression`.
 pub fn write_parquet(path: &Path, batches: &[RecordBatch], compression: Compression) {
     create_parent(path);

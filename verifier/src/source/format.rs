@@ -47,6 +47,17 @@ pub(crate) struct DataFile {
     pub(crate) schema: SchemaRef,
     /// Footer statistics of its top-level columns, by the file's column names.
     pub(crate) stats: HashMap<String, ColumnStats>,
+    /// The parts it can be read in, in file order: ORC stripes, Parquet row groups.
+    pub(crate) pieces: Vec<Piece>,
+}
+
+/// A part of a file that can be read alone: an ORC stripe or a Parquet row group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Piece {
+    /// Rows, from the footer.
+    pub(crate) rows: u64,
+    /// ORC: the stripe's offset in the file, which picks it for reading (Parquet: unused).
+    offset: u64,
 }
 
 impl DataFile {
@@ -76,33 +87,46 @@ pub(crate) async fn inspect(side: Side, store: &Arc<dyn ObjectStore>, listed: &L
         path: display_path(&listed.path),
         found: describe_magic(&head),
     })?;
-    let (rows, schema, stats) = match format {
+    let (rows, schema, stats, pieces) = match format {
         FileFormat::Orc => {
             let builder = orc_rust::ArrowReaderBuilder::try_new_async(orc_reader(store, listed))
                 .await
                 .map_err(|e| unreadable(Box::new(e)))?;
             let metadata = builder.file_metadata();
-            (metadata.number_of_rows(), builder.schema(), footer::orc(metadata))
+            let pieces = metadata
+                .stripe_metadatas()
+                .iter()
+                .map(|stripe| Piece { rows: stripe.number_of_rows(), offset: stripe.offset() })
+                .collect();
+            (metadata.number_of_rows(), builder.schema(), footer::orc(metadata), pieces)
         }
         FileFormat::Parquet => {
             let builder = ParquetRecordBatchStreamBuilder::new(parquet_reader(store, listed))
                 .await
                 .map_err(|e| unreadable(Box::new(e)))?;
-            let rows = builder.metadata().file_metadata().num_rows();
-            (u64::try_from(rows).unwrap_or(0), Arc::clone(builder.schema()), footer::parquet(builder.metadata()))
+            let metadata = builder.metadata();
+            let rows = u64::try_from(metadata.file_metadata().num_rows()).unwrap_or(0);
+            let pieces = metadata
+                .row_groups()
+                .iter()
+                .map(|group| Piece { rows: u64::try_from(group.num_rows()).unwrap_or(0), offset: 0 })
+                .collect();
+            (rows, Arc::clone(builder.schema()), footer::parquet(metadata), pieces)
         }
     };
-    Ok(Some(DataFile { listed: listed.clone(), format, rows, schema, stats }))
+    Ok(Some(DataFile { listed: listed.clone(), format, rows, schema, stats, pieces }))
 }
 
-/// Opens a stream of the file's batches holding only `columns` (names as in the file), in the
-/// file's column order.
+/// Opens a stream of the batches of the file's `pieces` (indices into [`DataFile::pieces`])
+/// holding only `columns` (names as in the file), in the file's column order.
 pub(crate) async fn open(
     side: Side,
     store: Arc<dyn ObjectStore>,
     file: &DataFile,
     columns: &[String],
+    pieces: Range<usize>,
 ) -> Result<BatchStream> {
+    let whole = pieces == (0..file.pieces.len());
     let path = display_path(&file.listed.path);
     let unreadable = {
         let path = path.clone();
@@ -118,12 +142,16 @@ pub(crate) async fn open(
                 .map_err(|e| Error::from_datafusion(on_open(Box::new(e))))?;
             let mask =
                 orc_rust::projection::ProjectionMask::named_roots(builder.file_metadata().root_data_type(), columns);
-            builder
-                .with_projection(mask)
-                .with_batch_size(BATCH_SIZE)
-                .build_async()
-                .map_err(move |e| unreadable(Box::new(e)))
-                .boxed()
+            let mut builder = builder.with_projection(mask).with_batch_size(BATCH_SIZE);
+            if !whole {
+                // Stripes are picked by where they start: from the first one's offset to just past
+                // the last one's.
+                let start = file.pieces.get(pieces.start).map_or(0, |p| p.offset);
+                let end = pieces.end.checked_sub(1).and_then(|last| file.pieces.get(last)).map_or(0, |p| p.offset + 1);
+                let to_usize = |offset: u64| usize::try_from(offset).unwrap_or(usize::MAX);
+                builder = builder.with_file_byte_range(to_usize(start)..to_usize(end));
+            }
+            builder.build_async().map_err(move |e| unreadable(Box::new(e))).boxed()
         }
         FileFormat::Parquet => {
             let builder = ParquetRecordBatchStreamBuilder::new(parquet_reader(&store, &file.listed))
@@ -137,9 +165,11 @@ pub(crate) async fn open(
                 .filter(|(_, f)| columns.iter().any(|c| c == f.name()))
                 .map(|(i, _)| i);
             let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), indices);
+            let mut builder = builder.with_projection(mask).with_batch_size(BATCH_SIZE);
+            if !whole {
+                builder = builder.with_row_groups(pieces.collect());
+            }
             builder
-                .with_projection(mask)
-                .with_batch_size(BATCH_SIZE)
                 .build()
                 .map_err(|e| Error::from_datafusion(on_open(Box::new(e))))?
                 .map_err(move |e| unreadable(Box::new(e)))
