@@ -88,7 +88,7 @@ pub(crate) struct Retained {
     rows: Vec<RetainedRow>,
     /// The rows' encoded keys, one after the other.
     keys: Vec<u8>,
-    /// The rows' 128-bit row hashes, as the fingerprint pass computed them.
+    /// The rows' 128-bit row hashes, computed again as the fingerprint pass computes them.
     hashes: Vec<u128>,
 }
 

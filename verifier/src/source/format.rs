@@ -117,8 +117,8 @@ pub(crate) async fn inspect(side: Side, store: &Arc<dyn ObjectStore>, listed: &L
     Ok(Some(DataFile { listed: listed.clone(), format, rows, schema, stats, pieces }))
 }
 
-/// Opens a stream of the batches of the file's `pieces` (indices into [`DataFile::pieces`])
-/// holding only `columns` (names as in the file), in the file's column order.
+/// Opens a stream of the batches of the file's `pieces` (indices into [`DataFile::pieces`], at
+/// least one) holding only `columns` (names as in the file), in the file's column order.
 pub(crate) async fn open(
     side: Side,
     store: Arc<dyn ObjectStore>,
@@ -146,10 +146,9 @@ pub(crate) async fn open(
             if !whole {
                 // Stripes are picked by where they start: from the first one's offset to just past
                 // the last one's.
-                let start = file.pieces.get(pieces.start).map_or(0, |p| p.offset);
-                let end = pieces.end.checked_sub(1).and_then(|last| file.pieces.get(last)).map_or(0, |p| p.offset + 1);
+                let (first, last) = (file.pieces[pieces.start], file.pieces[pieces.end - 1]);
                 let to_usize = |offset: u64| usize::try_from(offset).unwrap_or(usize::MAX);
-                builder = builder.with_file_byte_range(to_usize(start)..to_usize(end));
+                builder = builder.with_file_byte_range(to_usize(first.offset)..to_usize(last.offset + 1));
             }
             builder.build_async().map_err(move |e| unreadable(Box::new(e))).boxed()
         }
