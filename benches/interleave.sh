@@ -39,12 +39,19 @@ timed() {
   grep -v '^Command' "$out/time" | awk '{print $1, $2 + $3}' >>"$out/$name"
 }
 
+# Each run starts one place further along the list (the scan included), so that no binary always
+# runs right after the same other one.
 first="${binaries[0]#*=}"
-for _ in $(seq "$runs"); do
-  timed scan "$first" scan "$data/baseline" "$data/candidate" --format json
-  for entry in "${binaries[@]}"; do
-    timed "${entry%%=*}" "${entry#*=}" diff --baseline "$data/baseline" --candidate "$data/candidate" \
-      --key order_id --format json
+entries=(scan "${binaries[@]}")
+for run in $(seq "$runs"); do
+  for i in "${!entries[@]}"; do
+    entry="${entries[$(( (i + run) % ${#entries[@]} ))]}"
+    if [ "$entry" = scan ]; then
+      timed scan "$first" scan "$data/baseline" "$data/candidate" --format json
+    else
+      timed "${entry%%=*}" "${entry#*=}" diff --baseline "$data/baseline" --candidate "$data/candidate" \
+        --key order_id --format json
+    fi
   done
 done
 
