@@ -31,6 +31,8 @@ use crate::error::{Error, Result};
 
 mod hash;
 mod nested;
+#[cfg(test)]
+mod speed;
 mod tolerance;
 
 use hash::{NULL_HASH, Sink, combine_seeded, hash_bytes, hash_entry, hash_i128, hash_rows, hash_slice, hash_u64};
