@@ -1,6 +1,8 @@
 //! How long hashing each column takes, apart from decoding: `DQC_HASH_SPEED_DATA=DIR cargo test
-//! --release -p verifier hash_speed -- --ignored --nocapture` reads the ORC files in DIR once and
-//! times `Encode::combine_all` over every column (best of five), in ns per row.
+//! --release --workspace --lib hash_speed -- --ignored --nocapture` reads the ORC files in DIR
+//! once and times `Encode::combine_all` over every column (best of five), in ns per row, on one
+//! thread. (`--workspace`: with `-p verifier` cargo would build DataFusion again with other
+//! features.)
 
 use std::time::{Duration, Instant};
 
