@@ -11,18 +11,22 @@ use super::{Domain, encoder};
 #[test]
 #[ignore = "a measurement: needs DQC_HASH_SPEED_DATA"]
 fn hash_speed() {
-    let Ok(dir) = std::env::var("DQC_HASH_SPEED_DATA") else { return };
+    let Ok(dir) = std::env::var("DQC_HASH_SPEED_DATA") else {
+        println!("DQC_HASH_SPEED_DATA is not set: nothing measured");
+        return;
+    };
     let mut batches = Vec::new();
     let mut paths: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     paths.sort();
     for path in paths.iter().filter(|p| p.extension().is_some_and(|e| e == "orc")) {
         let file = std::fs::File::open(path).unwrap();
-        let reader = orc_rust::ArrowReaderBuilder::try_new(file).unwrap().with_batch_size(8192).build();
+        let reader = orc_rust::ArrowReaderBuilder::try_new(file).unwrap().with_batch_size(crate::BATCH_SIZE).build();
         batches.extend(reader.map(Result::unwrap));
     }
+    assert!(!batches.is_empty(), "no ORC file in {dir}");
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     let schema = batches[0].schema();
-    let (mut acc, mut scratch) = (vec![0u128; 8192], Vec::new());
+    let (mut acc, mut scratch) = (vec![0u128; crate::BATCH_SIZE], Vec::new());
     let mut total = Duration::ZERO;
     for (index, field) in schema.fields().iter().enumerate() {
         let domain = Domain::unify(field.data_type(), field.data_type(), false).unwrap();
