@@ -16,23 +16,20 @@ pub fn orc_fixtures() -> PathBuf {
 
 /// Writes `batches` as one ORC file (orc-rust's writer: flat types only).
 pub fn write_orc(path: &Path, batches: &[RecordBatch]) {
-    create_parent(path);
-    let file = std::fs::File::create(path).expect("create ORC file");
-    let schema = batches[0].schema();
-    let mut writer = orc_rust::ArrowWriterBuilder::new(file, schema).try_build().expect("ORC writer");
-    for batch in batches {
-        writer.write(batch).expect("write ORC batch");
-    }
-    writer.close().expect("close ORC file");
+    orc_file(path, batches, false);
 }
 
 /// Writes `batches` as one ORC file, each batch a stripe of its own.
 pub fn write_orc_stripes(path: &Path, batches: &[RecordBatch]) {
+    orc_file(path, batches, true);
+}
+
+fn orc_file(path: &Path, batches: &[RecordBatch], stripe_per_batch: bool) {
     create_parent(path);
     let file = std::fs::File::create(path).expect("create ORC file");
     let mut writer = orc_rust::ArrowWriterBuilder::new(file, batches[0].schema()).try_build().expect("ORC writer");
     for (index, batch) in batches.iter().enumerate() {
-        if index > 0 {
+        if stripe_per_batch && index > 0 {
             writer.flush_stripe().expect("end ORC stripe");
         }
         writer.write(batch).expect("write ORC batch");
@@ -40,27 +37,27 @@ pub fn write_orc_stripes(path: &Path, batches: &[RecordBatch]) {
     writer.close().expect("close ORC file");
 }
 
-/// Writes `batches` as one Parquet file, each batch a row group of its own.
-pub fn write_parquet_row_groups(path: &Path, batches: &[RecordBatch]) {
-    create_parent(path);
-    let file = std::fs::File::create(path).expect("create Parquet file");
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batches[0].schema(), None).expect("Parquet writer");
-    for batch in batches {
-        writer.write(batch).expect("write Parquet batch");
-        writer.flush().expect("end Parquet row group");
-    }
-    writer.close().expect("close Parquet file");
-}
-
 /// Writes `batches` as one Parquet file with `compression`.
 pub fn write_parquet(path: &Path, batches: &[RecordBatch], compression: Compression) {
+    let properties = WriterProperties::builder().set_compression(compression).build();
+    parquet_file(path, batches, Some(properties), false);
+}
+
+/// Writes `batches` as one Parquet file, each batch a row group of its own.
+pub fn write_parquet_row_groups(path: &Path, batches: &[RecordBatch]) {
+    parquet_file(path, batches, None, true);
+}
+
+fn parquet_file(path: &Path, batches: &[RecordBatch], properties: Option<WriterProperties>, group_per_batch: bool) {
     create_parent(path);
     let file = std::fs::File::create(path).expect("create Parquet file");
-    let properties = WriterProperties::builder().set_compression(compression).build();
     let mut writer =
-        parquet::arrow::ArrowWriter::try_new(file, batches[0].schema(), Some(properties)).expect("Parquet writer");
+        parquet::arrow::ArrowWriter::try_new(file, batches[0].schema(), properties).expect("Parquet writer");
     for batch in batches {
         writer.write(batch).expect("write Parquet batch");
+        if group_per_batch {
+            writer.flush().expect("end Parquet row group");
+        }
     }
     writer.close().expect("close Parquet file");
 }
