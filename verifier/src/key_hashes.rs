@@ -208,22 +208,18 @@ fn repeats_in(part: &[u64], bounds: &[usize]) -> Vec<u64> {
     let (mut found, mut table) = (Vec::new(), Vec::new());
     for run in bounds.windows(2) {
         let run = &part[run[0] - bounds[0]..run[1] - bounds[0]];
+        let Some(&first) = run.first() else { continue };
+        // Every hash of a run has the same top bits, so a value with another top bit marks an
+        // empty slot; the low bits, as random as the top ones, pick the slot.
+        let empty = first ^ (1 << 63);
         let mask = (run.len() * 2).next_power_of_two() - 1;
         table.clear();
-        table.resize(mask + 1, EMPTY);
-        let mut empty_seen = false;
+        table.resize(mask + 1, empty);
         for &hash in run {
-            if hash == EMPTY {
-                if std::mem::replace(&mut empty_seen, true) {
-                    found.push(hash);
-                }
-                continue;
-            }
-            // The low bits are as random as the top ones, which every hash of a run shares.
             let mut slot = hash as usize & mask;
             loop {
                 match table[slot] {
-                    EMPTY => {
+                    seen if seen == empty => {
                         table[slot] = hash;
                         break;
                     }
@@ -240,9 +236,6 @@ fn repeats_in(part: &[u64], bounds: &[usize]) -> Vec<u64> {
     found.dedup();
     found
 }
-
-/// An empty slot of [`repeats_in`]'s table (the hash with this value is counted apart).
-const EMPTY: u64 = 0;
 
 #[cfg(test)]
 mod tests {
