@@ -235,8 +235,11 @@ impl Fingerprint {
 
     /// Adds the pending row hashes to their buckets, in bucket order: the bucket array is larger
     /// than the caches and a row's bucket is random, so adding rows as they come costs a cache
-    /// miss each (a tenth of the pass). Sorted by the buckets' top bits (a counting sort into
-    /// 256 windows), the array is swept nearly in order instead.
+    /// miss each. Sorted by the buckets' top bits (a counting sort into 256 windows), the array is
+    /// swept nearly in order instead. That cut the 2 x 50M-row diff (2^22 buckets, 128 MiB per
+    /// scan partition) from 57 s to 54 s; at 2^17 buckets (2 x 2M rows) it measured the same as
+    /// adding rows directly (`benches/interleave.sh`, 2026-11-22): 64k queued rows still touch
+    /// half of those buckets, about a miss a row.
     fn add_pending(&mut self) {
         let Pending { buckets, hashes, sorted_buckets, sorted_hashes } = &mut self.pending;
         let shift = self.buckets.len().trailing_zeros().saturating_sub(8);
