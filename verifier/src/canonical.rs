@@ -707,6 +707,14 @@ mod tests {
                 Some(vec![None, Some(1)]),
             ]));
         assert_hashes_follow_encodings(Arc::clone(&lists), lists.slice(1, 4), &Domain::List(Box::new(Domain::Exact)));
+        // Long lists, and a NULL list over a range that is not empty, as Arrow allows.
+        let long: ArrayRef = Arc::new(arrow::array::ListArray::new(
+            Arc::new(arrow::datatypes::Field::new_list_field(DataType::Int64, true)),
+            arrow::buffer::OffsetBuffer::new(ScalarBuffer::from(vec![0i32, 40, 41, 81, 100, 140])),
+            Arc::new(Int64Array::from_iter_values((0..100).chain(0..40))),
+            Some(arrow::buffer::NullBuffer::from(vec![true, true, false, true, true])),
+        ));
+        assert_hashes_follow_encodings(Arc::clone(&long), long.slice(1, 4), &Domain::List(Box::new(Domain::Exact)));
         let field = |name: &str, data_type| Arc::new(arrow::datatypes::Field::new(name, data_type, true));
         let structs: ArrayRef = Arc::new(arrow::array::StructArray::from(vec![
             (
