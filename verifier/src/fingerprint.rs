@@ -204,7 +204,7 @@ impl Fingerprint {
     /// Keeps `batch` for the diff pass if it fits the budget; else drops every batch kept.
     fn keep_batch(&mut self, batch: &RecordBatch) {
         let Some(keep) = &self.keep else { return };
-        if keep.reserve(batch.get_array_memory_size() as u64) {
+        if keep.reserve(batch.get_array_memory_size() as u64, batch.num_rows() as u64) {
             if let Some(partition) = self.kept.last_mut() {
                 partition.push(batch.clone());
             }
@@ -319,21 +319,45 @@ pub(crate) struct Settings {
 /// datasets again.
 #[derive(Debug)]
 pub(crate) struct KeepBudget {
+    budget: u64,
     left: AtomicU64,
     exceeded: AtomicBool,
+    /// Rows of both sides (from the footers), and the rows and bytes kept so far: what keeping
+    /// every row would take, projected.
+    rows: u64,
+    kept_rows: AtomicU64,
+    kept_bytes: AtomicU64,
 }
 
 impl KeepBudget {
-    pub(crate) fn new(bytes: u64) -> Arc<Self> {
-        Arc::new(Self { left: AtomicU64::new(bytes), exceeded: AtomicBool::new(false) })
+    /// `bytes` for keeping the batches of both sides, which hold `rows` rows in all.
+    pub(crate) fn new(bytes: u64, rows: u64) -> Arc<Self> {
+        Arc::new(Self {
+            budget: bytes,
+            left: AtomicU64::new(bytes),
+            exceeded: AtomicBool::new(false),
+            rows,
+            kept_rows: AtomicU64::new(0),
+            kept_bytes: AtomicU64::new(0),
+        })
     }
 
-    /// Takes `bytes` from the budget; false, now and from then on, when they do not fit.
-    fn reserve(&self, bytes: u64) -> bool {
+    /// Takes `bytes`, holding `rows` rows, from the budget; false, now and from then on, when
+    /// they do not fit, or when the bytes kept so far, per row, project to more than twice the
+    /// budget for all rows. Keeping then stops at the first batches instead of filling the
+    /// budget only to drop it: a 2 x 50M-row diff under `--memory-limit 2GiB` (13 GiB of
+    /// batches, 512 MiB to keep them) kept 512 MiB first. The margin of twice is there because
+    /// the first batches need not be typical, and giving up on data that would have fit costs
+    /// a whole second read.
+    fn reserve(&self, bytes: u64, rows: u64) -> bool {
         if self.exceeded.load(Ordering::Relaxed) {
             return false;
         }
-        let fits = self.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(bytes)).is_ok();
+        let kept_rows = self.kept_rows.fetch_add(rows, Ordering::Relaxed) + rows;
+        let kept_bytes = self.kept_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        let projected = u128::from(kept_bytes) * u128::from(self.rows.max(kept_rows)) / u128::from(kept_rows.max(1));
+        let fits = projected <= 2 * u128::from(self.budget)
+            && self.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(bytes)).is_ok();
         if !fits {
             self.exceeded.store(true, Ordering::Relaxed);
         }
@@ -373,4 +397,27 @@ pub(crate) async fn fingerprint(
     }
     total.add_pending();
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeepBudget;
+
+    #[test]
+    fn keeping_stops_at_once_when_all_rows_would_take_twice_the_budget() {
+        // 1 KiB a row: 1,000 rows take 1,000 KiB.
+        let fits = KeepBudget::new(1 << 20, 1000);
+        assert!((0..10).all(|_| fits.reserve(100 << 10, 100)));
+        assert!(!fits.reserve(100 << 10, 100), "the budget is spent");
+        assert!(fits.exceeded() && !fits.reserve(0, 0));
+        // Twice the budget at most: kept until it runs out, as a projection may be off.
+        let close = KeepBudget::new(1 << 20, 2000);
+        assert!(close.reserve(100 << 10, 100) && !close.exceeded());
+        // 4,000 rows would take four times the budget: the first batch is not kept.
+        let far = KeepBudget::new(1 << 20, 4000);
+        assert!(!far.reserve(100 << 10, 100) && far.exceeded());
+        // Footers that undercount rows project from the rows seen.
+        let undercounted = KeepBudget::new(1 << 20, 0);
+        assert!(undercounted.reserve(100 << 10, 100));
+    }
 }

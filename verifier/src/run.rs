@@ -44,7 +44,7 @@ pub async fn diff_with_progress(spec: &DiffSpec, progress: Arc<dyn Progress>) ->
     let filter = spec.options.filter.as_deref();
     let sample_limit = spec.options.sample_limit;
     let differ = filter.is_none() && footers_differ(&plan, &baseline, &candidate);
-    let settings = fingerprint_settings(spec, differ);
+    let settings = fingerprint_settings(spec, differ, baseline.rows() + candidate.rows());
     let candidate_settings = Settings { find_duplicates: false, ..settings.clone() };
 
     let scan = |dataset: &Arc<Dataset>| {
@@ -185,15 +185,16 @@ fn footers_differ(plan: &ColumnPlan, baseline: &Dataset, candidate: &Dataset) ->
 }
 
 /// The fingerprint pass's settings. Footers that prove the datasets differ mean a diff pass:
-/// the fingerprint pass then keeps what it reads (within a budget) so that the diff pass need not
-/// read it again. Otherwise nothing is kept: keeping costs equal datasets, the common case,
-/// 20-50% more time (measured on 2 x 2M rows: fresh memory for every batch).
-fn fingerprint_settings(spec: &DiffSpec, footers_differ: bool) -> Settings {
+/// the fingerprint pass then keeps what it reads (within a budget, which `rows` of both sides
+/// let [`KeepBudget`] project) so that the diff pass need not read it again. Otherwise nothing
+/// is kept: keeping costs equal datasets, the common case, 20-50% more time (measured on
+/// 2 x 2M rows: fresh memory for every batch).
+fn fingerprint_settings(spec: &DiffSpec, footers_differ: bool, rows: u64) -> Settings {
     Settings {
         sample_limit: spec.options.sample_limit,
         find_duplicates: true,
         key_hash_budget: key_hash_budget(&spec.limits),
-        keep: footers_differ.then(|| KeepBudget::new(keep_budget(&spec.limits))),
+        keep: footers_differ.then(|| KeepBudget::new(keep_budget(&spec.limits), rows)),
     }
 }
 
