@@ -345,7 +345,7 @@ impl KeepBudget {
     /// Takes `bytes`, holding `rows` rows, from the budget; false, now and from then on, when
     /// they do not fit, or when the bytes kept so far, per row, project to more than twice the
     /// budget for all rows. Keeping then stops at the first batches instead of filling the
-    /// budget only to drop it: a 2 x 50M-row diff under `--memory-limit 2GiB` (13 GiB of
+    /// budget only to drop it: a 2 x 50M-row diff under `--memory-limit 2GiB` (about 13 GB of
     /// batches, 512 MiB to keep them) kept 512 MiB first, and its peak RSS fell from 1422 to
     /// 1226 MiB (`benches/per-row.sh`; its time did not change beyond noise). The margin of twice
     /// is there because the first batches need not be typical, and giving up on data that would
