@@ -315,8 +315,8 @@ pub(crate) struct Settings {
 }
 
 /// Memory for the batches the fingerprint pass keeps for the diff pass, shared by both sides'
-/// scan partitions. Once a batch does not fit, no side keeps any: the diff pass then reads both
-/// datasets again.
+/// scan partitions. Once a batch does not fit, or all rows are projected not to
+/// ([`KeepBudget::reserve`]), no side keeps any: the diff pass then reads both datasets again.
 #[derive(Debug)]
 pub(crate) struct KeepBudget {
     budget: u64,
