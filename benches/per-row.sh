@@ -8,7 +8,8 @@
 # On this kind of machine the speed drifts by a third within minutes, so the two diffs run in
 # turn, N times (default 3), as whole processes: the reference run as `benches/peers.sh` times
 # it (no options), the large run with the limit. Prints the medians of wall time and time per
-# row, their ratio, the large run's largest peak RSS, and whether every run's counts were right.
+# row, their ratio, the large run's largest peak RSS, and whether every run's counts were right
+# (exit 1 when one was not).
 # Both data sets come from `benches/peers.sh` (`--rows 50000000 --only-dqc` for the large one).
 set -euo pipefail
 
@@ -41,9 +42,14 @@ diff_once() {
   local verdict
   verdict=$(python3 - "$out/report.json" "$data/truth.json" <<'EOF'
 import json, sys
-report, truth = (json.load(open(path)) for path in sys.argv[1:3])
+truth = json.load(open(sys.argv[2]))
+try:
+    summary = json.load(open(sys.argv[1]))["summary"]
+except (ValueError, KeyError):
+    print("WRONG")  # no report: dqc failed (its exit code 2)
+    sys.exit()
 keys = ["matched", "changed", "only_in_baseline", "only_in_candidate"]
-print("right" if all(report["summary"][k] == truth[k] for k in keys) else "WRONG")
+print("right" if all(summary[k] == truth[k] for k in keys) else "WRONG")
 EOF
   )
   echo "$(grep -v '^Command' "$out/time") $verdict" >>"$out/$name"
@@ -66,6 +72,8 @@ awk -v sw="$small_wall" -v lw="$large_wall" -v sr="$(rows_of "$small")" -v lr="$
     printf "%-34s %8s %12s\n", "run", "wall s", "ns per row"
     printf "%-34s %8.2f %12.1f\n", "2,000,000 rows a side", sw, sw / sr * 1e9
     printf "%-34s %8.2f %12.1f\n", "large, --memory-limit " limit, lw, lw / lr * 1e9
-    printf "time per row, large / 2,000,000: %.2fx; large peak RSS %.0f MiB; counts %s\n",
-      (lw / lr) / (sw / sr), rss / 1024, counts
+    ratio = sw > 0 ? sprintf("%.2fx", (lw / lr) / (sw / sr)) : "none (no time)"
+    printf "time per row, large / 2,000,000: %s; large peak RSS %.0f MiB; counts %s\n",
+      ratio, rss / 1024, counts
   }'
+[ "$counts" = right ]  # a wrong count fails the run
