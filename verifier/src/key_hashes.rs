@@ -3,9 +3,13 @@
 //! Duplicate keys must be found even where both sides agree (an equal bucket can hide two rows
 //! with one key), so every row's 64-bit key hash is kept until the side is read (of one side
 //! only in a diff: equal buckets hold the same rows on both). Hashes stay in memory up to a
-//! budget (checked per batch); beyond it they are spilled to temporary files, one per hash
-//! partition (the top bits of the hash). Duplicates are then found one partition at a time, so
-//! memory stays near `budget` and 1/64 of the spilled hashes whatever the size of the data.
+//! budget (checked per batch), sorted as they come into 256 runs by their top 8 bits, so that
+//! finding duplicates at the end is only a look at each run (in the CPU's caches), by all
+//! threads at once. Sorting them all at the end took 20-28 ms after the fingerprint pass of the
+//! 2 x 2M-row equal diff (of 0.9-1.1 s in all); this takes 7-10 ms (`RUST_LOG=verifier=debug`).
+//! Beyond the budget they are spilled to temporary files, one per hash partition (the top 6
+//! bits). Duplicates are then found one partition at a time, so memory stays near `budget` and
+//! 1/64 of the spilled hashes whatever the size of the data.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -20,7 +24,11 @@ const PARTITIONS: usize = 64;
 /// A side's key hashes, in memory and spilled.
 #[derive(Debug)]
 pub(crate) struct KeyHashes {
-    in_memory: Vec<u64>,
+    /// Hashes in memory by run ([`run_of`]), each run in chunks of [`CHUNK`] hashes: a run grows
+    /// without copying, and merging sets moves chunks.
+    runs: Vec<Vec<Vec<u64>>>,
+    /// Hashes in `runs`.
+    held: usize,
     budget: usize,
     spill: Option<Spill>,
     /// Spilled files of merged-in partial sets, per partition.
@@ -29,6 +37,10 @@ pub(crate) struct KeyHashes {
     directories: Vec<Arc<tempfile::TempDir>>,
 }
 
+/// Hashes in a chunk of a run (8 KiB): a run grows by whole chunks, never copied as a vector
+/// grown by doubling would be.
+const CHUNK: usize = 1024;
+
 #[derive(Debug)]
 struct Spill {
     directory: Arc<tempfile::TempDir>,
@@ -36,9 +48,10 @@ struct Spill {
     paths: Vec<PathBuf>,
 }
 
-fn partition_of(hash: u64) -> usize {
-    // The bucket uses the low bits; the partition the top ones.
-    (hash >> 58) as usize % PARTITIONS
+/// The run of a hash: its top 8 bits (the bucket uses the low bits). A spilled partition holds
+/// `RUNS / PARTITIONS` consecutive runs.
+fn run_of(hash: u64) -> usize {
+    (hash >> 56) as usize
 }
 
 fn spill_error(error: std::io::Error) -> Error {
@@ -49,7 +62,8 @@ impl KeyHashes {
     /// An empty set that spills beyond `budget` hashes.
     pub(crate) fn new(budget: usize) -> Self {
         Self {
-            in_memory: Vec::new(),
+            runs: vec![Vec::new(); RUNS],
+            held: 0,
             budget: budget.max(1),
             spill: None,
             spilled: vec![Vec::new(); PARTITIONS],
@@ -59,8 +73,19 @@ impl KeyHashes {
 
     /// Adds rows' key hashes.
     pub(crate) fn extend(&mut self, hashes: &[u64]) -> Result<()> {
-        self.in_memory.extend_from_slice(hashes);
-        if self.in_memory.len() >= self.budget {
+        for &hash in hashes {
+            let chunks = &mut self.runs[run_of(hash)];
+            match chunks.last_mut() {
+                Some(chunk) if chunk.len() < chunk.capacity() => chunk.push(hash),
+                _ => {
+                    let mut chunk = Vec::with_capacity(CHUNK);
+                    chunk.push(hash);
+                    chunks.push(chunk);
+                }
+            }
+        }
+        self.held += hashes.len();
+        if self.held >= self.budget {
             self.spill_memory()?;
         }
         Ok(())
@@ -78,9 +103,14 @@ impl KeyHashes {
             self.spill = Some(Spill { directory: Arc::new(directory), writers, paths });
         }
         if let Some(spill) = &mut self.spill {
-            for hash in self.in_memory.drain(..) {
-                spill.writers[partition_of(hash)].write_all(&hash.to_le_bytes()).map_err(spill_error)?;
+            for (run, chunks) in self.runs.iter_mut().enumerate() {
+                let writer = &mut spill.writers[run / (RUNS / PARTITIONS)];
+                for chunk in chunks.drain(..) {
+                    let bytes: Vec<u8> = chunk.into_iter().flat_map(u64::to_le_bytes).collect();
+                    writer.write_all(&bytes).map_err(spill_error)?;
+                }
             }
+            self.held = 0;
         }
         Ok(())
     }
@@ -106,7 +136,13 @@ impl KeyHashes {
             mine.extend(theirs);
         }
         self.directories.extend(other.directories);
-        self.extend(&other.in_memory)?;
+        for (mine, theirs) in self.runs.iter_mut().zip(other.runs) {
+            mine.extend(theirs);
+        }
+        self.held += other.held;
+        if self.held >= self.budget {
+            self.spill_memory()?;
+        }
         Ok(())
     }
 
@@ -114,18 +150,30 @@ impl KeyHashes {
     /// Leaves the set empty.
     pub(crate) fn duplicates(&mut self, threads: usize) -> Result<Vec<u64>> {
         self.close_spill()?;
-        let in_memory = std::mem::take(&mut self.in_memory);
+        let in_memory = std::mem::replace(&mut self.runs, vec![Vec::new(); RUNS]);
+        self.held = 0;
         let spilled = std::mem::replace(&mut self.spilled, vec![Vec::new(); PARTITIONS]);
         if spilled.iter().all(Vec::is_empty) {
-            return repeated(&in_memory, threads);
+            let runs: Vec<Vec<&[u64]>> =
+                in_memory.iter().map(|chunks| chunks.iter().map(Vec::as_slice).collect()).collect();
+            return repeated(&runs, threads);
         }
+        // One partition at a time: its spilled hashes ordered by run, with its runs in memory.
         let mut found = Vec::new();
+        let runs_per_partition = RUNS / PARTITIONS;
         for (partition, files) in spilled.iter().enumerate() {
-            let mut hashes: Vec<u64> = in_memory.iter().copied().filter(|&h| partition_of(h) == partition).collect();
+            let mut hashes = Vec::new();
             for path in files {
                 read_hashes(path, &mut hashes)?;
             }
-            found.extend(repeated(&hashes, threads)?);
+            let (sorted, starts) = by_top_bits(&hashes);
+            let mut runs = run_slices(&sorted, &starts);
+            for run in partition * runs_per_partition..(partition + 1) * runs_per_partition {
+                for chunk in &in_memory[run] {
+                    runs[run].push(chunk);
+                }
+            }
+            found.extend(repeated(&runs, threads)?);
         }
         self.directories.clear();
         Ok(found)
@@ -140,31 +188,35 @@ fn read_hashes(path: &PathBuf, out: &mut Vec<u64>) -> Result<()> {
     Ok(())
 }
 
-/// Every hash that occurs more than once in `hashes`, found by `threads` threads at once. Key
-/// hashes are uniform, so a counting sort by their top 8 bits leaves 256 runs of equal size; the
-/// runs are then split between the threads, each finding the repeats within its runs (equal
-/// hashes share a run).
-fn repeated(hashes: &[u64], threads: usize) -> Result<Vec<u64>> {
-    let (runs, starts) = by_top_bits(hashes);
+/// Every hash that occurs more than once, from the hashes of each run (`RUNS` runs, each given
+/// as slices; equal hashes share a run), found by `threads` threads at once: the runs are split
+/// between the threads into parts of about equal size, each thread finding the repeats within
+/// its runs. Key hashes are uniform, so the runs are of about equal size.
+fn repeated(runs: &[Vec<&[u64]>], threads: usize) -> Result<Vec<u64>> {
+    // Where each run ends, counted in hashes; part `i` ends with the last run that ends within
+    // `i / threads` of them.
+    let ends: Vec<usize> = runs
+        .iter()
+        .scan(0, |end, slices| {
+            *end += slices.iter().map(|s| s.len()).sum::<usize>();
+            Some(*end)
+        })
+        .collect();
+    let total = ends.last().copied().unwrap_or(0);
     let threads = threads.clamp(1, RUNS);
-    // Split the runs at run boundaries into `threads` parts of about equal size.
     let mut parts = Vec::with_capacity(threads);
-    let mut rest = runs.as_slice();
-    let mut first_run = 0;
+    let mut start = 0;
     for part in 1..=threads {
-        let last_run = if part == threads {
-            RUNS
+        let end = if part == threads {
+            runs.len()
         } else {
-            let target = hashes.len() * part / threads;
-            starts.partition_point(|&start| start < target).clamp(first_run, RUNS)
+            ends.partition_point(|&end| end <= total * part / threads).max(start)
         };
-        let (this, tail) = rest.split_at(starts[last_run] - starts[first_run]);
-        parts.push((this, &starts[first_run..=last_run]));
-        (rest, first_run) = (tail, last_run);
+        parts.push(&runs[start..end]);
+        start = end;
     }
     std::thread::scope(|scope| {
-        let workers: Vec<_> =
-            parts.into_iter().map(|(part, bounds)| scope.spawn(move || repeats_in(part, bounds))).collect();
+        let workers: Vec<_> = parts.into_iter().map(|part| scope.spawn(move || repeats_in(part))).collect();
         let mut found = Vec::new();
         for worker in workers {
             // A thread that failed must not pass for one that found nothing.
@@ -180,10 +232,9 @@ const RUNS: usize = 256;
 
 /// `hashes` ordered by their top 8 bits, and where each run starts (`RUNS + 1` offsets).
 fn by_top_bits(hashes: &[u64]) -> (Vec<u64>, Vec<usize>) {
-    let run = |hash: u64| (hash >> 56) as usize;
     let mut starts = vec![0usize; RUNS + 1];
     for &hash in hashes {
-        starts[run(hash) + 1] += 1;
+        starts[run_of(hash) + 1] += 1;
     }
     for index in 1..starts.len() {
         starts[index] += starts[index - 1];
@@ -191,31 +242,36 @@ fn by_top_bits(hashes: &[u64]) -> (Vec<u64>, Vec<usize>) {
     let mut next = starts.clone();
     let mut runs = vec![0u64; hashes.len()];
     for &hash in hashes {
-        let slot = &mut next[run(hash)];
+        let slot = &mut next[run_of(hash)];
         runs[*slot] = hash;
         *slot += 1;
     }
     (runs, starts)
 }
 
-/// The repeated hashes of `part`, whose runs start at `bounds` (offset by `bounds[0]`). Each run
-/// goes into an open-addressing table twice its size (a run is about a 256th of the hashes, so
-/// the table stays in the CPU's caches): a hash already there is a repeat. Sorting each run
-/// instead took 2.5% of the scan's time in the diff of equal tables of 2 x 2M rows; the table
-/// takes a quarter of that (`perf record -e cpu-clock` of `dqc diff` on `benches/peers.sh
-/// --equal`'s data: 105-126 samples of about 6,200 in this module and `sort` before, 25-32 after).
-fn repeats_in(part: &[u64], bounds: &[usize]) -> Vec<u64> {
+/// The runs of [`by_top_bits`]'s output, each as one slice.
+fn run_slices<'a>(sorted: &'a [u64], starts: &[usize]) -> Vec<Vec<&'a [u64]>> {
+    starts.windows(2).map(|w| vec![&sorted[w[0]..w[1]]]).collect()
+}
+
+/// The repeated hashes of `runs`. Each run goes into an open-addressing table twice its size (a
+/// run is about a 256th of the hashes, so the table stays in the CPU's caches): a hash already
+/// there is a repeat. Sorting each run instead took 2.5% of the scan's time in the diff of equal
+/// tables of 2 x 2M rows; the table takes a quarter of that (`perf record -e cpu-clock` of
+/// `dqc diff` on `benches/peers.sh --equal`'s data: 105-126 samples of about 6,200 in this module
+/// and `sort` before, 25-32 after).
+fn repeats_in(runs: &[Vec<&[u64]>]) -> Vec<u64> {
     let (mut found, mut table) = (Vec::new(), Vec::new());
-    for run in bounds.windows(2) {
-        let run = &part[run[0] - bounds[0]..run[1] - bounds[0]];
-        let Some(&first) = run.first() else { continue };
+    for slices in runs {
+        let Some(&first) = slices.iter().find_map(|s| s.first()) else { continue };
         // Every hash of a run has the same top bits, so a value with another top bit marks an
         // empty slot; the low bits, as random as the top ones, pick the slot.
         let empty = first ^ (1 << 63);
-        let mask = (run.len() * 2).next_power_of_two() - 1;
+        let len: usize = slices.iter().map(|s| s.len()).sum();
+        let mask = (len * 2).next_power_of_two() - 1;
         table.clear();
         table.resize(mask + 1, empty);
-        for &hash in run {
+        for &hash in slices.iter().copied().flatten() {
             let mut slot = hash as usize & mask;
             loop {
                 match table[slot] {
@@ -280,12 +336,13 @@ mod tests {
         }
         let expected: Vec<u64> = counts.into_iter().filter(|&(_, n)| n > 1).map(|(hash, _)| hash).collect();
         assert!(expected.len() > 4, "the skewed run repeats some hashes too");
+        let (sorted, starts) = by_top_bits(&hashes);
         for threads in [1, 2, 3, 7, 300] {
-            let mut found = repeated(&hashes, threads).unwrap();
+            let mut found = repeated(&run_slices(&sorted, &starts), threads).unwrap();
             found.sort_unstable();
             assert_eq!(found, expected, "{threads} threads");
         }
         assert_eq!(find(&hashes, usize::MAX, 2), expected);
-        assert!(repeated(&[], 2).unwrap().is_empty());
+        assert!(repeated(&run_slices(&[], &[0; RUNS + 1]), 2).unwrap().is_empty());
     }
 }
