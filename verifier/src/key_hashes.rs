@@ -5,8 +5,8 @@
 //! only in a diff: equal buckets hold the same rows on both). Hashes stay in memory up to a
 //! budget (checked per batch), sorted as they come into 256 runs by their top 8 bits, so that
 //! finding duplicates at the end is only a look at each run (in the CPU's caches), by all
-//! threads at once. Sorting them all at the end took 20-28 ms after the fingerprint pass of the
-//! 2 x 2M-row equal diff (of 0.9-1.1 s in all); this takes 7-10 ms (`RUST_LOG=verifier=debug`).
+//! threads at once. Sorting them all at the end took 18-30 ms after the fingerprint pass of the
+//! 2 x 2M-row equal diff (of 0.9-1.1 s in all); this takes 7-15 ms (`RUST_LOG=verifier=debug`).
 //! Beyond the budget they are spilled to temporary files, one per hash partition (the top 6
 //! bits). Duplicates are then found one partition at a time, so memory stays near `budget` and
 //! 1/64 of the spilled hashes whatever the size of the data.
