@@ -38,8 +38,9 @@ pub(crate) struct KeyHashes {
 }
 
 /// Hashes in a chunk of a run (8 KiB): a run grows by whole chunks, never copied as a vector
-/// grown by doubling would be.
+/// grown by doubling would be. Its first chunk holds [`FIRST_CHUNK`] (512 bytes).
 const CHUNK: usize = 1024;
+const FIRST_CHUNK: usize = 64;
 
 #[derive(Debug)]
 struct Spill {
@@ -78,7 +79,9 @@ impl KeyHashes {
             match chunks.last_mut() {
                 Some(chunk) if chunk.len() < chunk.capacity() => chunk.push(hash),
                 _ => {
-                    let mut chunk = Vec::with_capacity(CHUNK);
+                    // A run's first chunk is small, so that a partition of few rows does not
+                    // take 256 full chunks.
+                    let mut chunk = Vec::with_capacity(if chunks.is_empty() { FIRST_CHUNK } else { CHUNK });
                     chunk.push(hash);
                     chunks.push(chunk);
                 }
