@@ -44,7 +44,8 @@ pub async fn diff_with_progress(spec: &DiffSpec, progress: Arc<dyn Progress>) ->
     let filter = spec.options.filter.as_deref();
     let sample_limit = spec.options.sample_limit;
     let differ = filter.is_none() && footers_differ(&plan, &baseline, &candidate);
-    let settings = fingerprint_settings(spec, differ, baseline.rows() + candidate.rows());
+    let total_rows = baseline.rows() + candidate.rows();
+    let settings = fingerprint_settings(spec, differ, total_rows);
     let candidate_settings = Settings { find_duplicates: false, ..settings.clone() };
 
     let scan = |dataset: &Arc<Dataset>| {
@@ -53,7 +54,6 @@ pub async fn diff_with_progress(spec: &DiffSpec, progress: Arc<dyn Progress>) ->
         let dataset = Arc::clone(dataset);
         async move { source::scan(context, &dataset, &columns, filter).await }
     };
-    let total_rows = baseline.rows() + candidate.rows();
     let (baseline_streams, candidate_streams) = tokio::try_join!(scan(&baseline), scan(&candidate))?;
     progress.start_pass(Pass::Fingerprint, total_rows);
     let (mut baseline_fp, mut candidate_fp) = tokio::try_join!(
