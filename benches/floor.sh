@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# How far below the scan the equal-tables diff could go, as its parts are taken away.
+# How close to the scan the equal-tables diff comes as its parts are taken away.
 #
 #   benches/floor.sh [--runs N]
 #
-# Builds the release binary as it is, then again with benches/floor.patch applied (the patch is
-# taken off again at the end, whatever happens), and runs `benches/interleave.sh --equal` with:
+# Builds the release binary as it is, then again with benches/floor.patch applied (at the end,
+# whatever happens, the patch comes off and the binary as it is is built again), and runs
+# `benches/interleave.sh --equal` with:
 #   diff        the diff as it is;
 #   no-mixing   the patched binary: every value is still read and folded into its row's hash,
 #               but with no product and no finaliser (rotate and add), keys still mixed;
@@ -28,11 +29,20 @@ done
 git diff --quiet -- verifier/ || { echo "verifier/ has changes: commit or stash them first" >&2; exit 2; }
 
 out="$(mktemp -d)"
-trap 'git apply -R benches/floor.patch 2>/dev/null || true; rm -rf "$out"' EXIT
+# At the end, whatever happens: the patch comes off, and once a patched binary was built, the
+# checkout's is built again (other scripts, such as benches/per-row.sh, run the one in the cache).
+patched=""
+cleanup() {
+  git apply -R benches/floor.patch 2>/dev/null || true
+  if [ -n "$patched" ]; then cargo build --quiet --release --workspace --bins; fi
+  rm -rf "$out"
+}
+trap cleanup EXIT
 
 cargo build --release --workspace --bins
 cp "$CARGO_TARGET_DIR/release/dqc" "$out/dqc"
 git apply benches/floor.patch
+patched=yes
 cargo build --release --workspace --bins
 cp "$CARGO_TARGET_DIR/release/dqc" "$out/dqc-floor"
 git apply -R benches/floor.patch
