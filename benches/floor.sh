@@ -15,6 +15,8 @@
 # `values` is what reading the values as the encoders read them costs, whatever the hash; the
 # patched binaries' reports say CONSISTENT because both sides' digests stay empty. Needs the
 # equal data set of `benches/peers.sh --equal` and a checkout without changes under verifier/.
+# The patch is made against the encoders as of c2f781a: when they change, it must be made again
+# (`git apply` then stops the script with its error).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dqc-target}"
