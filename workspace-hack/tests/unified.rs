@@ -29,12 +29,14 @@ const DEV_PROBES: &[&str] = &[
     "test --workspace",       // the README's second
     "build --workspace",
 ];
-const RELEASE_PROBES: &[&str] = &["build --release -p api --bin dqc", "build --release --workspace --bins", "bench --workspace --no-run"];
+const RELEASE_PROBES: &[&str] =
+    &["build --release -p api --bin dqc", "build --release --workspace --bins", "bench --workspace --no-run"];
 
 #[test]
 fn every_command_compiles_each_dependency_once() {
-    let cargo = CargoGraph::new();
     let update = std::env::var_os("DQC_UPDATE_WORKSPACE_HACK").is_some();
+    // Rewriting the hack changes its entry in Cargo.lock: cargo may update the lock then only.
+    let cargo = CargoGraph::new(!update);
     // Rewriting the hack can pull packages into builds that did not have them: repeat until stable.
     for _ in 0..5 {
         let drift = cargo.drift();
@@ -71,6 +73,7 @@ struct CargoGraph {
     host_triple: String,
     manifest: PathBuf,
     target_dir: PathBuf,
+    locked: bool,
 }
 
 /// One command's units: the identity of each (package, target, features, profile settings, mode,
@@ -82,25 +85,30 @@ struct Units {
 }
 
 impl CargoGraph {
-    fn new() -> Self {
+    fn new(locked: bool) -> Self {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
         let version = Command::new(rustc).arg("-vV").output().expect("run rustc -vV");
         let version = String::from_utf8(version.stdout).expect("rustc -vV prints UTF-8");
-        let host_triple = version.lines().find_map(|line| line.strip_prefix("host: ")).expect("rustc -vV names the host");
+        let host_triple =
+            version.lines().find_map(|line| line.strip_prefix("host: ")).expect("rustc -vV names the host");
         Self {
             cargo,
             host_triple: host_triple.to_owned(),
             manifest: Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"),
             // The outer `cargo test` may hold the lock of the real target directory.
             target_dir: Path::new(env!("CARGO_TARGET_TMPDIR")).join("unit-graph"),
+            locked,
         }
     }
 
     /// Every package that some command compiles with other features than the reference build.
     fn drift(&self) -> BTreeMap<PackageOn, Drift> {
         let mut drift = BTreeMap::new();
-        for (reference, probes) in [("test --workspace --all-targets", DEV_PROBES), ("test --workspace --all-targets --release", RELEASE_PROBES)] {
+        for (reference, probes) in [
+            ("test --workspace --all-targets", DEV_PROBES),
+            ("test --workspace --all-targets --release", RELEASE_PROBES),
+        ] {
             let reference = self.units(reference);
             let known: HashSet<u64> = reference.identities.iter().copied().collect();
             let features = library_features(&reference.units);
@@ -111,7 +119,9 @@ impl CargoGraph {
                         continue;
                     }
                     let package = package_on(unit);
-                    let wanted = features.get(&package).unwrap_or_else(|| panic!("`{probe}` compiles {package:?}, which `cargo test --workspace` does not"));
+                    let wanted = features.get(&package).unwrap_or_else(|| {
+                        panic!("`{probe}` compiles {package:?}, which `cargo test --workspace` does not")
+                    });
                     if unit_features(unit) != *wanted {
                         let entry: &mut Drift = drift.entry(package).or_default();
                         entry.features.clone_from(wanted);
@@ -127,24 +137,33 @@ impl CargoGraph {
 
     /// `cargo build -p M` and `cargo test -p M` for each member M.
     fn member_probes(&self, reference: &[Value]) -> Vec<String> {
-        let mut members: Vec<String> = reference.iter().filter(|unit| is_member(unit)).map(|unit| package_on(unit).name).collect();
+        let mut members: Vec<String> =
+            reference.iter().filter(|unit| is_member(unit)).map(|unit| package_on(unit).name).collect();
         members.sort();
         members.dedup();
         let release = reference.iter().any(|unit| unit["profile"]["opt_level"] == "3");
         let flag = if release { " --release" } else { "" };
-        members.iter().flat_map(|member| [format!("build{flag} -p {member}"), format!("test{flag} -p {member}")]).collect()
+        members
+            .iter()
+            .flat_map(|member| [format!("build{flag} -p {member}"), format!("test{flag} -p {member}")])
+            .collect()
     }
 
     fn units(&self, command: &str) -> Units {
         let output = Command::new(&self.cargo)
             .args(command.split_whitespace())
-            .args(["--locked", "--target", &self.host_triple, "--unit-graph", "-Z", "unstable-options", "--manifest-path"])
+            .args(self.locked.then_some("--locked"))
+            .args(["--target", &self.host_triple, "--unit-graph", "-Z", "unstable-options", "--manifest-path"])
             .arg(&self.manifest)
             .env("RUSTC_BOOTSTRAP", "1")
             .env("CARGO_TARGET_DIR", &self.target_dir)
             .output()
             .unwrap_or_else(|error| panic!("run cargo {command}: {error}"));
-        assert!(output.status.success(), "cargo {command} --unit-graph failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "cargo {command} --unit-graph failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let graph: Value = serde_json::from_slice(&output.stdout).expect("the unit graph is JSON");
         assert_eq!(graph["version"], 1, "this check reads version 1 of cargo's unit graph");
         let units = graph["units"].as_array().expect("the unit graph lists units").clone();
@@ -152,7 +171,10 @@ impl CargoGraph {
         for index in 0..units.len() {
             identity(&units, index, &mut identities);
         }
-        Units { units, identities: identities.into_iter().map(|identity| identity.expect("every unit has an identity")).collect() }
+        Units {
+            units,
+            identities: identities.into_iter().map(|identity| identity.expect("every unit has an identity")).collect(),
+        }
     }
 }
 
@@ -167,13 +189,16 @@ fn identity(units: &[Value], index: usize, identities: &mut [Option<u64>]) -> u6
         .as_array()
         .expect("a unit lists its dependencies")
         .iter()
-        .map(|dependency| identity(units, dependency["index"].as_u64().expect("a dependency index") as usize, identities))
+        .map(|dependency| {
+            identity(units, dependency["index"].as_u64().expect("a dependency index") as usize, identities)
+        })
         .collect();
     dependencies.sort_unstable();
     let mut profile = unit["profile"].clone();
     profile.as_object_mut().expect("a profile is an object").remove("name");
     let mut hasher = DefaultHasher::new();
-    (unit["pkg_id"].to_string(), unit["target"]["name"].to_string(), unit_features(unit), profile.to_string()).hash(&mut hasher);
+    (unit["pkg_id"].to_string(), unit["target"]["name"].to_string(), unit_features(unit), profile.to_string())
+        .hash(&mut hasher);
     (unit["mode"].to_string(), unit["platform"].to_string(), dependencies).hash(&mut hasher);
     let identity = hasher.finish();
     identities[index] = Some(identity);
@@ -190,20 +215,34 @@ fn is_library(unit: &Value) -> bool {
 }
 
 fn unit_features(unit: &Value) -> Vec<String> {
-    let mut features: Vec<String> = unit["features"].as_array().expect("a unit lists its features").iter().map(|f| f.as_str().expect("a feature name").to_owned()).collect();
+    let mut features: Vec<String> = unit["features"]
+        .as_array()
+        .expect("a unit lists its features")
+        .iter()
+        .map(|f| f.as_str().expect("a feature name").to_owned())
+        .collect();
     features.sort();
     features
 }
 
-/// `registry+https://...#name@1.2.3`, or `path+file:///dir#name@0.1.0` for members.
+/// `registry+https://...#name@1.2.3`, or for members `path+file:///dir#name@0.1.0`, or
+/// `path+file:///dir/name#0.1.0` when the directory is named after the package.
 fn package_on(unit: &Value) -> PackageOn {
     let id = unit["pkg_id"].as_str().expect("a package id");
-    let (name, version) = id.rsplit_once('#').and_then(|(_, name)| name.split_once('@')).expect("a package id ends with name@version");
+    let (source, tail) = id.rsplit_once('#').expect("a package id has a `#`");
+    let (name, version) = match tail.split_once('@') {
+        Some((name, version)) => (name, version),
+        None => (source.rsplit('/').next().unwrap_or(source), tail),
+    };
     PackageOn { name: name.to_owned(), version: version.to_owned(), host: unit["platform"].is_null() }
 }
 
 fn library_features(units: &[Value]) -> HashMap<PackageOn, Vec<String>> {
-    units.iter().filter(|unit| !is_member(unit) && is_library(unit)).map(|unit| (package_on(unit), unit_features(unit))).collect()
+    units
+        .iter()
+        .filter(|unit| !is_member(unit) && is_library(unit))
+        .map(|unit| (package_on(unit), unit_features(unit)))
+        .collect()
 }
 
 fn drift_message(drift: &BTreeMap<PackageOn, Drift>) -> String {
@@ -213,7 +252,11 @@ fn drift_message(drift: &BTreeMap<PackageOn, Drift>) -> String {
     );
     for (package, entry) in drift {
         let section = if package.host { "[build-dependencies]" } else { "[dependencies]" };
-        message.push_str(&format!("  {section} {}\n      compiled otherwise by: cargo {}\n", hack_line(package, &entry.features, false), entry.commands.join("; cargo ")));
+        message.push_str(&format!(
+            "  {section} {}\n      compiled otherwise by: cargo {}\n",
+            hack_line(package, &entry.features, false),
+            entry.commands.join("; cargo ")
+        ));
     }
     message
 }
@@ -224,9 +267,14 @@ fn hack_line(package: &PackageOn, features: &[String], renamed: bool) -> String 
         let major: Vec<&str> = package.version.split('.').collect();
         let major = if major[0] == "0" { format!("{}_{}", major[0], major[1]) } else { major[0].to_owned() };
         let (name, version) = (&package.name, &package.version);
-        format!("{name}-{major} = {{ package = \"{name}\", version = \"{version}\", default-features = false, features = [{features}] }}")
+        format!(
+            "{name}-{major} = {{ package = \"{name}\", version = \"{version}\", default-features = false, features = [{features}] }}"
+        )
     } else {
-        format!("{} = {{ version = \"{}\", default-features = false, features = [{features}] }}", package.name, package.version)
+        format!(
+            "{} = {{ version = \"{}\", default-features = false, features = [{features}] }}",
+            package.name, package.version
+        )
     }
 }
 
@@ -240,7 +288,8 @@ fn write_hack(drift: &BTreeMap<PackageOn, Drift>) {
         entries.insert(package.clone(), entry.features.clone());
     }
     let section = |host: bool| {
-        let on_side: Vec<(&PackageOn, &Vec<String>)> = entries.iter().filter(|(package, _)| package.host == host).collect();
+        let on_side: Vec<(&PackageOn, &Vec<String>)> =
+            entries.iter().filter(|(package, _)| package.host == host).collect();
         let lines: Vec<String> = on_side
             .iter()
             .map(|(package, features)| {
@@ -250,7 +299,8 @@ fn write_hack(drift: &BTreeMap<PackageOn, Drift>) {
             .collect();
         lines.join("\n")
     };
-    let rewritten = format!("{}[dependencies]\n{}\n\n[build-dependencies]\n{}\n", document.head, section(false), section(true));
+    let rewritten =
+        format!("{}[dependencies]\n{}\n\n[build-dependencies]\n{}\n", document.head, section(false), section(true));
     std::fs::write(&path, rewritten).expect("write workspace-hack/Cargo.toml");
 }
 
@@ -267,7 +317,8 @@ mod toml_like {
     }
 
     pub(super) fn parse(manifest: &str) -> Hack {
-        let (head, lists) = manifest.split_once("[dependencies]\n").expect("workspace-hack/Cargo.toml has a [dependencies] list");
+        let (head, lists) =
+            manifest.split_once("[dependencies]\n").expect("workspace-hack/Cargo.toml has a [dependencies] list");
         let mut entries = BTreeMap::new();
         let mut host = false;
         for line in lists.lines() {
@@ -275,11 +326,21 @@ mod toml_like {
                 host = true;
             }
             let Some((key, rest)) = line.split_once(" = {") else { continue };
-            let value = |field: &str| rest.split_once(&format!("{field} = \"")).map(|(_, tail)| tail.split('"').next().unwrap_or_default().to_owned());
+            let value = |field: &str| {
+                rest.split_once(&format!("{field} = \""))
+                    .map(|(_, tail)| tail.split('"').next().unwrap_or_default().to_owned())
+            };
             let name = value("package").unwrap_or_else(|| key.trim().to_owned());
             let version = value("version").expect("a hack line has a version");
-            let features = rest.split_once("features = [").map(|(_, tail)| tail.split(']').next().unwrap_or_default()).unwrap_or_default();
-            let features = features.split(',').map(|feature| feature.trim().trim_matches('"').to_owned()).filter(|feature| !feature.is_empty()).collect();
+            let features = rest
+                .split_once("features = [")
+                .map(|(_, tail)| tail.split(']').next().unwrap_or_default())
+                .unwrap_or_default();
+            let features = features
+                .split(',')
+                .map(|feature| feature.trim().trim_matches('"').to_owned())
+                .filter(|feature| !feature.is_empty())
+                .collect();
             entries.insert(PackageOn { name, version, host }, features);
         }
         Hack { head: head.to_owned(), entries }
