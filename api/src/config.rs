@@ -111,8 +111,25 @@ pub struct ClusterConfig {
     /// Baseline or candidate.
     pub role: Role,
     /// Warehouse location template: `{cluster}`, `{db}`, `{table}` and `{partition_path}` are
-    /// replaced, e.g. `file:///data/{cluster}/warehouse/{db}.db/{table}/{partition_path}`.
+    /// replaced, e.g. `file:///data/{cluster}/warehouse/{db}.db/{table}/{partition_path}`. Its
+    /// text before the first placeholder other than `{cluster}` is the warehouse root: every
+    /// location resolved from it must lie under that root, and does (names are checked and
+    /// values escaped).
     pub location: String,
+    /// Directories other than the warehouse root that events of this cluster may name as an
+    /// output's `location` (a staging area, say). Event locations anywhere else are refused.
+    #[serde(default)]
+    pub event_roots: Vec<String>,
+}
+
+impl ClusterConfig {
+    /// The warehouse root: the template with `{cluster}` replaced, up to the last `/` before
+    /// its first other placeholder.
+    pub fn warehouse_root(&self) -> String {
+        let template = self.location.replace("{cluster}", &self.name);
+        let fixed = template.split('{').next().unwrap_or_default();
+        fixed.rfind('/').map_or_else(String::new, |slash| fixed[..=slash].to_owned())
+    }
 }
 
 /// The Kafka connection.
@@ -186,9 +203,10 @@ pub struct RunnerConfig {
     /// Most diffs at once in this process.
     #[serde(default = "default_concurrency")]
     pub max_concurrent: usize,
-    /// Memory limit of each diff (`4GiB`); none: unbounded.
-    #[serde(default)]
-    pub memory_limit: Option<String>,
+    /// Memory limit of each diff (`4GiB`), typed at load; none: half the machine's memory
+    /// shared by `max_concurrent` diffs ([`Config::memory_limit`]).
+    #[serde(default, deserialize_with = "deserialize_size")]
+    pub memory_limit: Option<usize>,
     /// When automatic jobs may run; on-demand jobs run at any time.
     #[serde(default)]
     pub windows: RunWindows,
@@ -241,8 +259,32 @@ fn default_backoff() -> Duration {
 fn default_lease() -> Duration {
     Duration::from_secs(300)
 }
+/// `host:pid`: unique among running instances, and recognisable on this host after a crash.
 fn default_instance() -> String {
-    "dqc".to_owned()
+    format!("{}:{}", host_name(), std::process::id())
+}
+
+/// This machine's host name (Linux's `/proc/sys/kernel/hostname`, else `$HOSTNAME`, else `dqc`).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "dqc".to_owned())
+}
+
+fn deserialize_size<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    crate::cli::size::parse_size(&text).map(Some).map_err(serde::de::Error::custom)
+}
+
+/// The machine's memory in bytes (`MemTotal` of `/proc/meminfo`), if known.
+fn machine_memory() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|line| line.starts_with("MemTotal:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 fn default_poll() -> Duration {
     Duration::from_secs(1)
@@ -380,8 +422,18 @@ impl Config {
         let invalid = |message: String| Err(ConfigError::Invalid(message));
         self.clusters()?;
         for cluster in &self.clusters {
+            collector::ClusterName::parse_as("clusters.name", cluster.name.as_str())
+                .map_err(|error| ConfigError::Invalid(error.to_string()))?;
             if let Err(message) = validate_template(&cluster.location) {
                 return invalid(format!("clusters `{}`: location: {message}", cluster.name));
+            }
+            let root = cluster.warehouse_root();
+            if verifier::local_file(&root).is_ok_and(|path| path.parent().is_none()) {
+                return invalid(format!(
+                    "clusters `{}`: location: the warehouse root `{root}` (the template's text before its \
+                     first placeholder) is the whole filesystem; start the template with the warehouse directory",
+                    cluster.name
+                ));
             }
         }
         if let Some(kafka) = &self.kafka
@@ -392,7 +444,6 @@ impl Config {
         if self.runner.max_concurrent == 0 || self.runner.max_attempts == 0 {
             return invalid("runner: max_concurrent and max_attempts must be at least 1".into());
         }
-        self.memory_limit()?;
         self.runner.windows.validate().map_err(|message| ConfigError::Invalid(format!("runner.windows: {message}")))?;
         self.validate_service()?;
         if self.gating.evidence_runs == 0 {
@@ -431,23 +482,20 @@ impl Config {
         self.clusters.iter().find(|cluster| cluster.role == role).unwrap_or(&self.clusters[0])
     }
 
-    /// Each diff's memory limit in bytes.
-    pub fn memory_limit(&self) -> Result<Option<usize>, ConfigError> {
-        self.runner
-            .memory_limit
-            .as_deref()
-            .map(crate::cli::size::parse_size)
-            .transpose()
-            .map_err(|message| ConfigError::Invalid(format!("runner.memory_limit: {message}")))
+    /// Each diff's memory limit in bytes: `runner.memory_limit`, else half the machine's memory
+    /// (4 GiB when unknown) shared by `runner.max_concurrent` diffs.
+    pub fn memory_limit(&self) -> usize {
+        self.runner.memory_limit.unwrap_or_else(|| {
+            let machine = machine_memory().unwrap_or(8 << 30);
+            (machine / 2 / self.runner.max_concurrent.max(1)).max(64 << 20)
+        })
     }
 }
 
 /// Checks a `db.table` name, its key and options.
 pub fn validate_table(table: &TableConfig) -> Result<(), String> {
-    let parts: Vec<&str> = table.name.split('.').collect();
-    if parts.len() > 2 || parts.iter().any(|part| part.trim().is_empty()) {
-        return Err(format!("table `{}`: the name must be `db.table` or `table`", table.name));
-    }
+    collector::ident::check_table("table name", &table.name)
+        .map_err(|error| format!("table `{}`: {error}", table.name.escape_debug()))?;
     if table.key.iter().any(|column| column.trim().is_empty()) {
         return Err(format!("table `{}`: a key column name is empty", table.name));
     }
@@ -478,14 +526,40 @@ fn validate_template(template: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The location of a table partition on a cluster, from its template.
+/// Characters percent-encoded in a value substituted into a URL template: everything a URL
+/// parser would read as structure or decode (`%`), besides `/` between partition directories.
+const URL_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'\\')
+    .add(b'[')
+    .add(b']')
+    .add(b'^')
+    .add(b'|');
+
+/// The location of a table partition on a cluster, from its template. `table` and the
+/// partition path's values are checked identifiers (no `/`, `%`, `\`, leading `.`), the
+/// partition values are Hive-escaped; in a URL template (`file://...`) each substituted text
+/// is also percent-encoded, so that URL decoding gives back exactly the path Hive writes.
 pub fn resolve_location(template: &str, cluster: &str, table: &str, partition_path: &str) -> String {
     let (db, name) = table.split_once('.').unwrap_or(("default", table));
+    let url = template.contains("://");
+    let encode = |text: &str| {
+        if url { percent_encoding::utf8_percent_encode(text, URL_SEGMENT).to_string() } else { text.to_owned() }
+    };
     let location = template
-        .replace("{cluster}", cluster)
-        .replace("{db}", db)
-        .replace("{table}", name)
-        .replace("{partition_path}", partition_path);
+        .replace("{cluster}", &encode(cluster))
+        .replace("{db}", &encode(db))
+        .replace("{table}", &encode(name))
+        .replace("{partition_path}", &encode(partition_path));
     if partition_path.is_empty() { location.trim_end_matches('/').to_owned() } else { location }
 }
 

@@ -8,6 +8,7 @@
 //! object-store error) is retried with exponential backoff up to `runner.max_attempts`; any
 //! other failure, or the last attempt, is reported with verdict `error` and the reason.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{Config, TableConfig, resolve_location};
-use crate::store::{ClaimedJob, NewReport, SideSpec, Store, Verdict};
+use crate::store::{ClaimedJob, JobOrigin, NewReport, SideSpec, Store, Verdict};
 use crate::telemetry::{JobProgress, Telemetry};
 
 /// How long running diffs may finish after shutdown is asked; the rest run again at start.
@@ -29,11 +30,7 @@ const HEARTBEAT: Duration = Duration::from_secs(2);
 /// Runs jobs until `shutdown` turns true.
 pub async fn run(store: Store, config: Arc<Config>, telemetry: Arc<Telemetry>, mut shutdown: watch::Receiver<bool>) {
     let settings = &config.runner;
-    match store.requeue_running(&settings.instance).await {
-        Ok(0) => {}
-        Ok(count) => tracing::info!(count, "jobs that were running when this instance stopped are queued again"),
-        Err(error) => tracing::warn!(%error, "cannot re-queue this instance's running jobs"),
-    }
+    requeue_orphans(&store, &settings.instance).await;
     let mut running = JoinSet::new();
     while !*shutdown.borrow() {
         while running.len() < settings.max_concurrent {
@@ -68,10 +65,41 @@ async fn run_job(store: Store, config: Arc<Config>, telemetry: Arc<Telemetry>, j
     telemetry.untrack(job.id);
 }
 
+/// Re-queues the running jobs of this instance and of earlier processes on this host that are
+/// gone (owners named `host:pid` whose process does not exist), so that a restart need not wait
+/// for their leases to run out.
+async fn requeue_orphans(store: &Store, instance: &str) {
+    let owners = match store.running_owners().await {
+        Ok(owners) => owners,
+        Err(error) => return tracing::warn!(%error, "cannot list running jobs to re-queue"),
+    };
+    for owner in owners.iter().filter(|owner| *owner == instance || gone_from_this_host(owner)) {
+        match store.requeue_running(owner).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, %owner, "jobs whose process stopped are queued again"),
+            Err(error) => tracing::warn!(%error, %owner, "cannot re-queue running jobs"),
+        }
+    }
+}
+
+/// True when `owner` is `host:pid` of this host and no process `pid` runs.
+fn gone_from_this_host(owner: &str) -> bool {
+    let Some((host, pid)) = owner.rsplit_once(':') else { return false };
+    let Ok(pid) = pid.parse::<u32>() else { return false };
+    host == crate::config::host_name() && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
 async fn run_tracked(store: &Store, config: &Config, progress: Arc<JobProgress>, job: &ClaimedJob) {
     let settings = &config.runner;
     let instance = settings.instance.as_str();
     tracing::info!(job = job.id, table = %job.spec.table, partition = %job.spec.partition, attempt = job.attempts, "diff started");
+    if job.attempts > settings.max_attempts {
+        // Claimed again after its last allowed attempt: that attempt never reported (the process
+        // died, or its report could not be stored). Running it again could crash again.
+        let reason = format!("gave up after {} attempts; the last run did not finish", settings.max_attempts);
+        tracing::warn!(job = job.id, table = %job.spec.table, %reason, "diff given up");
+        return finish(store, job, instance, error_report(job, None, reason)).await;
+    }
     let table = match store.table(&job.spec.table).await {
         Ok(table) => table.unwrap_or_else(|| TableConfig { name: job.spec.table.clone(), ..TableConfig::default() }),
         Err(error) => return retry_later(store, config, job, &error.to_string()).await,
@@ -91,7 +119,13 @@ async fn run_tracked(store: &Store, config: &Config, progress: Arc<JobProgress>,
         tokio::select! {
             result = &mut diff => break result,
             _ = heartbeat.tick() => {
-                if !matches!(store.heartbeat(job.id, instance, Utc::now(), settings.lease).await, Ok(true)) {
+                let renewed = store.heartbeat(job.id, instance, Utc::now(), settings.lease).await;
+                if let Err(error) = &renewed {
+                    // Not a lost lease: the store did not answer. Keep going; if the lease does
+                    // run out meanwhile, `finish` finds out and drops the result.
+                    tracing::warn!(job = job.id, %error, "cannot renew the lease; the diff goes on");
+                }
+                if matches!(renewed, Ok(false)) {
                     tracing::warn!(job = job.id, "the job was cancelled or its lease lost; abandoning the diff");
                     diff.abort();
                     let _ = (&mut diff).await;
@@ -127,38 +161,87 @@ async fn run_tracked(store: &Store, config: &Config, progress: Arc<JobProgress>,
         Err((_, reason)) => {
             remove_export(export_path);
             tracing::warn!(job = job.id, table = %job.spec.table, %reason, "diff failed");
-            let mut document = document(job, &table, serde_json::json!({}));
-            document["verdict"] = serde_json::json!(Verdict::Error);
-            document["reason"] = serde_json::json!(reason);
-            let report =
-                NewReport { verdict: Verdict::Error, reason: Some(reason), report: document, export_path: None };
-            finish(store, job, instance, report).await;
+            finish(store, job, instance, error_report(job, Some(&table), reason)).await;
         }
     }
 }
 
-/// The verifier's spec of a job: both locations, the table's key and options, the limits.
-pub fn diff_spec(config: &Config, job: &ClaimedJob, table: &TableConfig) -> verifier::DiffSpec {
-    let location = |role: Role, side: &SideSpec| {
-        side.location.clone().unwrap_or_else(|| {
-            resolve_location(&config.cluster(role).location, &side.cluster, &job.spec.table, &side.partition_path)
-        })
+/// A report with verdict `error` and why.
+fn error_report(job: &ClaimedJob, table: Option<&TableConfig>, reason: String) -> NewReport {
+    let fallback = TableConfig { name: job.spec.table.clone(), ..TableConfig::default() };
+    let mut document = document(job, table.unwrap_or(&fallback), serde_json::json!({}));
+    document["verdict"] = serde_json::json!(Verdict::Error);
+    document["reason"] = serde_json::json!(reason);
+    NewReport { verdict: Verdict::Error, reason: Some(reason), report: document, export_path: None }
+}
+
+/// Most samples of each kind a report keeps, whatever a table or a request asks for.
+pub const MAX_SAMPLE: usize = 1000;
+
+/// Where a side's location came from, which decides where it may be read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocationSource {
+    /// The cluster's template: under its warehouse root.
+    Template,
+    /// An event's `outputs[].location`: under the warehouse root or the cluster's `event_roots`.
+    Event,
+    /// A `POST /diffs` request's explicit location: under `api.allowed_roots`.
+    Request,
+}
+
+impl LocationSource {
+    /// Of one side of a job.
+    pub fn of(job: &ClaimedJob, side: &SideSpec) -> Self {
+        match (&side.location, job.origin) {
+            (None, _) => Self::Template,
+            (Some(_), JobOrigin::Automatic) => Self::Event,
+            (Some(_), JobOrigin::OnDemand) => Self::Request,
+        }
+    }
+}
+
+/// The location one side of a job reads and the directories it may read under: the one
+/// location policy, whatever the location came from.
+fn side_location(config: &Config, job: &ClaimedJob, role: Role) -> (String, verifier::Roots) {
+    let side = match role {
+        Role::Baseline => &job.spec.baseline,
+        Role::Candidate => &job.spec.candidate,
     };
+    let cluster = config.cluster(role);
+    let warehouse = cluster.warehouse_root();
+    let (directories, rule) = match LocationSource::of(job, side) {
+        LocationSource::Template => (vec![warehouse], format!("the warehouse root of cluster `{}`", cluster.name)),
+        LocationSource::Event => (
+            std::iter::once(warehouse).chain(cluster.event_roots.iter().cloned()).collect(),
+            format!("the warehouse root or the event_roots of cluster `{}`", cluster.name),
+        ),
+        LocationSource::Request => (config.api.allowed_roots.clone(), "api.allowed_roots".to_owned()),
+    };
+    let location = side
+        .location
+        .clone()
+        .unwrap_or_else(|| resolve_location(&cluster.location, &side.cluster, &job.spec.table, &side.partition_path));
+    (location, verifier::Roots { directories, rule })
+}
+
+/// The verifier's spec of a job: both locations and their roots, the table's key and options,
+/// the limits.
+pub fn diff_spec(config: &Config, job: &ClaimedJob, table: &TableConfig) -> verifier::DiffSpec {
+    let (baseline, baseline_roots) = side_location(config, job, Role::Baseline);
+    let (candidate, candidate_roots) = side_location(config, job, Role::Candidate);
     let options = &table.options;
-    let mut spec = verifier::DiffSpec::new(
-        location(Role::Baseline, &job.spec.baseline),
-        location(Role::Candidate, &job.spec.candidate),
-        &[],
-    );
+    let mut spec = verifier::DiffSpec::new(baseline, candidate, &[]);
+    spec.confinement = Some(verifier::Confinement { baseline: baseline_roots, candidate: candidate_roots });
     spec.key.clone_from(&table.key);
     spec.options.ignore.clone_from(&options.ignore);
     spec.options.rename = options.rename.clone();
     spec.options.tolerance = verifier::Tolerance { absolute: options.abs_tol, relative: options.rel_tol };
     spec.options.trim_trailing_spaces = options.trim_trailing_spaces;
     if let Some(sample) = options.sample {
-        spec.options.sample_limit = sample;
+        spec.options.sample_limit = sample.min(MAX_SAMPLE);
     }
-    spec.limits.memory_limit = config.memory_limit().ok().flatten();
+    spec.limits.memory_limit = Some(config.memory_limit());
     spec.export =
         config.runner.export_dir.as_ref().map(|dir| dir.join(format!("job-{}-{}.parquet", job.id, job.attempts)));
     spec
@@ -172,6 +255,7 @@ fn document(job: &ClaimedJob, table: &TableConfig, mut report: serde_json::Value
     object.insert("run_id".into(), job.spec.run_id.clone().into());
     object.insert("job_id".into(), job.id.into());
     object.insert("attempts".into(), job.attempts.into());
+    object.insert("origin".into(), job.origin.as_str().into());
     if table.key.is_empty() {
         object
             .insert("note".into(), "no key is registered for this table: its rows were compared as a multiset".into());
@@ -182,6 +266,7 @@ fn document(job: &ClaimedJob, table: &TableConfig, mut report: serde_json::Value
             entry.insert("cluster".into(), side.cluster.clone().into());
             entry.insert("event_id".into(), side.event_id.clone().into());
             entry.insert("attempt".into(), side.attempt.into());
+            entry.insert("location_source".into(), serde_json::json!(LocationSource::of(job, side)));
         }
     }
     report
@@ -227,7 +312,7 @@ mod tests {
 
     use super::*;
     use crate::config::TableOptions;
-    use crate::store::{JobOrigin, JobSpec};
+    use crate::store::JobSpec;
 
     const CONFIG: &str = r#"
 [[clusters]]

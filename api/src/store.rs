@@ -58,6 +58,21 @@ pub enum StoreError {
 /// Result with the store's error.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+impl StoreError {
+    /// True when the database refused the data itself (SQLSTATE class 22, data exception,
+    /// such as a NUL in a text; class 54, program limit exceeded, such as an index row too
+    /// large): the same statement with the same data fails again.
+    pub fn is_data_refusal(&self) -> bool {
+        let Self::Database(sqlx::Error::Database(error)) = self else { return false };
+        error.code().is_some_and(|code| code.starts_with("22") || code.starts_with("54"))
+    }
+
+    /// For the consumer: a data refusal marked as such ([`collector::store::DataRefused`]).
+    pub fn into_intake(self) -> collector::store::StoreError {
+        if self.is_data_refusal() { Box::new(collector::store::DataRefused(Box::new(self))) } else { Box::new(self) }
+    }
+}
+
 /// Which engine the store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {

@@ -8,6 +8,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 
+/// Intake store failures in a row at which the process is not ready.
+pub const INTAKE_FAILURES_UNREADY: u64 = 5;
+
 /// The process's counters and the progress of its running diffs.
 #[derive(Debug, Default)]
 pub struct Telemetry {
@@ -19,6 +22,11 @@ pub struct Telemetry {
     pub notifications_sent: AtomicU64,
     /// Whether the Kafka consumer is running (true when none is configured).
     pub consumer_running: AtomicBool,
+    /// Store failures of the event intake in a row (reset by a batch that is stored); at
+    /// [`INTAKE_FAILURES_UNREADY`] `/readyz` fails.
+    pub intake_failures_in_a_row: AtomicU64,
+    /// Store failures of the event intake since start.
+    pub intake_failures: AtomicU64,
     /// Events recorded for the first time (Kafka and HTTP).
     pub events_accepted: AtomicU64,
     /// Events delivered again.
@@ -116,9 +124,20 @@ impl collector::store::PairingStore for CountingStore {
         &self,
         batch: &[collector::store::Delivery],
     ) -> Result<collector::store::Accepted, collector::store::StoreError> {
-        let accepted = self.store.accept_at(batch, chrono::Utc::now()).await?;
-        self.telemetry.count(&accepted);
-        Ok(accepted)
+        let accepted = self.store.accept_at(batch, chrono::Utc::now()).await;
+        let failures = &self.telemetry.intake_failures_in_a_row;
+        match accepted {
+            Ok(accepted) => {
+                failures.store(0, Ordering::Relaxed);
+                self.telemetry.count(&accepted);
+                Ok(accepted)
+            }
+            Err(error) => {
+                failures.fetch_add(1, Ordering::Relaxed);
+                self.telemetry.intake_failures.fetch_add(1, Ordering::Relaxed);
+                Err(error.into_intake())
+            }
+        }
     }
 }
 

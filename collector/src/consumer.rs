@@ -5,7 +5,11 @@
 //! [`ConsumerSettings::batch_wait`]) is validated, handed to [`PairingStore::accept`] in one
 //! transaction, and only then are its offsets stored, so a committed offset never covers an
 //! event that is not durable. The stored offsets are then committed asynchronously, batch by
-//! batch. A store failure retries the same batch with backoff; nothing is skipped. On a
+//! batch. A store failure retries the same batch with backoff; nothing is skipped. A failure
+//! caused by the data ([`DataRefused`](crate::store::DataRefused)), or one that repeats
+//! [`SPLIT_AFTER`] times for the same batch, splits the batch in halves, down to the one message
+//! that fails, which is kept as a dead letter with the store's reason: one poison message never
+//! stops intake. On a
 //! partition revoke, and at shutdown, stored offsets are committed synchronously. (A broker may
 //! refuse the revoke commit with `REBALANCE_IN_PROGRESS`, as the mock broker does: the batch
 //! commits make that moot, and anything redelivered is ignored by the store.)
@@ -203,29 +207,92 @@ pub fn validate(payload: &[u8], clusters: &Clusters, source: Source) -> Delivery
     let checked = event::parse(payload).and_then(|event| Ok((clusters.role_of(&event.cluster)?, event)));
     match checked {
         Ok((role, event)) => Delivery::Event { event, role, source },
-        Err(invalid) => Delivery::DeadLetter(DeadLetter { source, payload: payload.to_vec(), reason: invalid.0 }),
+        Err(invalid) => Delivery::DeadLetter(DeadLetter {
+            source,
+            payload: payload.to_vec(),
+            reason: crate::store::printable(&invalid.0),
+        }),
     }
 }
 
+/// Failures of the same batch after which it is split even if the store does not say that the
+/// data is at fault.
+pub const SPLIT_AFTER: u32 = 3;
+
+/// Makes `deliveries` durable: retries with backoff while the store fails; splits the batch
+/// when the data is at fault (see the module docs). `None` at shutdown.
 async fn accept_with_retry<S: PairingStore>(
     store: &S,
     deliveries: &[Delivery],
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<Accepted> {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match store.accept(deliveries).await {
-            Ok(accepted) => return Some(accepted),
-            Err(error) => {
-                tracing::warn!(error = %error, retry_in = ?backoff, "the pairing store refused a batch; retrying");
+    let mut pending: Vec<&[Delivery]> = vec![deliveries];
+    let mut total = Accepted::default();
+    while let Some(batch) = pending.pop() {
+        let mut backoff = Duration::from_millis(100);
+        let mut failures = 0;
+        loop {
+            let error = match store.accept(batch).await {
+                Ok(accepted) => {
+                    total += accepted;
+                    break;
+                }
+                Err(error) => error,
+            };
+            failures += 1;
+            if crate::store::is_data_refusal(&error) || failures >= SPLIT_AFTER {
+                if let [single] = batch {
+                    // Kept as a dead letter if the store takes that; if it does not either, the
+                    // store is down rather than the message bad: retry it as it is.
+                    let dead = [dead_letter(single, &error)];
+                    if let Ok(accepted) = store.accept(&dead).await {
+                        tracing::warn!(%error, source = %source_of(single), "a message the store refuses is kept as a dead letter");
+                        total += accepted;
+                        break;
+                    }
+                } else {
+                    let (first, second) = batch.split_at(batch.len() / 2);
+                    tracing::warn!(%error, messages = batch.len(), "the store refuses a batch; splitting it");
+                    // Popped first: the first half, then the second, in order.
+                    pending.push(second);
+                    pending.push(first);
+                    break;
+                }
             }
+            tracing::warn!(error = %error, retry_in = ?backoff, "the pairing store refused a batch; retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.changed() => return None,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(10));
         }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = shutdown.changed() => return None,
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(10));
     }
+    Some(total)
+}
+
+fn source_of(delivery: &Delivery) -> &Source {
+    match delivery {
+        Delivery::Event { source, .. } => source,
+        Delivery::DeadLetter(dead) => &dead.source,
+    }
+}
+
+/// A delivery the store refuses, as a dead letter with the store's reason.
+fn dead_letter(delivery: &Delivery, error: &crate::store::StoreError) -> Delivery {
+    let (payload, earlier) = match delivery {
+        Delivery::Event { event, .. } => (serde_json::to_vec(event).unwrap_or_default(), None),
+        Delivery::DeadLetter(dead) => (dead.payload.clone(), Some(dead.reason.as_str())),
+    };
+    let refusal = format!("the store refused it: {error}");
+    let reason = match earlier {
+        Some(earlier) => format!("{earlier}; {refusal}"),
+        None => refusal,
+    };
+    Delivery::DeadLetter(DeadLetter {
+        source: source_of(delivery).clone(),
+        payload,
+        reason: crate::store::printable(&reason),
+    })
 }
 
 #[cfg(test)]
@@ -250,7 +317,7 @@ mod tests {
             let ids: Vec<String> = batch
                 .iter()
                 .filter_map(|delivery| match delivery {
-                    Delivery::Event { event, .. } => Some(event.event_id.clone()),
+                    Delivery::Event { event, .. } => Some(event.event_id.to_string()),
                     Delivery::DeadLetter(_) => None,
                 })
                 .collect();

@@ -7,21 +7,23 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::ident::{self, ClusterName, EventId, RunId, TableName, TaskId, WorkflowId};
+
 /// A task-finished message from one cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
-    /// Unique per producer event; a redelivery of the same id changes nothing.
-    pub event_id: String,
+    /// Unique per cluster and producer event; a redelivery of the same id changes nothing.
+    pub event_id: EventId,
     /// The cluster that ran the task (a name from the configuration).
-    pub cluster: String,
+    pub cluster: ClusterName,
     /// The scheduled task.
-    pub task_id: String,
+    pub task_id: TaskId,
     /// The workflow the task belongs to.
     #[serde(default)]
-    pub workflow_id: Option<String>,
+    pub workflow_id: Option<WorkflowId>,
     /// The logical run, usually the schedule date.
-    pub run_id: String,
+    pub run_id: RunId,
     /// The attempt of this run on this cluster; a later attempt supersedes an earlier one.
     pub attempt: u32,
     /// How the task ended.
@@ -47,7 +49,7 @@ pub enum Status {
 #[serde(deny_unknown_fields)]
 pub struct Output {
     /// `db.table` (a bare name means Hive's `default` database).
-    pub table: String,
+    pub table: TableName,
     /// Partition columns and values, in the table's partition order (empty: unpartitioned).
     #[serde(default)]
     pub partition: serde_json::Map<String, serde_json::Value>,
@@ -72,10 +74,14 @@ impl Output {
             .collect()
     }
 
-    /// The Hive partition path, `dt=2024-05-01/hour=03` (empty for an unpartitioned table).
+    /// The Hive partition path, `dt=2024-05-01/hour=03` (empty for an unpartitioned table), with
+    /// values escaped as Hive writes them (`ts=10%3A00`).
     pub fn partition_path(&self) -> String {
-        let parts: Vec<String> =
-            self.partition_values().into_iter().map(|(column, value)| format!("{column}={value}")).collect();
+        let parts: Vec<String> = self
+            .partition_values()
+            .into_iter()
+            .map(|(column, value)| format!("{column}={}", ident::hive_escape(&value)))
+            .collect();
         parts.join("/")
     }
 
@@ -105,16 +111,6 @@ pub fn parse(payload: &[u8]) -> Result<Event, InvalidEvent> {
 }
 
 fn validate(event: &Event) -> Result<(), InvalidEvent> {
-    for (field, value) in [
-        ("event_id", &event.event_id),
-        ("cluster", &event.cluster),
-        ("task_id", &event.task_id),
-        ("run_id", &event.run_id),
-    ] {
-        if value.trim().is_empty() {
-            return Err(InvalidEvent(format!("field `{field}` is empty")));
-        }
-    }
     if event.outputs.is_empty() && event.status == Status::Succeeded {
         return Err(InvalidEvent("a succeeded event lists no `outputs`".to_owned()));
     }
@@ -124,30 +120,40 @@ fn validate(event: &Event) -> Result<(), InvalidEvent> {
     Ok(())
 }
 
+/// Most bytes of an output's `location`.
+pub const MAX_LOCATION_BYTES: usize = 4096;
+
 fn validate_output(index: usize, output: &Output) -> Result<(), InvalidEvent> {
-    let table = output.table.trim();
-    let parts: Vec<&str> = table.split('.').collect();
-    if table.is_empty() || parts.len() > 2 || parts.iter().any(|part| part.is_empty()) {
-        return Err(InvalidEvent(format!("outputs[{index}].table `{}` is not `db.table` or `table`", output.table)));
+    if let Some(location) = &output.location {
+        ident::check(
+            &format!("outputs[{index}].location"),
+            location,
+            ident::Rules { max_bytes: MAX_LOCATION_BYTES, path: false },
+        )
+        .map_err(|error| InvalidEvent(error.to_string()))?;
     }
     check_partition(&output.partition).map_err(|message| InvalidEvent(format!("outputs[{index}].{message}")))
 }
 
-/// Checks that partition columns and values can name a Hive partition path: column names
-/// without `/` or `=`, values that are strings, numbers or booleans without `/`. The message
+/// Most partition columns of one output.
+pub const MAX_PARTITION_COLUMNS: usize = 16;
+
+/// Checks that partition columns and values can name a Hive partition path: names and values
+/// by [`ident::check_partition`], values that are strings, numbers or booleans. The message
 /// starts with `partition`. (On-demand diffs check their partitions with it too.)
 pub fn check_partition(partition: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
+    if partition.len() > MAX_PARTITION_COLUMNS {
+        return Err(format!(
+            "partition has {} columns, more than the {MAX_PARTITION_COLUMNS} allowed",
+            partition.len()
+        ));
+    }
     for (column, value) in partition {
-        if column.is_empty() || column.contains(['/', '=']) {
-            return Err(format!("partition column `{column}` is not a valid name"));
-        }
         if value.is_null() || value.is_object() || value.is_array() {
             return Err(format!("partition.{column} must be a string, number or boolean, not {value}"));
         }
         let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
-        if text.contains('/') || text == ".." {
-            return Err(format!("partition.{column} `{text}` cannot be a path segment"));
-        }
+        ident::check_partition(column, &text).map_err(|error| error.to_string())?;
     }
     Ok(())
 }
@@ -223,14 +229,15 @@ mod tests {
 
     #[test]
     fn invalid_payloads_say_what_is_wrong() {
-        let cases: [(Vec<u8>, &str); 9] = [
+        let cases: [(Vec<u8>, &str); 10] = [
             (b"\xff\xfe".to_vec(), "not UTF-8"),
             (b"{".to_vec(), "not a valid event"),
             (br#"{"event_id": "e"}"#.to_vec(), "missing field `cluster`"),
             (EVENT.replace("succeeded", "done").into_bytes(), "unknown variant `done`"),
-            (EVENT.replace("\"e1\"", "\" \"").into_bytes(), "field `event_id` is empty"),
+            (EVENT.replace("\"e1\"", "\" \"").into_bytes(), "event_id is empty"),
             (EVENT.replace("dw.orders\"", "a.b.c\"").into_bytes(), "is not `db.table`"),
-            (EVENT.replace("\"2024-05-01\"}", "\"../x\"}").into_bytes(), "cannot be a path segment"),
+            (EVENT.replace("\"2024-05-01\"}", "\"../x\"}").into_bytes(), "partition.dt contains `/`"),
+            (EVENT.replace("\"e1\"", "\"e\\u0000\"").into_bytes(), "event_id contains the control character U+0000"),
             (EVENT.replace("\"hour\": 3", "\"hour\": null").into_bytes(), "must be a string"),
             (EVENT.replace("2024-05-02T01", "yesterday").into_bytes(), "input contains invalid characters"),
         ];

@@ -11,8 +11,10 @@
 
 pub mod consumer;
 pub mod event;
+pub mod ident;
 pub mod pairing;
 pub mod store;
 
 pub use event::{Clusters, Event, InvalidEvent, Output, Role, Status};
+pub use ident::{ClusterName, EventId, InvalidIdentifier, RunId, TableName, TaskId, WorkflowId};
 pub use pairing::{Divergence, Outcome, Pair, PairKey, SideRun};

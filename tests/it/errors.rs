@@ -70,7 +70,7 @@ fn a_file_that_is_neither_orc_nor_parquet() {
     let error = error_of(&DiffSpec::new(path_str(dir.path()), fixture("spark/candidate"), &["id"]));
     assert!(matches!(error, Error::UnknownFormat { .. }), "{error:?}");
     assert!(
-        error.to_string().contains("export.csv` is neither ORC nor Parquet (it starts with bytes 69 64 2c 61)"),
+        error.to_string().contains("export.csv` is neither ORC nor Parquet (its first bytes are neither magic)"),
         "{error}"
     );
 }

@@ -24,9 +24,14 @@ pub enum Error {
     #[error("the {side} location `{uri}` holds no data files")]
     EmptyDataset { side: Side, uri: String },
 
-    /// A file that is neither ORC nor Parquet.
-    #[error("the {side} file `{path}` is neither ORC nor Parquet ({found})")]
-    UnknownFormat { side: Side, path: String, found: String },
+    /// A location, or a file under it, outside the directories its side may be read from.
+    /// The message is the same whether the path exists or not, and shows nothing of a file.
+    #[error("the {side} location `{uri}` is refused: {reason}")]
+    OutsideRoots { side: Side, uri: String, reason: String },
+
+    /// A file that is neither ORC nor Parquet. Nothing of its content is shown.
+    #[error("the {side} file `{path}` is neither ORC nor Parquet (its first bytes are neither magic)")]
+    UnknownFormat { side: Side, path: String },
 
     /// A file whose footer or data cannot be decoded (truncated, corrupt).
     #[error("cannot read the {side} file `{path}`: {source}")]
@@ -93,6 +98,7 @@ impl Error {
             self,
             Self::InvalidLocation { .. }
                 | Self::LocationNotFound { .. }
+                | Self::OutsideRoots { .. }
                 | Self::EmptyDataset { .. }
                 | Self::UnknownFormat { .. }
                 | Self::UnreadableFile { .. }

@@ -48,7 +48,7 @@ pub use report::{BucketSummary, Report, Verdict};
 pub use run::{diff, diff_with_progress};
 pub use scan_floor::{ScanSummary, scan};
 pub use source::{Dataset, DatasetScanExec, DatasetTable, local_file};
-pub use spec::{DiffOptions, DiffSpec, ResourceLimits, Side, Tolerance};
+pub use spec::{Confinement, DiffOptions, DiffSpec, ResourceLimits, Roots, Side, Tolerance};
 
 /// Rows per batch, in the scan and the engine.
 pub(crate) const BATCH_SIZE: usize = 8192;

@@ -28,9 +28,10 @@ pub async fn diff(spec: &DiffSpec) -> Result<Report> {
 pub async fn diff_with_progress(spec: &DiffSpec, progress: Arc<dyn Progress>) -> Result<Report> {
     let started = Instant::now();
     let context = session(&spec.limits)?;
+    let roots = |side| spec.confinement.as_ref().map(|confinement| confinement.side(side));
     let (baseline, candidate) = tokio::try_join!(
-        Dataset::open(Side::Baseline, &spec.baseline),
-        Dataset::open(Side::Candidate, &spec.candidate)
+        Dataset::open_within(Side::Baseline, &spec.baseline, roots(Side::Baseline)),
+        Dataset::open_within(Side::Candidate, &spec.candidate, roots(Side::Candidate))
     )?;
     let (baseline, candidate) = (Arc::new(baseline), Arc::new(candidate));
     let plan = ColumnPlan::new(

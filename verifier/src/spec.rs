@@ -108,6 +108,40 @@ pub struct DiffSpec {
     pub limits: ResourceLimits,
     /// Where to write every differing row as Parquet, if anywhere (a local path).
     pub export: Option<std::path::PathBuf>,
+    /// The directories each side may be read from; `None`: anywhere (the CLI, run by the
+    /// person who owns the files).
+    pub confinement: Option<Confinement>,
+}
+
+/// The directories a service may read each side from. A location outside its side's roots, or
+/// a file under it whose real path (symbolic links resolved) is outside, is refused while the
+/// dataset is listed, before any byte of it is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confinement {
+    /// The baseline's roots.
+    pub baseline: Roots,
+    /// The candidate's roots.
+    pub candidate: Roots,
+}
+
+impl Confinement {
+    /// The roots of one side.
+    pub fn side(&self, side: Side) -> &Roots {
+        match side {
+            Side::Baseline => &self.baseline,
+            Side::Candidate => &self.candidate,
+        }
+    }
+}
+
+/// Local directories (plain paths or `file://` URLs) and the rule that allows them, which a
+/// refusal names (`the warehouse root of cluster idc`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roots {
+    /// The directories.
+    pub directories: Vec<String>,
+    /// The rule, for messages.
+    pub rule: String,
 }
 
 impl DiffSpec {
@@ -120,6 +154,7 @@ impl DiffSpec {
             options: DiffOptions::default(),
             limits: ResourceLimits::default(),
             export: None,
+            confinement: None,
         }
     }
 }

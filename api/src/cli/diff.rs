@@ -134,6 +134,7 @@ impl DiffArgs {
             options,
             limits: self.compare.limits(threads),
             export: self.export.clone(),
+            confinement: None,
         })
     }
 }

@@ -45,7 +45,7 @@ fn a_full_configuration_loads_with_environment_overrides() {
     let config = parse(CONFIG, "dqc.toml", &overrides).unwrap();
     assert_eq!(config.store.url, "postgres://dqc@db/dqc");
     assert_eq!(config.runner.max_concurrent, 5);
-    assert_eq!(config.memory_limit().unwrap(), Some(2 << 30));
+    assert_eq!(config.memory_limit(), 2 << 30);
     assert_eq!(config.clusters().unwrap(), Clusters { baseline: "idc-hadoop".into(), candidate: "cloud-emr".into() });
     assert_eq!(config.tables[0].deadline, Some(Duration::from_secs(7200)));
     assert_eq!(config.pairing.deadline, Duration::from_secs(6 * 3600));
@@ -69,7 +69,7 @@ fn invalid_configurations_name_the_setting() {
         (CONFIG.replace("role = \"candidate\"", "role = \"baseline\""), "exactly one baseline and one candidate"),
         (CONFIG.replace("{partition_path}\"\n\n[kafka]", "{partition}\"\n\n[kafka]"), "unknown placeholder"),
         (CONFIG.replace("max_concurrent = 3", "max_concurrent = 0"), "max_concurrent"),
-        (CONFIG.replace("2GiB", "2 parsecs"), "runner.memory_limit: unknown size unit"),
+        (CONFIG.replace("2GiB", "2 parsecs"), "unknown size unit"),
         (CONFIG.replace("01:00-07:00", "1am-7am"), "runner.windows: `1am-7am` is not a window"),
         (CONFIG.replace("deadline = \"2h\"", "deadline = \"soon\""), "`soon` is not a duration"),
         (CONFIG.replace("abs_tol = 0.01", "abs_tol = -1.0"), "a tolerance must be a finite number"),

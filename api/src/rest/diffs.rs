@@ -18,7 +18,8 @@ use crate::telemetry::ProgressView;
 #[serde(deny_unknown_fields)]
 pub(crate) struct DiffRequest {
     /// A registered table, `db.table`.
-    table: String,
+    #[schema(value_type = String)]
+    table: collector::TableName,
     /// Partition columns and values in the table's order (`{"dt": "2024-05-01"}`); empty for
     /// an unpartitioned table.
     #[serde(default)]
@@ -26,7 +27,8 @@ pub(crate) struct DiffRequest {
     partition: serde_json::Map<String, serde_json::Value>,
     /// A run to name in the report.
     #[serde(default)]
-    run_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    run_id: Option<collector::RunId>,
     /// Read the baseline here instead of its cluster's location (inside `api.allowed_roots`).
     #[serde(default)]
     baseline_location: Option<String>,
@@ -112,9 +114,9 @@ pub(crate) async fn create(
         attempt: None,
     };
     let spec = JobSpec {
-        table: request.table.clone(),
+        table: request.table.to_string(),
         partition: name,
-        run_id: request.run_id.clone(),
+        run_id: request.run_id.as_ref().map(ToString::to_string),
         baseline: side(Role::Baseline, checked(&request.baseline_location)?),
         candidate: side(Role::Candidate, checked(&request.candidate_location)?),
     };

@@ -56,7 +56,10 @@ pub(crate) async fn post_event(
     state.inner.telemetry.count(&accepted);
     let event_id =
         checked.map_err(|reason| ApiError::invalid(format!("not a valid event (kept as a dead letter): {reason}")))?;
-    Ok((StatusCode::ACCEPTED, axum::Json(EventAccepted { event_id, duplicate: accepted.duplicates > 0 })))
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(EventAccepted { event_id: event_id.to_string(), duplicate: accepted.duplicates > 0 }),
+    ))
 }
 
 #[utoipa::path(get, path = "/dead-letters", operation_id = "list_dead_letters", tag = "intake", security(("bearer" = [])), params(Page),
@@ -120,7 +123,8 @@ pub(crate) struct Health {
     /// The store answers (readiness only).
     #[serde(skip_serializing_if = "Option::is_none")]
     store: Option<bool>,
-    /// The Kafka consumer runs, or none is configured (readiness only).
+    /// The Kafka consumer runs (or none is configured) and the intake's store has not failed
+    /// 5 times in a row (readiness only).
     #[serde(skip_serializing_if = "Option::is_none")]
     consumer: Option<bool>,
 }
@@ -138,7 +142,9 @@ pub(crate) async fn healthz() -> axum::Json<Health> {
     ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Health>) {
     let store = state.store().ping().await;
-    let consumer = state.inner.telemetry.consumer_running.load(Ordering::Relaxed);
+    let telemetry = &state.inner.telemetry;
+    let consumer = telemetry.consumer_running.load(Ordering::Relaxed)
+        && telemetry.intake_failures_in_a_row.load(Ordering::Relaxed) < crate::telemetry::INTAKE_FAILURES_UNREADY;
     let ready = store && consumer;
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body =
@@ -169,6 +175,16 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<impl IntoRe
     jobs.get_or_create(&vec![("state".to_owned(), "queued".to_owned())]).set(stats.jobs_queued);
     jobs.get_or_create(&vec![("state".to_owned(), "running".to_owned())]).set(stats.jobs_running);
     registry.register("jobs", "Diff jobs in the store, by state", jobs);
+    registry.register(
+        "intake_store_failures",
+        "Batches of events the store failed to take (each is retried or split)",
+        ConstCounter::new(load(&telemetry.intake_failures)),
+    );
+    registry.register(
+        "intake_store_failures_in_a_row",
+        "Intake store failures since the last stored batch; /readyz fails at 5",
+        ConstGauge::new(load(&telemetry.intake_failures_in_a_row) as i64),
+    );
     registry.register("open_pairs", "Pairs waiting for their other side", ConstGauge::new(stats.open_pairs));
     registry.register("dead_letters", "Dead letters in the store", ConstGauge::new(stats.dead_letters));
     registry.register(

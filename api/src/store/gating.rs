@@ -424,7 +424,7 @@ impl Store {
         let mut known = Vec::new();
         for event in reruns {
             if sqlx::query("SELECT 1 FROM tasks WHERE id = $1")
-                .bind(&event.task_id)
+                .bind(event.task_id.as_str())
                 .fetch_optional(&self.pool)
                 .await?
                 .is_some()
@@ -447,9 +447,9 @@ impl Store {
                 "task re-ran on the baseline; downstream tasks run on the candidate only and are not recomputed there");
             let warning = RerunWarning {
                 id: 0,
-                event_id: event.event_id.clone(),
-                task: event.task_id.clone(),
-                run_id: event.run_id.clone(),
+                event_id: event.event_id.to_string(),
+                task: event.task_id.to_string(),
+                run_id: event.run_id.to_string(),
                 attempt: i64::from(event.attempt),
                 stale,
                 at: now,

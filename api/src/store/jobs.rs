@@ -31,7 +31,7 @@ pub enum JobOrigin {
 }
 
 impl JobOrigin {
-    pub(super) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Automatic => "automatic",
             Self::OnDemand => "on_demand",
@@ -292,7 +292,16 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Re-queues the jobs `instance` was running when it stopped; returns how many.
+    /// The instances that hold running jobs.
+    pub async fn running_owners(&self) -> Result<Vec<String>> {
+        let rows =
+            sqlx::query("SELECT DISTINCT lease_owner FROM jobs WHERE state = 'running' AND lease_owner IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.iter().filter_map(|row| row.try_get::<String, _>(0).ok()).collect())
+    }
+
+    /// Re-queues the running jobs leased by `instance` (a process that is known to be gone).
     pub async fn requeue_running(&self, instance: &str) -> Result<u64> {
         let done = sqlx::query(
             "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL \

@@ -23,7 +23,7 @@ use super::{JobOrigin, JobSpec, Result, SideSpec, Store, Verdict, millis};
 
 impl PairingStore for Store {
     async fn accept(&self, batch: &[Delivery]) -> Result<Accepted, collector::store::StoreError> {
-        Ok(self.accept_at(batch, Utc::now()).await?)
+        self.accept_at(batch, Utc::now()).await.map_err(super::StoreError::into_intake)
     }
 }
 
@@ -46,7 +46,7 @@ struct Decided {
 
 fn side_run(event: &Event, output: &Output, now: DateTime<Utc>) -> SideRun {
     SideRun {
-        event_id: event.event_id.clone(),
+        event_id: event.event_id.to_string(),
         attempt: event.attempt,
         status: event.status,
         finished_at: event.finished_at,
@@ -72,7 +72,8 @@ impl Store {
                 }
                 Delivery::Event { event, role, .. } => {
                     // Recorded by this batch, and met for the first time in it.
-                    if !recorded.contains(&event.event_id) || !seen.insert(event.event_id.as_str()) {
+                    let id = (event.cluster.to_string(), event.event_id.to_string());
+                    if !recorded.contains(&id) || !seen.insert(id) {
                         accepted.duplicates += 1;
                         continue;
                     }
@@ -82,9 +83,9 @@ impl Store {
                     }
                     changes.extend(event.outputs.iter().map(|output| {
                         let key = PairKey {
-                            table: output.table.clone(),
+                            table: output.table.to_string(),
                             partition: output.partition_name(),
-                            run_id: event.run_id.clone(),
+                            run_id: event.run_id.to_string(),
                         };
                         (key, Change::Observe(*role, side_run(event, output, now)))
                     }));

@@ -38,14 +38,14 @@ pub(super) fn placeholders(rows: usize, columns: usize) -> String {
 }
 
 impl Store {
-    /// Records the batch's events; returns the ids recorded now (the others were recorded
-    /// before, by an earlier delivery).
+    /// Records the batch's events; returns the `(cluster, event_id)` recorded now (the others
+    /// were recorded before, by an earlier delivery).
     pub(super) async fn record_events(
         &self,
         tx: &mut Tx,
         batch: &[Delivery],
         now: DateTime<Utc>,
-    ) -> Result<HashSet<String>> {
+    ) -> Result<HashSet<(String, String)>> {
         let events: Vec<_> = batch
             .iter()
             .filter_map(|delivery| match delivery {
@@ -57,21 +57,21 @@ impl Store {
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO events (event_id, cluster, role, payload, source, received_at) VALUES {} \
-                 ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                 ON CONFLICT (cluster, event_id) DO NOTHING RETURNING cluster, event_id",
                 placeholders(chunk.len(), 6)
             );
             let mut query = sqlx::query(&sql);
             for (event, role, source) in chunk {
                 query = query
-                    .bind(&event.event_id)
-                    .bind(&event.cluster)
+                    .bind(event.event_id.as_str())
+                    .bind(event.cluster.as_str())
                     .bind(role)
                     .bind(to_json(event))
                     .bind(source)
                     .bind(millis(now));
             }
             for row in query.fetch_all(&mut **tx).await? {
-                recorded.insert(row.try_get::<String, _>(0)?);
+                recorded.insert((row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?));
             }
         }
         Ok(recorded)

@@ -79,7 +79,7 @@ pub(crate) async fn latest_reports(store: &Store) -> BTreeMap<String, StoredRepo
 }
 
 fn events(run: &str, root: &Path) -> Vec<String> {
-    let bad_candidate = root.join("cloud-emr-attempt-1");
+    let bad_candidate = root.join("staging/cloud-emr-attempt-1");
     let mut rerun_1 =
         serde_json::from_str::<serde_json::Value>(&event("c-rerun-1", "cloud-emr", "dw.rerun", run, 1, "succeeded"))
             .unwrap();
@@ -115,11 +115,12 @@ fn write_warehouses(root: &Path, run: &str) {
     // dw.late's candidate files become visible only after its event (see the test).
     write_table(root, "idc-hadoop", "late", run, 100, 0);
     // The candidate's first attempt of dw.rerun wrote wrong data elsewhere.
-    let first = root.join("cloud-emr-attempt-1");
+    let first = root.join("staging/cloud-emr-attempt-1");
     write_table(&first, "x", "rerun", run, 100, 50);
     let written = first.join("x/warehouse/dw.db/rerun").join(format!("dt={run}"));
     std::fs::rename(written, root.join("tmp-rerun")).unwrap();
     std::fs::remove_dir_all(&first).unwrap();
+    std::fs::create_dir_all(first.parent().unwrap()).unwrap();
     std::fs::rename(root.join("tmp-rerun"), &first).unwrap();
 }
 

@@ -67,12 +67,15 @@ impl PostgresSchema {
     }
 }
 
-/// The `[[clusters]]` of a test configuration: both warehouses under `root`.
+/// The `[[clusters]]` of a test configuration: both warehouses under `root`, and the
+/// candidate's events may also name locations under `root/staging`.
 pub(crate) fn clusters_toml(root: &Path) -> String {
     let location = format!("file://{}/{{cluster}}/warehouse/{{db}}.db/{{table}}/{{partition_path}}", root.display());
+    let staging = format!("file://{}/staging", root.display());
     format!(
         "[[clusters]]\nname = \"idc-hadoop\"\nrole = \"baseline\"\nlocation = \"{location}\"\n\n\
-         [[clusters]]\nname = \"cloud-emr\"\nrole = \"candidate\"\nlocation = \"{location}\"\n\n\
+         [[clusters]]\nname = \"cloud-emr\"\nrole = \"candidate\"\nlocation = \"{location}\"\n\
+         event_roots = [\"{staging}\"]\n\n\
          [api]\nlisten = \"127.0.0.1:0\"\n"
     )
 }

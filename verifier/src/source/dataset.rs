@@ -18,7 +18,7 @@ use super::footer::ColumnStats;
 use super::format::{self, DataFile};
 use super::location;
 use crate::error::{Error, Result};
-use crate::spec::Side;
+use crate::spec::{Roots, Side};
 
 /// How many footers are read at once while opening a dataset.
 const FOOTER_CONCURRENCY: usize = 16;
@@ -37,7 +37,12 @@ pub struct Dataset {
 impl Dataset {
     /// Lists the files under `uri`, recognises their formats and reads their footers.
     pub async fn open(side: Side, uri: &str) -> Result<Self> {
-        let listing = location::list(side, uri).await?;
+        Self::open_within(side, uri, None).await
+    }
+
+    /// [`Dataset::open`], refusing a location or a file outside `roots` (see [`crate::Roots`]).
+    pub async fn open_within(side: Side, uri: &str, roots: Option<&Roots>) -> Result<Self> {
+        let listing = location::list(side, uri, roots).await?;
         let store = listing.store;
         let files: Vec<DataFile> = futures::stream::iter(listing.files)
             .map(|listed| {

@@ -82,11 +82,7 @@ pub(crate) async fn inspect(side: Side, store: &Arc<dyn ObjectStore>, listed: &L
         source,
     };
     let head = store.get_range(&listed.path, 0..listed.size.min(4)).await.map_err(|e| unreadable(Box::new(e)))?;
-    let format = detect(&head).ok_or_else(|| Error::UnknownFormat {
-        side,
-        path: display_path(&listed.path),
-        found: describe_magic(&head),
-    })?;
+    let format = detect(&head).ok_or_else(|| Error::UnknownFormat { side, path: display_path(&listed.path) })?;
     let (rows, schema, stats, pieces) = match format {
         FileFormat::Orc => {
             let builder = orc_rust::ArrowReaderBuilder::try_new_async(orc_reader(store, listed))
@@ -193,14 +189,6 @@ fn detect(head: &[u8]) -> Option<FileFormat> {
     }
 }
 
-fn describe_magic(head: &[u8]) -> String {
-    if head.len() < 3 {
-        return format!("only {} bytes long", head.len());
-    }
-    let hex: Vec<String> = head.iter().map(|b| format!("{b:02x}")).collect();
-    format!("it starts with bytes {}", hex.join(" "))
-}
-
 fn parquet_reader(store: &Arc<dyn ObjectStore>, listed: &ListedFile) -> ObjectReader {
     ObjectReader { store: Arc::clone(store), path: listed.path.clone(), size: listed.size }
 }
@@ -274,7 +262,5 @@ mod tests {
         assert_eq!(detect(b"ORC\x0a"), Some(FileFormat::Orc));
         assert_eq!(detect(b"PAR1"), Some(FileFormat::Parquet));
         assert_eq!(detect(b"id,a"), None);
-        assert_eq!(describe_magic(b"id,a"), "it starts with bytes 69 64 2c 61");
-        assert_eq!(describe_magic(b"O"), "only 1 bytes long");
     }
 }

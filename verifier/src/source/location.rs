@@ -15,7 +15,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 
 use crate::error::{Error, Result};
-use crate::spec::Side;
+use crate::spec::{Roots, Side};
 
 /// Hive's name for a NULL partition value.
 const HIVE_NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
@@ -39,21 +39,72 @@ pub(crate) struct Listing {
     pub(crate) files: Vec<ListedFile>,
 }
 
-/// Finds the data files of `uri`.
-pub(crate) async fn list(side: Side, uri: &str) -> Result<Listing> {
+/// Finds the data files of `uri`; with `roots`, only if the location and the real path of every
+/// file under it lie under them (see [`Confined`]).
+pub(crate) async fn list(side: Side, uri: &str, roots: Option<&Roots>) -> Result<Listing> {
     let local_path = local_path(side, uri)?;
+    let confined = roots.map(|roots| Confined::new(side, uri, roots, &local_path)).transpose()?;
     let metadata = std::fs::metadata(&local_path).map_err(|_| Error::LocationNotFound { side, uri: uri.to_owned() })?;
     let invalid = |reason: String| Error::InvalidLocation { side, uri: uri.to_owned(), reason };
     let absolute = std::fs::canonicalize(&local_path).map_err(|e| invalid(e.to_string()))?;
+    if let Some(confined) = &confined {
+        confined.check_real(&absolute)?;
+    }
     let root = Path::from_filesystem_path(&absolute).map_err(|e| invalid(e.to_string()))?;
-    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
+    let local = LocalFileSystem::new();
     let files = if metadata.is_file() {
-        let meta = store.head(&root).await.map_err(|source| Error::ObjectStore { side, source })?;
+        let meta = local.head(&root).await.map_err(|source| Error::ObjectStore { side, source })?;
         vec![ListedFile { path: meta.location, size: meta.size, partition: Vec::new() }]
     } else {
-        list_directory(side, store.as_ref(), &root).await?
+        list_directory(side, &local, &root).await?
     };
-    Ok(Listing { store, files })
+    if let Some(confined) = &confined {
+        for file in &files {
+            let path = local.path_to_filesystem(&file.path).map_err(|source| Error::ObjectStore { side, source })?;
+            let real = std::fs::canonicalize(&path).map_err(|e| invalid(e.to_string()))?;
+            confined.check_real(&real)?;
+        }
+    }
+    Ok(Listing { store: Arc::new(local), files })
+}
+
+/// A location checked against its side's roots.
+///
+/// First lexically, touching no file, so that the refusal is the same whether the path exists
+/// or not: absolute, no `.` or `..` segment, under a root as written. Then each real path (the
+/// location's and, while listing, every file's, symbolic links resolved) must lie under a root's
+/// real path: a link that leads outside is refused before anything is read through it.
+struct Confined<'a> {
+    side: Side,
+    uri: &'a str,
+    rule: &'a str,
+    real_roots: Vec<std::path::PathBuf>,
+}
+
+impl<'a> Confined<'a> {
+    fn new(side: Side, uri: &'a str, roots: &'a Roots, path: &std::path::Path) -> Result<Self> {
+        let confined = Self { side, uri, rule: &roots.rule, real_roots: Vec::new() };
+        let given: Vec<std::path::PathBuf> =
+            roots.directories.iter().filter_map(|root| local_file(root).ok()).collect();
+        let dotted = path.to_str().is_none_or(|text| text.split('/').any(|segment| segment == "." || segment == ".."));
+        if !path.is_absolute() || dotted || !given.iter().any(|root| root.is_absolute() && path.starts_with(root)) {
+            return Err(confined.refuse(format!("it is not under {}", roots.rule)));
+        }
+        let real_roots = given.iter().filter_map(|root| std::fs::canonicalize(root).ok()).collect();
+        Ok(Self { real_roots, ..confined })
+    }
+
+    fn check_real(&self, real: &std::path::Path) -> Result<()> {
+        if self.real_roots.iter().any(|root| real.starts_with(root)) {
+            Ok(())
+        } else {
+            Err(self.refuse(format!("a symbolic link under it leads outside {}", self.rule)))
+        }
+    }
+
+    fn refuse(&self, reason: String) -> Error {
+        Error::OutsideRoots { side: self.side, uri: self.uri.to_owned(), reason }
+    }
 }
 
 /// Maps a URI to a local path: plain paths and `file://` URLs. Other schemes have no store
@@ -82,7 +133,7 @@ pub fn local_file(uri: &str) -> std::result::Result<std::path::PathBuf, String> 
     }
 }
 
-async fn list_directory(side: Side, store: &dyn ObjectStore, root: &Path) -> Result<Vec<ListedFile>> {
+async fn list_directory(side: Side, store: &LocalFileSystem, root: &Path) -> Result<Vec<ListedFile>> {
     let metas: Vec<_> =
         store.list(Some(root)).try_collect().await.map_err(|source| Error::ObjectStore { side, source })?;
     let mut files = Vec::new();
