@@ -340,6 +340,85 @@ mod tests {
         .to_string()
     }
 
+    /// A store that refuses, as a data error, every batch holding event `poison` (and, when
+    /// `silent`, with a plain error, as a store that does not classify its errors would).
+    struct Picky {
+        silent: bool,
+        kept: Mutex<Vec<String>>,
+        letters: Mutex<Vec<DeadLetter>>,
+    }
+
+    impl PairingStore for Picky {
+        async fn accept(&self, batch: &[Delivery]) -> Result<Accepted, StoreError> {
+            let ids: Vec<String> = batch
+                .iter()
+                .filter_map(|delivery| match delivery {
+                    Delivery::Event { event, .. } => Some(event.event_id.to_string()),
+                    Delivery::DeadLetter(_) => None,
+                })
+                .collect();
+            if ids.iter().any(|id| id == "poison") {
+                let error: StoreError = "invalid byte sequence for encoding \"UTF8\": 0x00".into();
+                return Err(if self.silent { error } else { Box::new(crate::store::DataRefused(error)) });
+            }
+            let events = ids.len();
+            self.kept.lock().unwrap().extend(ids);
+            for delivery in batch {
+                if let Delivery::DeadLetter(letter) = delivery {
+                    self.letters.lock().unwrap().push(letter.clone());
+                }
+            }
+            Ok(Accepted { events, ..Accepted::default() })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_message_the_store_refuses_is_split_out_as_a_dead_letter_and_intake_goes_on() {
+        for silent in [false, true] {
+            let cluster = MockCluster::new(1).unwrap();
+            cluster.create_topic("events", 1, 1).unwrap();
+            let producer: FutureProducer =
+                ClientConfig::new().set("bootstrap.servers", cluster.bootstrap_servers()).create().unwrap();
+            for index in 0..9 {
+                let payload = if index == 4 { event(4).replace("\"e4\"", "\"poison\"") } else { event(index) };
+                producer
+                    .send(FutureRecord::<(), _>::to("events").payload(&payload), Duration::from_secs(10))
+                    .await
+                    .unwrap();
+            }
+            let settings = ConsumerSettings {
+                brokers: cluster.bootstrap_servers(),
+                topic: "events".into(),
+                group_id: "test".into(),
+                properties: [("auto.offset.reset".to_owned(), "earliest".to_owned())].into(),
+                batch_size: 100,
+                batch_wait: Duration::from_millis(500),
+                clusters: Clusters { baseline: "idc".into(), candidate: "emr".into() },
+            };
+            let store = Arc::new(Picky { silent, kept: Mutex::default(), letters: Mutex::default() });
+            let (stop, shutdown) = watch::channel(false);
+            let consumer = tokio::spawn({
+                let store = Arc::clone(&store);
+                async move { run(&settings, store, shutdown).await }
+            });
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while store.kept.lock().unwrap().len() < 8 || store.letters.lock().unwrap().is_empty() {
+                assert!(tokio::time::Instant::now() < deadline, "timed out: {:?}", store.kept.lock().unwrap());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            stop.send(true).unwrap();
+            consumer.await.unwrap().unwrap();
+            let mut kept = store.kept.lock().unwrap().clone();
+            kept.sort();
+            assert_eq!(kept, ["e0", "e1", "e2", "e3", "e5", "e6", "e7", "e8"], "every other event, once");
+            let letters = store.letters.lock().unwrap();
+            assert_eq!(letters.len(), 1);
+            assert_eq!(letters[0].source, Source::kafka("events", 0, 4));
+            assert!(letters[0].reason.starts_with("the store refused it: "), "{}", letters[0].reason);
+            assert!(String::from_utf8_lossy(&letters[0].payload).contains("poison"));
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_store_failure_retries_the_same_batch_and_skips_nothing() {
         let cluster = MockCluster::new(1).unwrap();

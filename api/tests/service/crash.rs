@@ -130,3 +130,57 @@ async fn killed_and_restarted_it_reports_every_pair_exactly_once() {
     assert_eq!(store.event_count().await.unwrap(), 2 * TABLES as i64, "seed {seed}");
     assert_eq!(job_counts(&store).await, vec![(JobState::Done, TABLES)], "seed {seed}");
 }
+
+/// A diff that kills the process (as the kernel's out-of-memory killer would) is claimed again
+/// at each restart; after `max_attempts` claims that never reported, the job ends as `error`
+/// instead of killing the service forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_kills_the_process_ends_as_error_after_max_attempts() {
+    const MAX_ATTEMPTS: u32 = 2;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let run = "2024-05-01";
+    // Large enough that its diff is still running when the test sees it claimed.
+    write_table(&root, "idc-hadoop", "same", run, 400_000, 0);
+    write_table(&root, "cloud-emr", "same", run, 400_000, 0);
+    let broker = Broker::start(1).await;
+    let database = dir.path().join("dqc.db");
+    let config = dir.path().join("dqc.toml");
+    let text =
+        config_text(&root, &broker, &database).replace("max_attempts = 6", &format!("max_attempts = {MAX_ATTEMPTS}"));
+    std::fs::write(&config, text).unwrap();
+    broker
+        .produce(&[
+            event("b", "idc-hadoop", "dw.same", run, 1, "succeeded"),
+            event("c", "cloud-emr", "dw.same", run, 1, "succeeded"),
+        ])
+        .await;
+    let store =
+        Store::open(&format!("sqlite://{}", database.display()), clusters(), Duration::from_secs(3600)).await.unwrap();
+    for attempt in 1..=MAX_ATTEMPTS {
+        let service = Service::start(&config);
+        wait_until(&format!("claim {attempt} of the diff"), Duration::from_secs(60), || async {
+            store
+                .jobs(None)
+                .await
+                .unwrap_or_default()
+                .iter()
+                .any(|job| job.state == JobState::Running && job.attempts == attempt)
+        })
+        .await;
+        drop(service); // SIGKILL, mid-diff
+        assert!(store.reports(&ReportFilter::default()).await.unwrap().is_empty(), "killed before it reported");
+    }
+    let service = Service::start(&config);
+    wait_until("the job to be given up", Duration::from_secs(60), || async {
+        !store.reports(&ReportFilter::default()).await.unwrap().is_empty()
+    })
+    .await;
+    drop(service);
+    let reports = store.reports(&ReportFilter::default()).await.unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].verdict, Verdict::Error);
+    assert_eq!(reports[0].reason.as_deref(), Some("gave up after 2 attempts; the last run did not finish"));
+    let jobs = store.jobs(None).await.unwrap();
+    assert_eq!((jobs[0].state, jobs[0].attempts), (JobState::Done, MAX_ATTEMPTS + 1));
+}

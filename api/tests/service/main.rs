@@ -12,5 +12,6 @@ mod gating;
 mod notify;
 mod rest;
 mod runner;
+mod security;
 mod store;
 mod support;
