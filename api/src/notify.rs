@@ -30,7 +30,11 @@ const LEASE: Duration = Duration::from_secs(120);
 /// Routes and delivers until `shutdown` turns true.
 pub async fn run(store: Store, config: Arc<Config>, telemetry: Arc<Telemetry>, mut shutdown: watch::Receiver<bool>) {
     let settings = &config.notifications;
-    let client = match reqwest::Client::builder().timeout(settings.timeout).build() {
+    let client = match reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
         Ok(client) => client,
         Err(error) => {
             tracing::error!(%error, "cannot build the HTTP client; no notifications are sent");

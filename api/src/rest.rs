@@ -135,6 +135,7 @@ fn with_document_route(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::Op
 /// The router and the OpenAPI document generated from it.
 pub fn router(state: AppState) -> Result<(Router, utoipa::openapi::OpenApi), ConfigError> {
     let max_body = state.config().max_body()?;
+    let state_config = Arc::clone(&state.inner.config);
     let (router, doc) = routes().layer(DefaultBodyLimit::max(max_body)).with_state(state).split_for_parts();
     let doc = with_document_route(doc);
     let json = Arc::new(doc.to_pretty_json().unwrap_or_default());
@@ -147,7 +148,43 @@ pub fn router(state: AppState) -> Result<(Router, utoipa::openapi::OpenApi), Con
             }),
         )
         .fallback(|| async { ApiError::not_found("no such route") });
-    Ok((router, doc))
+    let api = &state_config.api;
+    Ok((limited(router, api.request_timeout, api.max_concurrent_requests), doc))
+}
+
+/// `router` behind [`Limits`].
+fn limited(router: Router, timeout: std::time::Duration, max_in_progress: usize) -> Router {
+    let limits = Arc::new(Limits { timeout, in_progress: tokio::sync::Semaphore::new(max_in_progress) });
+    router.layer(axum::middleware::from_fn(move |request, next| {
+        let limits = Arc::clone(&limits);
+        async move { limits.apply(request, next).await }
+    }))
+}
+
+/// The service edge's limits: how long a request may take and how many may be in progress.
+/// Past either, the answer is 503 with a message that says which.
+struct Limits {
+    timeout: std::time::Duration,
+    in_progress: tokio::sync::Semaphore,
+}
+
+impl Limits {
+    async fn apply(&self, request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+        use axum::response::IntoResponse as _;
+        let unavailable = |message: String| ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, message);
+        let Ok(_permit) = self.in_progress.try_acquire() else {
+            return unavailable("too many requests in progress (api.max_concurrent_requests); retry shortly".into())
+                .into_response();
+        };
+        match tokio::time::timeout(self.timeout, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => unavailable(format!(
+                "the request took longer than api.request_timeout ({})",
+                humantime::format_duration(self.timeout)
+            ))
+            .into_response(),
+        }
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` turns true; open connections finish.
@@ -188,5 +225,42 @@ impl Page {
             return Err(ApiError::invalid(format!("offset must not be negative, not {offset}")));
         }
         Ok((limit, offset))
+    }
+}
+
+#[cfg(test)]
+mod limits_tests {
+    use std::time::Duration;
+
+    use axum::http::StatusCode;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    fn slow() -> Router {
+        Router::new().route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "done"
+            }),
+        )
+    }
+
+    async fn status(router: Router) -> StatusCode {
+        let request = axum::http::Request::get("/slow").body(axum::body::Body::empty()).unwrap();
+        router.oneshot(request).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn a_slow_request_is_cut_at_the_timeout_and_one_too_many_is_turned_away() {
+        assert_eq!(status(limited(slow(), Duration::from_millis(50), 4)).await, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status(limited(slow(), Duration::from_secs(5), 4)).await, StatusCode::OK);
+        let router = limited(slow(), Duration::from_secs(5), 1);
+        let first = tokio::spawn(status(router.clone()));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(status(router.clone()).await, StatusCode::SERVICE_UNAVAILABLE, "the second while the first runs");
+        assert_eq!(first.await.unwrap(), StatusCode::OK);
+        assert_eq!(status(router).await, StatusCode::OK, "and again once it is done");
     }
 }

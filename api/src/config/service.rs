@@ -27,9 +27,23 @@ pub struct ApiConfig {
     /// Bearer tokens, stored as SHA-256 hex digests (`dqc token` prints one).
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
-    /// The role of requests without a token; none (the default): they get 401.
+    /// The role of requests without a token; none (the default): they get 401. Only `viewer`
+    /// is accepted.
     #[serde(default)]
     pub anonymous_role: Option<AccessRole>,
+    /// Longest time a request may take before it is answered 503 (`30s`).
+    #[serde(default = "default_request_timeout", deserialize_with = "duration::deserialize")]
+    pub request_timeout: Duration,
+    /// Most requests in progress at once; more are answered 503 at once.
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
+}
+
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_concurrent_requests() -> usize {
+    256
 }
 
 impl Default for ApiConfig {
@@ -41,9 +55,39 @@ impl Default for ApiConfig {
             max_body: default_max_body(),
             tokens: Vec::new(),
             anonymous_role: None,
+            request_timeout: default_request_timeout(),
+            max_concurrent_requests: default_max_concurrent_requests(),
         }
     }
 }
+
+/// Secrets that anyone tries first; a token whose digest is one of theirs is refused at start.
+const COMMON_SECRETS: &[&str] = &[
+    "password",
+    "secret",
+    "admin",
+    "administrator",
+    "root",
+    "changeme",
+    "change-me",
+    "123456",
+    "12345678",
+    "123456789",
+    "qwerty",
+    "letmein",
+    "welcome",
+    "token",
+    "dqc",
+    "operator",
+    "viewer",
+    "test",
+    "default",
+    "example",
+    "passw0rd",
+    "Password",
+    "Password1",
+    "hunter2",
+];
 
 fn default_listen() -> String {
     "127.0.0.1:8080".to_owned()
@@ -223,8 +267,27 @@ impl super::Config {
             return invalid(format!("api.listen: `{}` is not an address and port (127.0.0.1:8080)", self.api.listen));
         }
         self.max_body()?;
+        if self.api.max_concurrent_requests == 0 || self.api.request_timeout.is_zero() {
+            return invalid("api.max_concurrent_requests and api.request_timeout must be above 0".into());
+        }
+        if let Some(role) = self.api.anonymous_role.filter(|role| *role != AccessRole::Viewer) {
+            return invalid(format!(
+                "api.anonymous_role: `{}` would let anyone who reaches the port change things; only `viewer` \
+                 may be anonymous (give operators and admins tokens: `dqc token`)",
+                role.as_str()
+            ));
+        }
         let mut names = std::collections::BTreeSet::new();
         for token in &self.api.tokens {
+            if let Some(word) =
+                COMMON_SECRETS.iter().find(|word| crate::rest::hash_token(word) == token.sha256.to_ascii_lowercase())
+            {
+                return invalid(format!(
+                    "api.tokens `{}`: the secret is the common word `{word}`, which anyone can guess; \
+                     `dqc token` makes a random one",
+                    token.name
+                ));
+            }
             if token.sha256.len() != 64 || !token.sha256.bytes().all(|byte| byte.is_ascii_hexdigit()) {
                 return invalid(format!(
                     "api.tokens `{}`: sha256 must be 64 hex digits (`dqc token` prints one)",

@@ -91,3 +91,24 @@ fn the_example_in_the_repository_is_valid() {
     assert_eq!(config.tables[0].key, vec!["order_id".to_owned()]);
     assert_eq!(config.runner.windows.only, vec!["01:00-07:00".to_owned()]);
 }
+
+#[test]
+fn the_example_holds_no_usable_token_and_guessable_ones_are_refused() {
+    let text = include_str!("../../../dqc.example.toml");
+    assert!(parse(text, "dqc.example.toml", &BTreeMap::new()).unwrap().api.tokens.is_empty());
+    let password = crate::rest::hash_token("password");
+    let with = |api: &str| format!("{CONFIG}\n[api]\n{api}\n");
+    let cases = [
+        (
+            with(&format!("tokens = [{{ name = \"ci\", role = \"operator\", sha256 = \"{password}\" }}]")),
+            "api.tokens `ci`: the secret is the common word `password`",
+        ),
+        (with("anonymous_role = \"operator\""), "api.anonymous_role: `operator` would let anyone"),
+        (with("anonymous_role = \"admin\""), "api.anonymous_role: `admin` would let anyone"),
+    ];
+    for (text, expected) in cases {
+        let error = parse(&text, "dqc.toml", &BTreeMap::new()).unwrap_err().to_string();
+        assert!(error.contains(expected), "{error:?} should contain {expected:?}");
+    }
+    assert!(parse(&with("anonymous_role = \"viewer\""), "dqc.toml", &BTreeMap::new()).is_ok());
+}

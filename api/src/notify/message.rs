@@ -30,13 +30,37 @@ pub struct Message {
 impl Message {
     /// The title and lines joined with `separator` (`\n`, or `  \n` for Markdown).
     pub fn text(&self, bold: (&str, &str), separator: &str) -> String {
-        let mut text = format!("{}{}{}", bold.0, self.title, bold.1);
+        self.marked_up(bold, separator, |text| text.to_owned())
+    }
+
+    /// [`Message::text`] with every title and line passed through `escape`, so that a table
+    /// name or a value cannot add markup (a Slack `<!channel>`, a Markdown link) to a message.
+    pub fn marked_up(&self, bold: (&str, &str), separator: &str, escape: fn(&str) -> String) -> String {
+        let mut text = format!("{}{}{}", bold.0, escape(&self.title), bold.1);
         for line in &self.lines {
             text.push_str(separator);
-            text.push_str(line);
+            text.push_str(&escape(line));
         }
         text
     }
+}
+
+/// Slack's escaping of message text: `&`, `<` and `>` as entities (so no mention, link or
+/// command can be written by data).
+pub fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Markdown escaping for DingTalk: a backslash before each character Markdown gives a meaning.
+pub fn markdown_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '!' | '<' | '>' | '|' | '~') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// The message of one report.
@@ -167,6 +191,20 @@ fn thousands(number: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_cannot_add_markup_to_chat_messages() {
+        let message =
+            Message { title: "dw.<!channel>: inconsistent".into(), lines: vec!["a: [x](http://evil) *b*".into()] };
+        assert_eq!(
+            message.marked_up(("*", "*"), "\n", slack_escape),
+            "*dw.&lt;!channel&gt;: inconsistent*\na: [x](http://evil) *b*"
+        );
+        assert_eq!(
+            message.marked_up(("**", "**"), "  \n", markdown_escape),
+            "**dw.\\<\\!channel\\>: inconsistent**  \na: \\[x\\]\\(http://evil\\) \\*b\\*"
+        );
+    }
 
     #[test]
     fn an_inconsistent_report_reads_as_short_lines_with_counts_columns_and_an_example() {

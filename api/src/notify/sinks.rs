@@ -40,10 +40,15 @@ pub async fn send(client: &reqwest::Client, delivery: &Delivery<'_>) -> Result<(
             payload["text"] = json!(message.text(("", ""), "\n"));
             payload
         }
-        SinkKind::Slack => json!({ "text": format!("{}\n{footer}", message.text(("*", "*"), "\n")) }),
+        SinkKind::Slack => {
+            json!({ "text": format!("{}\n{footer}", message.marked_up(("*", "*"), "\n", super::message::slack_escape)) })
+        }
         SinkKind::Dingtalk => json!({
             "msgtype": "markdown",
-            "markdown": { "title": message.title, "text": format!("{}  \n{footer}", message.text(("**", "**"), "  \n")) },
+            "markdown": {
+                "title": message.title,
+                "text": format!("{}  \n{footer}", message.marked_up(("**", "**"), "  \n", super::message::markdown_escape)),
+            },
         }),
     };
     let response =

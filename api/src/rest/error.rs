@@ -53,9 +53,16 @@ impl ApiError {
 }
 
 impl From<crate::store::StoreError> for ApiError {
+    /// The answer names an error id and nothing of the error (a store error can quote SQL, a
+    /// host or data); the full chain is logged once with that id.
     fn from(error: crate::store::StoreError) -> Self {
-        tracing::warn!(%error, "store failed while answering a request");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, format!("the store is unavailable: {error}"))
+        let id = getrandom::u64().unwrap_or_default();
+        let id = format!("{id:016x}");
+        tracing::error!(error_id = %id, error = %crate::cli::diff::error_chain(&error), "store failed while answering a request");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("internal error: the store is unavailable (error id {id}; the service's log has the details)"),
+        )
     }
 }
 
