@@ -15,7 +15,9 @@ impl Store {
     /// Each run of `table` with its verdict, newest run first: a run's verdict is that of the
     /// latest report of each of its partitions, and `consistent` only when all of them are
     /// (else the first other verdict, by partition). Runs are ordered by when they were first
-    /// reported. Reports without a run (on-demand diffs that named none) are left out.
+    /// reported. Only evidence counts: reports of automatic diffs whose both sides were read
+    /// where the clusters' templates say (not on-demand diffs, whatever run they name, nor
+    /// diffs of locations that events named).
     pub async fn verdict_history(&self, table: &str) -> Result<History> {
         let mut histories = self.histories(Some(table)).await?;
         Ok(histories.remove(table).unwrap_or_default())
@@ -27,7 +29,8 @@ impl Store {
     }
 
     async fn histories(&self, table: Option<&str>) -> Result<BTreeMap<String, History>> {
-        let columns = "SELECT table_name, run_id, partition_name, verdict, id FROM reports WHERE run_id <> ''";
+        let columns =
+            "SELECT table_name, run_id, partition_name, verdict, id FROM reports WHERE run_id <> '' AND evidence = 1";
         let rows = match table {
             // Through the index on the table's name.
             Some(table) => {

@@ -133,8 +133,8 @@ pub(super) async fn insert(
     now: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO reports (pair_id, generation, job_id, table_name, partition_name, run_id, verdict, reason, report, created_at, export_path) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+        "INSERT INTO reports (pair_id, generation, job_id, table_name, partition_name, run_id, verdict, reason, report, created_at, export_path, evidence) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
     )
     .bind(pair.map(|(id, _)| id))
     .bind(pair.map(|(_, generation)| generation))
@@ -147,9 +147,17 @@ pub(super) async fn insert(
     .bind(to_json(&report.report))
     .bind(millis(now))
     .bind(report.export_path.clone())
+    .bind(i64::from(pair.is_some() && read_where_templates_say(&report.report)))
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// True unless a side of the report was read from a location an event or a request named.
+fn read_where_templates_say(document: &serde_json::Value) -> bool {
+    ["baseline", "candidate"]
+        .iter()
+        .all(|side| document[side]["location_source"].as_str().is_none_or(|source| source == "template"))
 }
 
 const REPORT_COLUMNS: &str = "SELECT id, pair_id, generation, job_id, table_name, partition_name, run_id, verdict, reason, report, created_at, export_path FROM reports";

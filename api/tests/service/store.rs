@@ -216,11 +216,51 @@ async fn two_instances_never_run_the_same_job() {
 }
 
 /// Stores a report of `table`, `partition`, `run` through a job, as the runner does.
+/// A report of `table`'s `partition` (`dt=1`) and `run` with `verdict`, as gating evidence:
+/// through both clusters' events and the automatic diff they queue. `time` orders them (a
+/// later one is a re-run, with a higher attempt).
 pub(crate) async fn stored(store: &Store, table: &str, partition: &str, run: &str, verdict: Verdict, time: u32) {
-    let spec = JobSpec { partition: partition.into(), run_id: Some(run.into()), ..on_demand_spec(table) };
-    store.enqueue(&spec, at(time)).await.unwrap();
+    let (column, value) = partition.split_once('=').unwrap();
+    let side = |cluster: &str, offset: i64| {
+        let payload = serde_json::json!({
+            "event_id": format!("{cluster}-{table}-{partition}-{run}-{time}"), "cluster": cluster,
+            "task_id": format!("task.{table}"), "workflow_id": "wf", "run_id": run, "attempt": time,
+            "status": "succeeded", "finished_at": at(time).to_rfc3339(),
+            "outputs": [{"table": table, "partition": {column: value}}]
+        });
+        delivery(&payload.to_string(), offset)
+    };
+    store.accept_at(&[side("idc-hadoop", 0), side("cloud-emr", 1)], at(time)).await.unwrap();
     let job = store.claim("gate", at(time), Duration::from_secs(60), true).await.unwrap().unwrap();
     assert!(store.finish(&job, "gate", &report(verdict), at(time)).await.unwrap());
+}
+
+#[tokio::test]
+async fn on_demand_reports_and_event_located_ones_are_not_gating_evidence() {
+    on_every_store(|store, engine| async move {
+        stored(&store, "dw.gated", "dt=1", "r1", Verdict::Consistent, 1).await;
+        // An operator's on-demand diff naming a run, and an automatic diff of a location an
+        // event named: neither counts.
+        let spec = JobSpec { partition: "dt=1".into(), run_id: Some("r2".into()), ..on_demand_spec("dw.gated") };
+        store.enqueue(&spec, at(2)).await.unwrap();
+        let job = store.claim("gate", at(2), Duration::from_secs(60), true).await.unwrap().unwrap();
+        assert!(store.finish(&job, "gate", &report(Verdict::Consistent), at(2)).await.unwrap());
+        let mut located: serde_json::Value =
+            serde_json::from_str(&event("b-r3", "idc-hadoop", "dw.gated", "r3", 1, "succeeded")).unwrap();
+        located["outputs"][0]["location"] = "/data/staging/x".into();
+        let pair = [
+            delivery(&located.to_string(), 0),
+            delivery(&event("c-r3", "cloud-emr", "dw.gated", "r3", 1, "succeeded"), 1),
+        ];
+        store.accept_at(&pair, at(3)).await.unwrap();
+        let job = store.claim("gate", at(3), Duration::from_secs(60), true).await.unwrap().unwrap();
+        let mut forged = report(Verdict::Consistent);
+        forged.report["baseline"] = serde_json::json!({"location_source": "event"});
+        assert!(store.finish(&job, "gate", &forged, at(3)).await.unwrap());
+        let history = store.verdict_history("dw.gated").await.unwrap();
+        assert_eq!(history, vec![("r1".to_owned(), Verdict::Consistent)], "{engine}");
+    })
+    .await;
 }
 
 #[tokio::test]
