@@ -182,12 +182,18 @@ fn default_batch_wait() -> Duration {
     Duration::from_millis(50)
 }
 
-/// The store.
-#[derive(Debug, Clone, Deserialize)]
+/// The store. Its `Debug` hides the URL's password.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// `sqlite://path/dqc.db` (created if missing) or `postgres://user@host/db`.
     pub url: String,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("StoreConfig").field("url", &crate::store::redacted(&self.url)).finish()
+    }
 }
 
 impl Default for StoreConfig {

@@ -58,6 +58,19 @@ pub enum StoreError {
 /// Result with the store's error.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// `url` with its password (if any) written `***`, for messages and logs.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        // Not a URL: nothing can be told apart from a secret.
+        Err(_) => "(a store URL that does not parse)".to_owned(),
+    }
+}
+
 impl StoreError {
     /// True when the database refused the data itself (SQLSTATE class 22, data exception,
     /// such as a NUL in a text; class 54, program limit exceeded, such as an index row too
@@ -102,7 +115,7 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Engine::Postgres, url.to_owned())
         } else {
-            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+            return Err(StoreError::UnsupportedUrl(redacted(url)));
         };
         let connections = if engine == Engine::Sqlite { 1 } else { 8 };
         let pool = AnyPoolOptions::new()

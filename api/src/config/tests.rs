@@ -112,3 +112,13 @@ fn the_example_holds_no_usable_token_and_guessable_ones_are_refused() {
     }
     assert!(parse(&with("anonymous_role = \"viewer\""), "dqc.toml", &BTreeMap::new()).is_ok());
 }
+
+#[test]
+fn the_store_password_is_in_no_debug_and_no_error() {
+    let env = BTreeMap::from([("DQC_STORE__URL".to_owned(), "postgres://dqc:hunter22@db/dqc".to_owned())]);
+    let config = parse(CONFIG, "dqc.toml", &env).unwrap();
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("hunter22") && shown.contains("postgres://dqc:***@db/dqc"), "{shown}");
+    assert_eq!(crate::store::redacted("mysql://u:hunter22@h/d"), "mysql://u:***@h/d");
+    assert!(!crate::store::redacted("mysql//u:hunter22@h").contains("hunter22"));
+}
