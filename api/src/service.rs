@@ -53,7 +53,9 @@ pub async fn open_store(config: &Config) -> Result<Store, ServiceError> {
     }
     if let Some(path) = &config.gating.dag {
         let dag = Dag::load(path).map_err(ConfigError::Invalid)?;
-        let imported = store.import_dag(&dag, Utc::now()).await?;
+        // The configuration file is the operator of the deployment: it may seed states.
+        let by = crate::store::Actor { name: "configuration", admin: true };
+        let imported = store.import_dag(&dag, &by, Utc::now()).await?.map_err(ConfigError::Invalid)?;
         tracing::info!(path = %path.display(), workflows = imported.workflows, tasks = imported.tasks,
             removed = imported.removed.len(), "gating DAG imported");
     }

@@ -27,7 +27,7 @@ use collector::Clusters;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
-pub use gating::{DagChange, Imported, NewTransition, RerunWarning, Transition};
+pub use gating::{Actor, DagChange, Imported, NewTransition, RerunWarning, Transition};
 pub use jobs::{ClaimedJob, JobOrigin, JobSpec, JobState, JobStatus, SideSpec};
 pub use outbox::{ClaimedNotification, NewNotification, NotificationStatus, Stats, UnroutedReport};
 pub use reports::{NewReport, ReportFilter, StoredDeadLetter, StoredReport, Verdict};

@@ -112,7 +112,10 @@ fn store_side(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::
         runtime.block_on(api::store::Store::open(&url, clusters, std::time::Duration::from_secs(3600))).expect("store");
     let dag = Dag::of(model);
     let started = std::time::Instant::now();
-    let imported = runtime.block_on(store.import_dag(&dag, chrono::Utc::now())).expect("import");
+    let imported = runtime
+        .block_on(store.import_dag(&dag, &api::store::Actor { name: "bench", admin: true }, chrono::Utc::now()))
+        .expect("import")
+        .expect("admitted");
     println!(
         "imported {} workflows, {} tasks, {} edges into SQLite in {:.2} s",
         imported.workflows,

@@ -11,8 +11,9 @@ use super::auth::{Admin, Caller, Operator, Viewer};
 use super::error::{Body, ErrorBody, Path};
 use super::gates::snapshot;
 use super::{ApiError, AppState};
+use crate::config::AccessRole;
 use crate::gating::{Dag, RunMode, Task, WorkflowState, rerun_warning};
-use crate::store::{DagChange, Imported};
+use crate::store::{Actor, DagChange, Imported};
 
 /// The largest DAG `PUT /gating/dag` takes (a DAG of 100,000 tasks is about 20 MB of JSON).
 pub(super) const MAX_DAG_BODY: usize = 256 << 20;
@@ -36,7 +37,7 @@ pub(crate) async fn get_dag(
         (status = 200, description = "Imported", body = Imported),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Role too low", body = ErrorBody),
+        (status = 403, description = "Role too low, or the import removes workflows or seeds states (admin only)", body = ErrorBody),
         (status = 422, description = "The DAG is broken (every problem named)", body = ErrorBody)
     ))]
 pub(crate) async fn put_dag(
@@ -45,7 +46,8 @@ pub(crate) async fn put_dag(
     Body(dag): Body<Dag>,
 ) -> Result<axum::Json<Imported>, ApiError> {
     dag.check().map_err(|problems| ApiError::invalid(format!("the DAG is not valid: {problems}")))?;
-    let imported = state.store().import_dag(&dag, Utc::now()).await?;
+    let by = Actor { name: &caller.name, admin: caller.granted == AccessRole::Admin };
+    let imported = state.store().import_dag(&dag, &by, Utc::now()).await?.map_err(ApiError::forbidden)?;
     tracing::info!(by = %caller.name, workflows = imported.workflows, tasks = imported.tasks, "DAG imported");
     Ok(axum::Json(imported))
 }
@@ -137,7 +139,7 @@ pub(crate) struct NewWorkflow {
         (status = 201, description = "Added"),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "Role too low", body = ErrorBody),
+        (status = 403, description = "Role too low, or a new workflow in a state other than not_migrated (admin only)", body = ErrorBody),
         (status = 409, description = "Known in another state: states change through transitions", body = ErrorBody),
         (status = 422, description = "Invalid body", body = ErrorBody)
     ))]
@@ -160,9 +162,14 @@ pub(crate) async fn put_workflow(
             known.as_str()
         )));
     }
-    let change = store.put_workflow(&id, wanted, Utc::now()).await?;
+    let by = Actor { name: &caller.name, admin: caller.granted == AccessRole::Admin };
+    let change = store.put_workflow(&id, wanted, &by, Utc::now()).await?;
     tracing::info!(workflow = %id, by = %caller.name, "workflow put");
-    Ok(if change == DagChange::Created { StatusCode::CREATED } else { StatusCode::OK })
+    match change {
+        DagChange::Created => Ok(StatusCode::CREATED),
+        DagChange::Refused(why) => Err(ApiError::forbidden(why)),
+        _ => Ok(StatusCode::OK),
+    }
 }
 
 #[utoipa::path(delete, path = "/gating/workflows/{id}", operation_id = "delete_workflow", tag = "gating", security(("bearer" = [])),

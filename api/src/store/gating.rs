@@ -152,8 +152,10 @@ impl Store {
 
     /// Replaces the DAG with `dag` (checked with [`Dag::check`] first): workflows it leaves out
     /// are removed, new ones take the state it gives (default `not_migrated`), known ones keep
-    /// theirs.
-    pub async fn import_dag(&self, dag: &Dag, now: DateTime<Utc>) -> Result<Imported> {
+    /// theirs. Removing workflows, and seeding a state other than `not_migrated` into a model
+    /// that is not empty, need `by.admin`: else nothing changes and the refusal says why. Every
+    /// seeded state is recorded as a transition by `by.name`.
+    pub async fn import_dag(&self, dag: &Dag, by: &Actor<'_>, now: DateTime<Utc>) -> Result<Result<Imported, String>> {
         let mut tx = self.pool.begin().await?;
         bump(&mut tx).await?;
         let mut known = BTreeMap::new();
@@ -179,6 +181,29 @@ impl Store {
                 .map(|(id, _)| (*id).to_owned())
                 .collect(),
         };
+        let seeded: Vec<(&String, WorkflowState)> = model
+            .workflows
+            .iter()
+            .filter(|(id, state)| !known.contains_key(*id) && **state != WorkflowState::NotMigrated)
+            .map(|(id, state)| (id, *state))
+            .collect();
+        if !by.admin {
+            if !imported.removed.is_empty() {
+                return Ok(Err(format!(
+                    "the import removes workflows {}; removing workflows needs the admin role",
+                    quoted(&imported.removed)
+                )));
+            }
+            if !known.is_empty() && !seeded.is_empty() {
+                let named: Vec<String> =
+                    seeded.iter().map(|(id, state)| format!("`{id}` ({})", state.as_str())).collect();
+                return Ok(Err(format!(
+                    "the import adds workflows in a state other than not_migrated ({}); states change through \
+                     transitions, or an admin may seed them",
+                    named.join(", ")
+                )));
+            }
+        }
         for table in ["task_edges", "tasks", "workflows"] {
             sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
         }
@@ -193,13 +218,29 @@ impl Store {
         }
         let tasks: Vec<&Task> = model.tasks.values().collect();
         insert_tasks(&mut tx, &tasks, now).await?;
+        for (id, state) in seeded {
+            seed(&mut tx, id, state, by, "seeded by a DAG import", now).await?;
+        }
         tx.commit().await?;
-        Ok(imported)
+        Ok(Ok(imported))
     }
 
     /// Adds a workflow in `state`, or leaves a known one as it is (its state changes only by
-    /// transitions): `Created`, or `Done` when it was known.
-    pub async fn put_workflow(&self, id: &str, state: WorkflowState, now: DateTime<Utc>) -> Result<DagChange> {
+    /// transitions): `Created`, or `Done` when it was known. A state other than `not_migrated`
+    /// needs `by.admin` and is recorded as a transition.
+    pub async fn put_workflow(
+        &self,
+        id: &str,
+        state: WorkflowState,
+        by: &Actor<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<DagChange> {
+        if state != WorkflowState::NotMigrated && !by.admin {
+            return Ok(DagChange::Refused(format!(
+                "adding workflow `{id}` as {} needs the admin role; states change through transitions",
+                state.as_str()
+            )));
+        }
         let mut tx = self.pool.begin().await?;
         bump(&mut tx).await?;
         let done = sqlx::query(
@@ -210,6 +251,9 @@ impl Store {
         .bind(millis(now))
         .execute(&mut *tx)
         .await?;
+        if done.rows_affected() > 0 && state != WorkflowState::NotMigrated {
+            seed(&mut tx, id, state, by, "seeded when the workflow was added", now).await?;
+        }
         tx.commit().await?;
         Ok(if done.rows_affected() > 0 { DagChange::Created } else { DagChange::Done })
     }
@@ -264,6 +308,37 @@ impl Store {
         let problems = task_problems(&task, &|id| known.contains(id));
         if let Err(problems) = crate::gating::dag::explain(problems) {
             return Ok(DagChange::Refused(problems));
+        }
+        // A task moved between workflows of different states would change where it runs
+        // without a transition (into a migrated workflow: candidate only).
+        let state_of = |row: Option<sqlx::any::AnyRow>| -> Result<Option<WorkflowState>> {
+            Ok(match row {
+                Some(row) => WorkflowState::parse(&row.try_get::<String, _>(0)?),
+                None => None,
+            })
+        };
+        let from = state_of(
+            sqlx::query("SELECT w.state FROM tasks t JOIN workflows w ON w.id = t.workflow WHERE t.id = $1")
+                .bind(&task.id)
+                .fetch_optional(&mut *tx)
+                .await?,
+        )?;
+        let to = state_of(
+            sqlx::query("SELECT state FROM workflows WHERE id = $1")
+                .bind(&task.workflow)
+                .fetch_optional(&mut *tx)
+                .await?,
+        )?
+        .unwrap_or(WorkflowState::NotMigrated);
+        if let Some(from) = from.filter(|from| *from != to) {
+            return Ok(DagChange::Refused(format!(
+                "task `{}` would move from a {} workflow to the {} workflow `{}`, which changes where it runs; \
+                 move workflows through transitions first, so that both are in the same state",
+                task.id,
+                from.as_str(),
+                to.as_str(),
+                task.workflow
+            )));
         }
         sqlx::query("INSERT INTO workflows (id, state, updated_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
             .bind(&task.workflow)
@@ -325,21 +400,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let id: i64 = sqlx::query(
-            "INSERT INTO transitions (workflow, unit, from_state, to_state, actor, reason, evidence, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        )
-        .bind(&transition.workflow)
-        .bind(to_json(&transition.unit))
-        .bind(transition.from.as_str())
-        .bind(transition.to.as_str())
-        .bind(&transition.actor)
-        .bind(&transition.reason)
-        .bind(to_json(&transition.evidence))
-        .bind(millis(now))
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
+        let id = insert_transition(&mut tx, transition, now).await?;
         for member in &transition.unit {
             sqlx::query("INSERT INTO transition_members (transition_id, workflow) VALUES ($1, $2)")
                 .bind(id)
@@ -465,6 +526,62 @@ impl Store {
 async fn bump(tx: &mut Tx) -> Result<()> {
     sqlx::query("UPDATE gating_version SET version = version + 1 WHERE id = 1").execute(&mut **tx).await?;
     Ok(())
+}
+
+/// Who changes the gating model.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    /// The token's name (`configuration` for the DAG file read at start).
+    pub name: &'a str,
+    /// Holds the admin role (the configuration file does).
+    pub admin: bool,
+}
+
+/// Records that `workflow` entered `state` without the rules (seeded by an admin or the
+/// configuration), as a transition from `not_migrated`.
+async fn seed(
+    tx: &mut Tx,
+    workflow: &str,
+    state: WorkflowState,
+    by: &Actor<'_>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let seed = NewTransition {
+        workflow: workflow.to_owned(),
+        unit: vec![workflow.to_owned()],
+        from: WorkflowState::NotMigrated,
+        to: state,
+        actor: by.name.to_owned(),
+        reason: reason.to_owned(),
+        evidence: serde_json::json!({ "seeded": true }),
+    };
+    let id = insert_transition(tx, &seed, now).await?;
+    sqlx::query("INSERT INTO transition_members (transition_id, workflow) VALUES ($1, $2)")
+        .bind(id)
+        .bind(workflow)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Records a transition row; its members are the caller's to add.
+async fn insert_transition(tx: &mut Tx, transition: &NewTransition, now: DateTime<Utc>) -> Result<i64> {
+    Ok(sqlx::query(
+        "INSERT INTO transitions (workflow, unit, from_state, to_state, actor, reason, evidence, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(&transition.workflow)
+    .bind(to_json(&transition.unit))
+    .bind(transition.from.as_str())
+    .bind(transition.to.as_str())
+    .bind(&transition.actor)
+    .bind(&transition.reason)
+    .bind(to_json(&transition.evidence))
+    .bind(millis(now))
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get(0)?)
 }
 
 /// Inserts tasks and their edges, many rows per statement.

@@ -337,9 +337,15 @@ async fn the_dag_is_edited_item_by_item_and_a_baseline_rerun_warns_of_stale_cand
 
     // A new import keeps the states dqc holds and says which given states it ignored; workflows
     // it leaves out are removed.
+    // it leaves out are removed, which needs an admin.
     let mut again = dag();
     again["workflows"] = json!([{"id": "ads", "state": "not_migrated"}, {"id": "dw", "state": "dual_run"}]);
-    let (status, imported) = send(harness, "PUT", "/dag", OPERATOR, &again).await;
+    let (status, refused) = send(harness, "PUT", "/dag", OPERATOR, &again).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("removes workflows `new`; removing workflows needs the admin role")
+    );
+    let (status, imported) = send(harness, "PUT", "/dag", ADMIN, &again).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         (imported["states_kept"].clone(), imported["removed"].clone(), imported["added"].clone()),
@@ -349,6 +355,48 @@ async fn the_dag_is_edited_item_by_item_and_a_baseline_rerun_warns_of_stale_cand
     let exported = get(harness, "/dag").await;
     assert_eq!(exported["workflows"].as_array().unwrap().len(), 5);
     assert!(exported["workflows"].as_array().unwrap().contains(&json!({"id": "ads", "state": "migrated"})));
+    the_rules_cannot_be_bypassed_by_editing_the_dag(harness).await;
+}
+
+/// The bypasses of the security review: a workflow removed and added again as `migrated`, a
+/// task moved into a migrated workflow. Refused to operators; an admin's seeding is recorded.
+async fn the_rules_cannot_be_bypassed_by_editing_the_dag(harness: &Harness) {
+    let mut seeded = get(harness, "/dag").await;
+    seeded["workflows"].as_array_mut().unwrap().push(json!({"id": "fresh", "state": "migrated"}));
+    let (status, refused) = send(harness, "PUT", "/dag", OPERATOR, &seeded).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert!(refused["error"].as_str().unwrap().contains("`fresh` (migrated)"), "{refused}");
+    let (status, refused) = send(harness, "PUT", "/workflows/fresh", OPERATOR, &json!({"state": "migrated"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    let (status, _) = harness.call("GET", "/api/v1/gating/workflows/fresh", Some(VIEWER), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was added");
+    let (status, _) = send(harness, "PUT", "/dag", ADMIN, &seeded).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(state(harness, "fresh").await, "migrated");
+    let record = get(harness, "/transitions?workflow=fresh").await;
+    let record = &record["transitions"][0];
+    assert_eq!(
+        (record["from"].clone(), record["to"].clone(), record["actor"].clone(), record["reason"].clone()),
+        (json!("not_migrated"), json!("migrated"), json!("admin"), json!("seeded by a DAG import"))
+    );
+    // Moving the dual-run workflow's task into the migrated one would make it candidate-only.
+    assert_eq!(state(harness, "dw").await, "dual_run");
+    let (status, refused) = send(
+        harness,
+        "PUT",
+        "/tasks/dw.spark",
+        OPERATOR,
+        &json!({"workflow": "fresh", "kind": "spark", "upstream": [], "outputs": ["dw.changed"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("would move from a dual_run workflow to the migrated workflow `fresh`"),
+        "{refused}"
+    );
 }
 
 fn dqc(server: &str, token: Option<&str>, args: &[&str]) -> (i32, String, String) {

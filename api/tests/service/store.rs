@@ -343,7 +343,7 @@ async fn a_transition_checked_on_a_model_that_has_changed_since_is_not_recorded(
             {"id": "b1", "workflow": "B", "kind": "sql", "upstream": ["a1"]}
         ]}))
         .unwrap();
-        store.import_dag(&dag, at(1)).await.unwrap();
+        store.import_dag(&dag, &api::store::Actor { name: "test", admin: true }, at(1)).await.unwrap().unwrap();
         let (read, model) = store.gating_model().await.unwrap();
         assert_eq!(model.tasks.len(), 2, "{engine}");
         let transition = NewTransition {
