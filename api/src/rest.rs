@@ -102,6 +102,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reports::rows))
         .routes(routes!(tables::list))
         .routes(routes!(tables::get, tables::put, tables::delete))
+        .routes(routes!(tables::changes))
         .routes(routes!(ops::post_event))
         .routes(routes!(ops::dead_letters))
         .routes(routes!(ops::dead_letter, ops::delete_dead_letter))

@@ -30,6 +30,7 @@ use sqlx::{AnyPool, Executor};
 pub use gating::{Actor, DagChange, Imported, NewTransition, RerunWarning, Transition};
 pub use jobs::{ClaimedJob, JobOrigin, JobSpec, JobState, JobStatus, SideSpec};
 pub use outbox::{ClaimedNotification, NewNotification, NotificationStatus, Stats, UnroutedReport};
+pub use registry::RegistryChange;
 pub use reports::{NewReport, ReportFilter, StoredDeadLetter, StoredReport, Verdict};
 
 /// Why the store failed.

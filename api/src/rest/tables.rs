@@ -8,6 +8,7 @@ use super::auth::{Admin, Caller, Operator, Viewer};
 use super::error::{Body, ErrorBody, Path};
 use super::{ApiError, AppState};
 use crate::config::{TableConfig, validate_table};
+use crate::store::RegistryChange;
 
 #[utoipa::path(get, path = "/tables", operation_id = "list_tables", tag = "tables", security(("bearer" = [])),
     responses(
@@ -71,7 +72,7 @@ pub(crate) async fn put(
     }
     let store = state.store();
     let existed = store.table(&name).await?.is_some();
-    store.register(&table, Utc::now()).await?;
+    store.register_by(&table, &caller.name, Utc::now()).await?;
     tracing::info!(table = %name, by = %caller.name, "table registered");
     Ok((if existed { StatusCode::OK } else { StatusCode::CREATED }, axum::Json(table)))
 }
@@ -89,9 +90,23 @@ pub(crate) async fn delete(
     caller: Caller<Admin>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if !state.store().unregister(&name).await? {
+    if !state.store().unregister_by(&name, &caller.name, Utc::now()).await? {
         return Err(ApiError::not_found(format!("table `{name}` is not registered")));
     }
     tracing::info!(table = %name, by = %caller.name, "table unregistered");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/tables/{name}/changes", operation_id = "table_changes", tag = "tables", security(("bearer" = [])),
+    params(("name" = String, Path, description = "`db.table`")),
+    responses(
+        (status = 200, description = "Every change of its registration, oldest first: who, when, before, after", body = Vec<RegistryChange>),
+        (status = 401, description = "No valid token", body = ErrorBody)
+    ))]
+pub(crate) async fn changes(
+    State(state): State<AppState>,
+    _caller: Caller<Viewer>,
+    Path(name): Path<String>,
+) -> Result<axum::Json<Vec<RegistryChange>>, ApiError> {
+    Ok(axum::Json(state.store().registry_changes(&name).await?))
 }
