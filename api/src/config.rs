@@ -326,7 +326,8 @@ fn default_sweep() -> Duration {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TableConfig {
-    /// `db.table`.
+    /// `db.table` (required in the configuration; in `PUT /tables/{name}` the path gives it).
+    #[serde(default)]
     pub name: String,
     /// Unique key columns; empty: the table is diffed as a multiset of rows.
     #[serde(default)]

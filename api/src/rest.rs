@@ -130,7 +130,41 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 fn with_document_route(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     doc.paths.paths.insert("/api/v1/openapi.json".to_owned(), ops::openapi_path_item());
+    with_common_responses(&mut doc);
     doc
+}
+
+/// Answers any operation may give, documented on each: a path or query that does not parse
+/// (400), a query value out of range (422, when it takes a query), a body too large or not
+/// JSON (413, 415, when it takes one), the store unavailable
+/// or the service's limits reached (503).
+fn with_common_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |description: &str| {
+        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+        RefOr::T(ResponseBuilder::new().description(description).content("application/json", content).build())
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            let body = operation.request_body.is_some();
+            let query = operation.parameters.iter().flatten().any(|parameter| {
+                matches!(parameter, RefOr::T(parameter) if matches!(parameter.parameter_in, utoipa::openapi::path::ParameterIn::Query))
+            });
+            let responses = &mut operation.responses.responses;
+            if query {
+                responses.entry("422".into()).or_insert_with(|| error("A query value out of its range"));
+            }
+            responses.entry("400".into()).or_insert_with(|| error("A path or query value that does not parse"));
+            if body {
+                responses.entry("413".into()).or_insert_with(|| error("The body is larger than api.max_body"));
+                responses.entry("415".into()).or_insert_with(|| error("The body is not application/json"));
+            }
+            responses.entry("503".into()).or_insert_with(|| {
+                error("The store is unavailable (an error id names the log entry), or api.request_timeout or api.max_concurrent_requests was reached")
+            });
+        }
+    }
 }
 
 /// The router and the OpenAPI document generated from it.

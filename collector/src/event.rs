@@ -247,6 +247,32 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any payload, and the contract example with any field replaced by any text: parsing
+        /// never panics; what parses has a partition path whose segments stay inside the
+        /// table's directory.
+        #[test]
+        fn any_payload_parses_or_is_refused_with_a_message(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            field in proptest::sample::select(vec!["e1", "cloud-emr", "dw.orders", "2024-05-01", "dw_orders", "dw.orders_daily"]),
+            text in "\\PC{0,16}|[./%\\\\=\\x00-\\x1f]{0,8}",
+        ) {
+            proptest::prop_assert!(parse(&bytes).is_ok() || !parse(&bytes).unwrap_err().0.is_empty());
+            let payload = EVENT.replacen(&format!("\"{field}\""), &serde_json::to_string(&text).unwrap(), 1);
+            match parse(payload.as_bytes()) {
+                Ok(event) => {
+                    for output in &event.outputs {
+                        for segment in output.partition_path().split('/') {
+                            proptest::prop_assert!(segment != ".." && segment != "." && !segment.contains('\\'));
+                        }
+                        proptest::prop_assert!(!output.table.contains(['/', '%', '\\']));
+                    }
+                }
+                Err(invalid) => proptest::prop_assert!(!invalid.0.is_empty()),
+            }
+        }
+    }
+
     #[test]
     fn unknown_clusters_are_named() {
         let clusters = Clusters { baseline: "idc".into(), candidate: "emr".into() };

@@ -12,7 +12,7 @@ use super::error::{Body, ErrorBody, Path};
 use super::gates::snapshot;
 use super::{ApiError, AppState};
 use crate::config::AccessRole;
-use crate::gating::{Dag, RunMode, Task, WorkflowState, rerun_warning};
+use crate::gating::{Dag, RunMode, Task, TaskKind, WorkflowState, rerun_warning};
 use crate::store::{Actor, DagChange, Imported};
 
 /// The largest DAG `PUT /gating/dag` takes (a DAG of 100,000 tasks is about 20 MB of JSON).
@@ -72,14 +72,35 @@ pub(crate) struct WorkflowDetail {
 /// A task and where it runs.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct TaskDetail {
-    /// The task.
-    #[serde(flatten)]
-    task: Task,
+    /// Its id.
+    id: String,
+    /// Its workflow.
+    workflow: String,
+    /// What kind of job it is.
+    kind: TaskKind,
+    /// Tasks it reads from.
+    upstream: Vec<String>,
+    /// Tables it writes.
+    outputs: Vec<String>,
     /// Where it runs, from its workflow's state.
     mode: RunMode,
     /// Tasks downstream of it that run on the candidate only: a re-run of this task on the
     /// baseline would not recompute their data there.
     rerun_would_leave_stale: Vec<String>,
+}
+
+impl TaskDetail {
+    fn of(model: &crate::gating::Model, graph: &crate::gating::WorkflowGraph, task: &Task) -> Self {
+        Self {
+            id: task.id.clone(),
+            workflow: task.workflow.clone(),
+            kind: task.kind,
+            upstream: task.upstream.clone(),
+            outputs: task.outputs.clone(),
+            mode: model.mode(task),
+            rerun_would_leave_stale: rerun_warning(model, graph, &task.id),
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/gating/workflows/{id}", operation_id = "get_workflow", tag = "gating", security(("bearer" = [])),
@@ -103,11 +124,7 @@ pub(crate) async fn get_workflow(
         .tasks_of(&id)
         .iter()
         .filter_map(|task| model.tasks.get(task))
-        .map(|task| TaskDetail {
-            task: task.clone(),
-            mode: model.mode(task),
-            rerun_would_leave_stale: rerun_warning(model, graph, &task.id),
-        })
+        .map(|task| TaskDetail::of(model, graph, task))
         .collect();
     let listed = |map: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>| {
         map.get(&id).into_iter().flatten().cloned().collect()
@@ -207,11 +224,7 @@ pub(crate) async fn get_task(
     let current = snapshot(&state).await?;
     let model = &current.model;
     let task = model.tasks.get(&id).ok_or_else(|| ApiError::not_found(format!("task `{id}` is not in the DAG")))?;
-    Ok(axum::Json(TaskDetail {
-        task: task.clone(),
-        mode: model.mode(task),
-        rerun_would_leave_stale: rerun_warning(model, &current.graph, &id),
-    }))
+    Ok(axum::Json(TaskDetail::of(model, &current.graph, task)))
 }
 
 #[utoipa::path(put, path = "/gating/tasks/{id}", operation_id = "put_task", tag = "gating", security(("bearer" = [])),

@@ -97,10 +97,10 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/tables/{name}/changes", operation_id = "table_changes", tag = "tables", security(("bearer" = [])),
+#[utoipa::path(get, path = "/table-changes/{name}", operation_id = "table_changes", tag = "tables", security(("bearer" = [])),
     params(("name" = String, Path, description = "`db.table`")),
     responses(
-        (status = 200, description = "Every change of its registration, oldest first: who, when, before, after", body = Vec<RegistryChange>),
+        (status = 200, description = "Every change of its registration, oldest first: who, when, before, after; kept after the table is unregistered", body = Vec<RegistryChange>),
         (status = 401, description = "No valid token", body = ErrorBody)
     ))]
 pub(crate) async fn changes(

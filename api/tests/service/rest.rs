@@ -33,7 +33,7 @@ pub(crate) const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("GET", "/api/v1/tables/{name}", Some(VIEWER)),
     ("PUT", "/api/v1/tables/{name}", Some(OPERATOR)),
     ("DELETE", "/api/v1/tables/{name}", Some(ADMIN)),
-    ("GET", "/api/v1/tables/{name}/changes", Some(VIEWER)),
+    ("GET", "/api/v1/table-changes/{name}", Some(VIEWER)),
     ("POST", "/api/v1/events", Some(OPERATOR)),
     ("GET", "/api/v1/dead-letters", Some(OPERATOR)),
     ("GET", "/api/v1/dead-letters/{id}", Some(OPERATOR)),
@@ -458,7 +458,7 @@ async fn the_table_registry_is_read_written_and_deleted_by_role_with(harness: Ha
     assert_eq!(harness.call("DELETE", "/api/v1/tables/dw.new", Some(ADMIN), None).await.0, StatusCode::NOT_FOUND);
     assert_eq!(harness.call("GET", "/api/v1/tables/dw.new", Some(VIEWER), None).await.0, StatusCode::NOT_FOUND);
     // Every change is recorded: who, before, after.
-    let (status, changes) = harness.call("GET", "/api/v1/tables/dw.new/changes", Some(VIEWER), None).await;
+    let (status, changes) = harness.call("GET", "/api/v1/table-changes/dw.new", Some(VIEWER), None).await;
     assert_eq!(status, StatusCode::OK);
     let changes = changes.as_array().unwrap();
     assert!(changes.len() >= 2, "{changes:?}");
