@@ -203,10 +203,11 @@ async fn deliver(
         Err(error) => {
             telemetry.notification_failures.fetch_add(1, Ordering::Relaxed);
             let settings = &config.notifications;
-            let retry_at = (attempts < settings.max_attempts).then(|| {
-                let backoff = crate::config::backoff(settings.retry_backoff, attempts);
-                now + chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::hours(1))
-            });
+            let backoff = crate::config::backoff(settings.retry_backoff, attempts);
+            let next = now + chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::hours(1));
+            let queued = rows.iter().map(|row| row.created_at).min().unwrap_or(now);
+            let horizon = queued + chrono::Duration::from_std(settings.retry_for).unwrap_or(chrono::Duration::days(1));
+            let retry_at = (attempts < settings.max_attempts && next <= horizon).then_some(next);
             tracing::warn!(sink = sink_name, key = %delivery.key, attempt = attempts, %error, given_up = retry_at.is_none(), "notification failed");
             store.notifications_failed(&ids, &error, retry_at).await
         }

@@ -106,6 +106,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::post_event))
         .routes(routes!(ops::dead_letters))
         .routes(routes!(ops::dead_letter, ops::delete_dead_letter))
+        .routes(routes!(ops::resend_notification))
         .routes(routes!(gating::get_workflow, gating::put_workflow, gating::delete_workflow))
         .routes(routes!(gating::get_task, gating::put_task, gating::delete_task))
         .routes(routes!(gates::transition))

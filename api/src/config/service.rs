@@ -151,6 +151,10 @@ pub struct NotificationsConfig {
     /// Wait before the first retry; doubled at each further attempt, up to an hour.
     #[serde(default = "default_backoff", deserialize_with = "duration::deserialize")]
     pub retry_backoff: Duration,
+    /// How long after it was queued a notification is still retried (`24h`); then it is given
+    /// up (`failed`), and `POST /notifications/{id}/resend` queues it again.
+    #[serde(default = "default_retry_for", deserialize_with = "duration::deserialize")]
+    pub retry_for: Duration,
     /// Time of day (`HH:MM`, in `timezone`) at which daily digests are sent.
     #[serde(default = "default_digest_time")]
     pub digest_time: String,
@@ -171,6 +175,7 @@ impl Default for NotificationsConfig {
             sinks: Vec::new(),
             max_attempts: default_attempts(),
             retry_backoff: default_backoff(),
+            retry_for: default_retry_for(),
             digest_time: default_digest_time(),
             timezone: default_timezone(),
             poll_interval: default_poll(),
@@ -180,7 +185,10 @@ impl Default for NotificationsConfig {
 }
 
 fn default_attempts() -> u32 {
-    10
+    1000
+}
+fn default_retry_for() -> Duration {
+    Duration::from_secs(24 * 3600)
 }
 fn default_backoff() -> Duration {
     Duration::from_secs(10)

@@ -115,6 +115,32 @@ pub(crate) async fn delete_dead_letter(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/notifications/{id}/resend", operation_id = "resend_notification", tag = "reports", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The notification's id (listed in its report's `notifications`)")),
+    responses(
+        (status = 202, description = "Queued again, as new: retried for notifications.retry_for"),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Role too low", body = ErrorBody),
+        (status = 404, description = "No such notification", body = ErrorBody),
+        (status = 409, description = "Not given up (pending, being sent, or sent)", body = ErrorBody)
+    ))]
+pub(crate) async fn resend_notification(
+    State(state): State<AppState>,
+    caller: Caller<Operator>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    match state.store().resend_notification(id, Utc::now()).await? {
+        Some(true) => {
+            tracing::info!(notification = id, by = %caller.name, "notification queued again");
+            Ok(StatusCode::ACCEPTED)
+        }
+        Some(false) => {
+            Err(ApiError::conflict(format!("notification {id} was not given up; only failed ones are resent")))
+        }
+        None => Err(ApiError::not_found(format!("no notification {id}"))),
+    }
+}
+
 /// Liveness or readiness.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Health {

@@ -54,11 +54,15 @@ pub struct ClaimedNotification {
     pub digest_day: Option<String>,
     /// Deliveries so far, this one included.
     pub attempts: u32,
+    /// When it was queued (its retry horizon counts from then).
+    pub created_at: DateTime<Utc>,
 }
 
 /// An outbox row as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct NotificationStatus {
+    /// Its id (`POST /notifications/{id}/resend` sends a given-up one again).
+    pub id: i64,
     /// The sink's name.
     pub sink: String,
     /// `pending`, `sending`, `sent` or `failed`.
@@ -127,7 +131,7 @@ impl Store {
         let sql = format!(
             "UPDATE notifications SET state = 'sending', lease_until = $1, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM notifications WHERE {due} ORDER BY id LIMIT $3) AND {due} \
-             RETURNING id, report_id, sink, digest_day, attempts"
+             RETURNING id, report_id, sink, digest_day, attempts, created_at"
         );
         let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         let rows =
@@ -142,6 +146,7 @@ impl Store {
                     sink: row.try_get(2)?,
                     digest_day: row.try_get(3)?,
                     attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    created_at: from_millis(row.try_get(5)?),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -182,10 +187,29 @@ impl Store {
         Ok(())
     }
 
+    /// Queues a given-up notification again, as new; `None` when there is no such row, `false`
+    /// when it was not given up.
+    pub async fn resend_notification(&self, id: i64, now: DateTime<Utc>) -> Result<Option<bool>> {
+        let done = sqlx::query(
+            "UPDATE notifications SET state = 'pending', attempts = 0, not_before = $1, created_at = $1, lease_until = NULL \
+             WHERE id = $2 AND state = 'failed'",
+        )
+        .bind(millis(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() > 0 {
+            return Ok(Some(true));
+        }
+        let exists =
+            sqlx::query("SELECT 1 FROM notifications WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        Ok(exists.map(|_| false))
+    }
+
     /// A report's outbox rows, by sink.
     pub async fn notifications(&self, report_id: i64) -> Result<Vec<NotificationStatus>> {
         let rows = sqlx::query(
-            "SELECT sink, state, attempts, last_error, sent_at FROM notifications WHERE report_id = $1 ORDER BY sink",
+            "SELECT sink, state, attempts, last_error, sent_at, id FROM notifications WHERE report_id = $1 ORDER BY sink",
         )
         .bind(report_id)
         .fetch_all(&self.pool)
@@ -195,6 +219,7 @@ impl Store {
                 let attempts: i64 = row.try_get(2)?;
                 let sent_at: Option<i64> = row.try_get(4)?;
                 Ok(NotificationStatus {
+                    id: row.try_get(5)?,
                     sink: row.try_get(0)?,
                     state: row.try_get(1)?,
                     attempts: u32::try_from(attempts).unwrap_or(u32::MAX),

@@ -325,3 +325,45 @@ async fn the_digest_goes_out_the_next_morning(harness: &Harness, receiver: &Rece
     let slack = digests.iter().find(|(sink, _, _)| sink == "slack").unwrap();
     assert!(slack.2.contains(&format!("dqc daily digest {today}: 1 reports")), "{}", slack.2);
 }
+
+/// A notification its sink never takes is retried for `retry_for`, then given up; an operator
+/// queues it again with `POST /notifications/{id}/resend`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_given_up_notification_is_resent_on_request() {
+    let extra = "[notifications]\nretry_backoff = \"100ms\"\nretry_for = \"400ms\"\npoll_interval = \"50ms\"\n\n\
+                 [[notifications.sinks]]\nname = \"down\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\n";
+    let harness = crate::rest::Harness::start(extra).await;
+    let running = crate::rest::Running::start(harness.config.clone()).await;
+    let client = reqwest::Client::new();
+    let post = |path: String, body: Option<String>| {
+        let request = client.post(format!("{}{path}", running.url)).bearer_auth(crate::rest::OPERATOR);
+        let request = match body {
+            Some(body) => request.header("content-type", "application/json").body(body),
+            None => request,
+        };
+        async move { request.send().await.unwrap().status() }
+    };
+    for (id, cluster) in [("b", "idc-hadoop"), ("c", "cloud-emr")] {
+        let event = crate::support::event(id, cluster, "dw.changed", "2024-05-01", 1, "succeeded");
+        assert_eq!(post("/api/v1/events".into(), Some(event)).await, reqwest::StatusCode::ACCEPTED);
+    }
+    let store = &harness.store;
+    let failed = || async {
+        let reports = store.reports(&api::store::ReportFilter::default()).await.unwrap();
+        let Some(report) = reports.first() else { return None };
+        let notifications = store.notifications(report.id).await.unwrap();
+        notifications.first().filter(|n| n.state == "failed").cloned()
+    };
+    wait_until("the notification to be given up", Duration::from_secs(30), || async { failed().await.is_some() }).await;
+    let given_up = failed().await.unwrap();
+    assert!(given_up.attempts >= 2, "retried before it was given up: {given_up:?}");
+    let resend = format!("/api/v1/notifications/{}/resend", given_up.id);
+    assert_eq!(post(resend.clone(), None).await, reqwest::StatusCode::ACCEPTED);
+    assert_eq!(post(resend, None).await, reqwest::StatusCode::CONFLICT, "queued again, not given up");
+    assert_eq!(post("/api/v1/notifications/999999/resend".into(), None).await, reqwest::StatusCode::NOT_FOUND);
+    wait_until("the resent notification to be given up again", Duration::from_secs(30), || async {
+        failed().await.is_some()
+    })
+    .await;
+    running.stop().await;
+}

@@ -34,6 +34,7 @@ pub(crate) const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("PUT", "/api/v1/tables/{name}", Some(OPERATOR)),
     ("DELETE", "/api/v1/tables/{name}", Some(ADMIN)),
     ("GET", "/api/v1/table-changes/{name}", Some(VIEWER)),
+    ("POST", "/api/v1/notifications/{id}/resend", Some(OPERATOR)),
     ("POST", "/api/v1/events", Some(OPERATOR)),
     ("GET", "/api/v1/dead-letters", Some(OPERATOR)),
     ("GET", "/api/v1/dead-letters/{id}", Some(OPERATOR)),
