@@ -8,6 +8,7 @@
 //! `Debug` hides the passthrough properties' values.
 
 mod duration;
+mod retention;
 mod service;
 mod window;
 
@@ -18,6 +19,7 @@ use std::time::Duration;
 use collector::{Clusters, Role};
 use serde::{Deserialize, Serialize};
 
+pub use retention::RetentionConfig;
 pub use service::{AccessRole, ApiConfig, NotificationsConfig, NotifyPolicy, SinkConfig, SinkKind, TokenConfig};
 pub use window::{RunWindows, Window};
 
@@ -76,6 +78,9 @@ pub struct Config {
     /// Gating rules for workflow cutover.
     #[serde(default)]
     pub gating: GatingConfig,
+    /// How long records are kept.
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 /// Gating rules for workflow cutover.
@@ -453,6 +458,20 @@ impl Config {
         }
         self.runner.windows.validate().map_err(|message| ConfigError::Invalid(format!("runner.windows: {message}")))?;
         self.validate_service()?;
+        let deadline = self.tables.iter().filter_map(|table| table.deadline).chain([self.pairing.deadline]).max();
+        if let (Some(events), Some(deadline)) = (self.retention.events, deadline)
+            && events <= deadline
+        {
+            return invalid(format!(
+                "retention.events ({}) must be longer than the longest pairing deadline ({}), so that an open pair's \
+                 events stay",
+                humantime::format_duration(events),
+                humantime::format_duration(deadline)
+            ));
+        }
+        if self.retention.interval.is_zero() {
+            return invalid("retention.interval must be above 0".into());
+        }
         if self.gating.evidence_runs == 0 {
             return invalid("gating.evidence_runs must be at least 1".into());
         }

@@ -126,6 +126,7 @@ pub async fn run_on(
     }
     tasks.spawn(notify_task(store.clone(), Arc::clone(&config), Arc::clone(&telemetry), shutdown.clone()));
     tasks.spawn(sweep(store.clone(), Arc::clone(&config), shutdown.clone()));
+    tasks.spawn(prune(store.clone(), Arc::clone(&config), shutdown.clone()));
     tasks.spawn({
         let (store, config, shutdown) = (store.clone(), Arc::clone(&config), shutdown.clone());
         async move {
@@ -155,6 +156,44 @@ async fn notify_task(
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServiceError> {
     crate::notify::run(store, config, telemetry, shutdown).await;
+    Ok(())
+}
+
+/// Prunes by age every `retention.interval` (see [`crate::config::RetentionConfig`]).
+async fn prune(store: Store, config: Arc<Config>, mut shutdown: watch::Receiver<bool>) -> Result<(), ServiceError> {
+    let retention = &config.retention;
+    if [retention.events, retention.reports, retention.jobs, retention.dead_letters].iter().all(Option::is_none) {
+        return Ok(());
+    }
+    while !*shutdown.borrow() {
+        let tables = store.tables().await.unwrap_or_default();
+        let needed = |table: &str| {
+            let registered = tables.iter().find(|t| t.name == table).and_then(|t| t.evidence_runs);
+            registered.unwrap_or(config.gating.evidence_runs)
+        };
+        match store.prune(retention, &needed, Utc::now()).await {
+            Ok(pruned) => {
+                for export in &pruned.exports {
+                    let _ = std::fs::remove_file(export);
+                }
+                if pruned != crate::store::Pruned::default() {
+                    tracing::info!(
+                        events = pruned.events,
+                        reports = pruned.reports,
+                        jobs = pruned.jobs,
+                        dead_letters = pruned.dead_letters,
+                        exports = pruned.exports.len(),
+                        "pruned by retention"
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(%error, "pruning failed; retrying at the next interval"),
+        }
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            _ = tokio::time::sleep(retention.interval) => {}
+        }
+    }
     Ok(())
 }
 

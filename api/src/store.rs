@@ -19,6 +19,7 @@ mod pairing;
 mod pairs;
 mod registry;
 mod reports;
+mod retention;
 
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ pub use jobs::{ClaimedJob, JobOrigin, JobSpec, JobState, JobStatus, SideSpec};
 pub use outbox::{ClaimedNotification, NewNotification, NotificationStatus, Stats, UnroutedReport};
 pub use registry::RegistryChange;
 pub use reports::{NewReport, ReportFilter, StoredDeadLetter, StoredReport, Verdict};
+pub use retention::Pruned;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]

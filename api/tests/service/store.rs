@@ -371,3 +371,50 @@ async fn a_transition_checked_on_a_model_that_has_changed_since_is_not_recorded(
     })
     .await;
 }
+
+#[tokio::test]
+async fn retention_prunes_by_age_and_keeps_what_pairs_jobs_and_gating_need() {
+    on_every_store(|store, engine| async move {
+        for (time, run) in (1..).zip(["r1", "r2", "r3", "r4", "r5"]) {
+            stored(&store, "dw.kept", "dt=1", run, Verdict::Consistent, time).await;
+        }
+        // An on-demand report (not evidence), a dead letter, and a job still queued.
+        stored_on_demand(&store, 6).await;
+        store.accept_at(&[delivery("not json", 9)], at(6)).await.unwrap();
+        let queued = store.enqueue(&on_demand_spec("dw.waiting"), at(6)).await.unwrap();
+        let hour = Some(Duration::from_secs(3600));
+        let retention = api::config::RetentionConfig {
+            events: hour,
+            reports: hour,
+            jobs: hour,
+            dead_letters: hour,
+            ..Default::default()
+        };
+        let pruned = store.prune(&retention, &|_| 2, at(20)).await.unwrap();
+        assert_eq!((pruned.events, pruned.reports, pruned.dead_letters), (10, 4, 1), "{engine}: {pruned:?}");
+        assert_eq!(pruned.jobs, 6, "every finished job: {pruned:?}");
+        let left: Vec<(String, String)> = store
+            .reports(&ReportFilter::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|report| (report.table, report.run_id))
+            .collect();
+        assert_eq!(left, [("dw.kept".to_owned(), "r5".to_owned()), ("dw.kept".to_owned(), "r4".to_owned())]);
+        assert_eq!(store.verdict_history("dw.kept").await.unwrap().len(), 2, "the evidence gating reads stays");
+        assert!(store.job(queued).await.unwrap().is_some(), "a queued job stays");
+        assert_eq!(store.event_count().await.unwrap(), 0);
+        assert!(store.dead_letters().await.unwrap().is_empty());
+        // Nothing younger than the limits goes.
+        assert_eq!(store.prune(&retention, &|_| 2, at(6)).await.unwrap(), api::store::Pruned::default());
+    })
+    .await;
+}
+
+/// An on-demand diff's report at `time`.
+async fn stored_on_demand(store: &Store, time: u32) {
+    let spec = JobSpec { run_id: Some("manual".into()), ..on_demand_spec("dw.kept") };
+    store.enqueue(&spec, at(time)).await.unwrap();
+    let job = store.claim("gate", at(time), Duration::from_secs(60), true).await.unwrap().unwrap();
+    assert!(store.finish(&job, "gate", &report(Verdict::Consistent), at(time)).await.unwrap());
+}
