@@ -75,7 +75,10 @@ fn invalid_configurations_name_the_setting() {
         (CONFIG.replace("abs_tol = 0.01", "abs_tol = -1.0"), "a tolerance must be a finite number"),
         (CONFIG.replace("max_concurrent = 3", "max_concurent = 3"), "unknown field `max_concurent`"),
         (format!("{CONFIG}\n[[tables]]\nname = \"dw.orders\"\n"), "`dw.orders` is registered twice"),
-        (format!("{CONFIG}\n[retention]\nevents = \"1h\"\n"), "retention.events (1h) must be longer than the longest pairing deadline"),
+        (
+            format!("{CONFIG}\n[retention]\nevents = \"1h\"\n"),
+            "retention.events (1h) must be longer than the longest pairing deadline",
+        ),
     ];
     for (text, expected) in cases {
         let error = parse(&text, "dqc.toml", &BTreeMap::new()).unwrap_err().to_string();
