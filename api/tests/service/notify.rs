@@ -350,7 +350,7 @@ async fn a_given_up_notification_is_resent_on_request() {
     let store = &harness.store;
     let failed = || async {
         let reports = store.reports(&api::store::ReportFilter::default()).await.unwrap();
-        let Some(report) = reports.first() else { return None };
+        let report = reports.first()?;
         let notifications = store.notifications(report.id).await.unwrap();
         notifications.first().filter(|n| n.state == "failed").cloned()
     };
