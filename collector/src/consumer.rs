@@ -340,6 +340,32 @@ mod tests {
         .to_string()
     }
 
+    /// A mock broker holding `payloads` on topic `events`, and the settings to consume them.
+    async fn broker_with(
+        payloads: Vec<String>,
+    ) -> (MockCluster<'static, rdkafka::producer::DefaultProducerContext>, ConsumerSettings) {
+        let cluster = MockCluster::new(1).unwrap();
+        cluster.create_topic("events", 1, 1).unwrap();
+        let producer: FutureProducer =
+            ClientConfig::new().set("bootstrap.servers", cluster.bootstrap_servers()).create().unwrap();
+        for payload in payloads {
+            producer
+                .send(FutureRecord::<(), _>::to("events").payload(&payload), Duration::from_secs(10))
+                .await
+                .unwrap();
+        }
+        let settings = ConsumerSettings {
+            brokers: cluster.bootstrap_servers(),
+            topic: "events".into(),
+            group_id: "test".into(),
+            properties: [("auto.offset.reset".to_owned(), "earliest".to_owned())].into(),
+            batch_size: 100,
+            batch_wait: Duration::from_millis(300),
+            clusters: Clusters { baseline: "idc".into(), candidate: "emr".into() },
+        };
+        (cluster, settings)
+    }
+
     /// A store that refuses, as a data error, every batch holding event `poison` (and, when
     /// `silent`, with a plain error, as a store that does not classify its errors would).
     struct Picky {
@@ -375,26 +401,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_message_the_store_refuses_is_split_out_as_a_dead_letter_and_intake_goes_on() {
         for silent in [false, true] {
-            let cluster = MockCluster::new(1).unwrap();
-            cluster.create_topic("events", 1, 1).unwrap();
-            let producer: FutureProducer =
-                ClientConfig::new().set("bootstrap.servers", cluster.bootstrap_servers()).create().unwrap();
-            for index in 0..9 {
-                let payload = if index == 4 { event(4).replace("\"e4\"", "\"poison\"") } else { event(index) };
-                producer
-                    .send(FutureRecord::<(), _>::to("events").payload(&payload), Duration::from_secs(10))
-                    .await
-                    .unwrap();
-            }
-            let settings = ConsumerSettings {
-                brokers: cluster.bootstrap_servers(),
-                topic: "events".into(),
-                group_id: "test".into(),
-                properties: [("auto.offset.reset".to_owned(), "earliest".to_owned())].into(),
-                batch_size: 100,
-                batch_wait: Duration::from_millis(500),
-                clusters: Clusters { baseline: "idc".into(), candidate: "emr".into() },
-            };
+            let payloads =
+                (0..9).map(|index| if index == 4 { event(4).replace("\"e4\"", "\"poison\"") } else { event(index) });
+            let (_cluster, settings) = broker_with(payloads.collect()).await;
             let store = Arc::new(Picky { silent, kept: Mutex::default(), letters: Mutex::default() });
             let (stop, shutdown) = watch::channel(false);
             let consumer = tokio::spawn({
@@ -421,26 +430,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_store_failure_retries_the_same_batch_and_skips_nothing() {
-        let cluster = MockCluster::new(1).unwrap();
-        cluster.create_topic("events", 1, 1).unwrap();
-        let producer: FutureProducer =
-            ClientConfig::new().set("bootstrap.servers", cluster.bootstrap_servers()).create().unwrap();
-        for index in 0..10 {
-            let payload = event(index);
-            producer
-                .send(FutureRecord::<(), _>::to("events").payload(&payload), Duration::from_secs(10))
-                .await
-                .unwrap();
-        }
-        let settings = ConsumerSettings {
-            brokers: cluster.bootstrap_servers(),
-            topic: "events".into(),
-            group_id: "test".into(),
-            properties: [("auto.offset.reset".to_owned(), "earliest".to_owned())].into(),
-            batch_size: 100,
-            batch_wait: Duration::from_millis(200),
-            clusters: Clusters { baseline: "idc".into(), candidate: "emr".into() },
-        };
+        let (_cluster, settings) = broker_with((0..10).map(event).collect()).await;
         let store = Arc::new(Flaky { failures: AtomicUsize::new(2), batches: Mutex::new(Vec::new()) });
         let (stop, shutdown) = watch::channel(false);
         let consumer = tokio::spawn({
