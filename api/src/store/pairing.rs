@@ -140,11 +140,15 @@ impl Store {
         let mut earlier_outcomes = BTreeSet::new();
         for (key, change) in changes {
             let row = rows.get_mut(&key).ok_or(sqlx::Error::RowNotFound)?;
+            let expiring = matches!(change, Change::Expire);
             let step = match change {
                 Change::Observe(role, run) => pairing::observe(row.pair.clone(), role, run),
                 Change::Expire => pairing::expire(row.pair.clone(), now, wait(&key)),
             };
-            if step.pair == row.pair && step.decided.is_none() {
+            // A pair due by its stored deadline but not by its table's current one (raised
+            // since) is written back, so that its stored deadline moves and the sweep stops
+            // reading it.
+            if step.pair == row.pair && step.decided.is_none() && !expiring {
                 continue;
             }
             row.pair = step.pair;
