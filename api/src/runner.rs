@@ -151,7 +151,8 @@ async fn run_tracked(store: &Store, config: &Config, progress: Arc<JobProgress>,
                 verifier::report::Verdict::Inconsistent => Verdict::Inconsistent,
                 verifier::report::Verdict::Error => Verdict::Error,
             };
-            let document = document(job, &table, serde_json::to_value(&report).unwrap_or_default());
+            let mut document = document(job, &table, serde_json::to_value(&report).unwrap_or_default());
+            bound_samples(&mut document, MAX_REPORT_BYTES);
             finish(store, job, instance, NewReport { verdict, reason: None, report: document, export_path }).await;
         }
         Err((true, reason)) if job.attempts < settings.max_attempts => {
@@ -177,6 +178,45 @@ fn error_report(job: &ClaimedJob, table: Option<&TableConfig>, reason: String) -
 
 /// Most samples of each kind a report keeps, whatever a table or a request asks for.
 pub const MAX_SAMPLE: usize = 1000;
+
+/// Largest stored report document: samples of wide rows or long values are cut to fit.
+pub const MAX_REPORT_BYTES: usize = 4 << 20;
+
+/// Cuts the report's samples (of every kind, and of every column) by halves until the document
+/// fits `limit` bytes as JSON, and says so in `samples_trimmed`. Counts are never touched.
+pub fn bound_samples(document: &mut serde_json::Value, limit: usize) {
+    let size = |document: &serde_json::Value| serde_json::to_vec(document).map_or(0, |bytes| bytes.len());
+    let original = size(document);
+    if original <= limit {
+        return;
+    }
+    loop {
+        let mut lists: Vec<&mut Vec<serde_json::Value>> = Vec::new();
+        if let Some(samples) = document.get_mut("samples").and_then(serde_json::Value::as_object_mut) {
+            lists.extend(samples.values_mut().filter_map(serde_json::Value::as_array_mut));
+        }
+        let any = lists.iter().any(|list| !list.is_empty());
+        for list in lists {
+            list.truncate(list.len() / 2);
+        }
+        let mut columns_any = false;
+        if let Some(columns) = document.get_mut("columns").and_then(serde_json::Value::as_array_mut) {
+            for column in columns {
+                if let Some(list) = column.get_mut("samples").and_then(serde_json::Value::as_array_mut) {
+                    columns_any |= !list.is_empty();
+                    list.truncate(list.len() / 2);
+                }
+            }
+        }
+        if size(document) <= limit || !(any || columns_any) {
+            break;
+        }
+    }
+    document["samples_trimmed"] = serde_json::json!(format!(
+        "samples were cut to keep the report under {} MiB (it was {original} bytes); the counts are complete",
+        limit >> 20
+    ));
+}
 
 /// Where a side's location came from, which decides where it may be read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -337,6 +377,25 @@ memory_limit = "64MiB"
             event_id: None,
             attempt: None,
         }
+    }
+
+    #[test]
+    fn samples_are_cut_to_bound_the_report_and_counts_stay() {
+        let wide = "x".repeat(10_000);
+        let row = serde_json::json!({"id": 1, "value": wide});
+        let mut document = serde_json::json!({
+            "summary": {"changed": 1000},
+            "samples": {"changed": vec![row.clone(); 1000], "only_in_baseline": vec![row.clone(); 10]},
+            "columns": [{"name": "value", "mismatches": 1000, "samples": vec![row; 1000]}],
+        });
+        bound_samples(&mut document, 1 << 20);
+        assert!(serde_json::to_vec(&document).unwrap().len() <= 1 << 20);
+        assert_eq!(document["summary"]["changed"], 1000);
+        assert!(!document["samples"]["changed"].as_array().unwrap().is_empty(), "some samples stay");
+        assert!(document["samples_trimmed"].as_str().unwrap().contains("the counts are complete"));
+        let mut small = serde_json::json!({"samples": {"changed": [1, 2]}});
+        bound_samples(&mut small, 1 << 20);
+        assert_eq!(small, serde_json::json!({"samples": {"changed": [1, 2]}}), "a small report is left alone");
     }
 
     #[test]
