@@ -68,9 +68,19 @@ pub async fn round(
         let single = if row.digest_day.is_some() { 0 } else { row.id };
         groups.entry((row.sink.clone(), row.digest_day.clone(), single)).or_default().push(row);
     }
+    // Sinks concurrently, so that a slow or unreachable one delays no other; each sink's
+    // messages in order.
+    let mut sinks: BTreeMap<String, Vec<(Option<String>, Vec<ClaimedNotification>)>> = BTreeMap::new();
     for ((sink, day, _), rows) in groups {
-        deliver(store, config, telemetry, client, &sink, day.as_deref(), &rows, now).await?;
+        sinks.entry(sink).or_default().push((day, rows));
     }
+    let deliveries = sinks.into_iter().map(|(sink, groups)| async move {
+        for (day, rows) in groups {
+            deliver(store, config, telemetry, client, &sink, day.as_deref(), &rows, now).await?;
+        }
+        Ok::<(), StoreError>(())
+    });
+    futures::future::try_join_all(deliveries).await?;
     Ok(())
 }
 

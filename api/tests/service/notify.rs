@@ -367,3 +367,54 @@ async fn a_given_up_notification_is_resent_on_request() {
     .await;
     running.stop().await;
 }
+
+/// Sinks are delivered concurrently: one that accepts connections and never answers holds its
+/// own notification, not the others'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_that_never_answers_delays_no_other() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}/hook", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream); // read nothing, answer nothing
+        }
+    });
+    let answering = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let answering_url = format!("http://{}/hook", answering.local_addr().unwrap());
+    let app = axum::Router::new().route("/hook", axum::routing::post(|| async { "ok" }));
+    tokio::spawn(async move { axum::serve(answering, app).await.unwrap() });
+    // "a-silent" sorts first: delivered one after the other, it would hold "b-answering".
+    let extra = format!(
+        "[notifications]\ntimeout = \"60s\"\npoll_interval = \"50ms\"\n\n\
+         [[notifications.sinks]]\nname = \"a-silent\"\nkind = \"webhook\"\nurl = \"{silent_url}\"\n\n\
+         [[notifications.sinks]]\nname = \"b-answering\"\nkind = \"webhook\"\nurl = \"{answering_url}\"\n"
+    );
+    let harness = Harness::start(&extra).await;
+    let running = Running::start(harness.config.clone()).await;
+    let client = reqwest::Client::new();
+    for (id, cluster) in [("b", "idc-hadoop"), ("c", "cloud-emr")] {
+        let response = client
+            .post(format!("{}/api/v1/events", running.url))
+            .bearer_auth(OPERATOR)
+            .header("content-type", "application/json")
+            .body(event(id, cluster, "dw.changed", "2024-05-01", 1, "succeeded"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+    }
+    let store = &harness.store;
+    let states = || async {
+        let reports = store.reports(&api::store::ReportFilter::default()).await.unwrap();
+        let Some(report) = reports.first() else { return Vec::new() };
+        let rows = store.notifications(report.id).await.unwrap();
+        rows.into_iter().map(|row| (row.sink, row.state)).collect::<Vec<_>>()
+    };
+    wait_until("the answering sink's delivery", Duration::from_secs(20), || async {
+        states().await.contains(&("b-answering".to_owned(), "sent".to_owned()))
+    })
+    .await;
+    assert!(states().await.contains(&("a-silent".to_owned(), "sending".to_owned())), "{:?}", states().await);
+    drop(running); // the silent sink's request is still open
+}
