@@ -52,6 +52,9 @@ pub async fn run(store: Store, config: Arc<Config>, telemetry: Arc<Telemetry>, m
     }
 }
 
+/// Outbox rows delivered as one message: a digest day (or none) and its rows.
+type Group = (Option<String>, Vec<ClaimedNotification>);
+
 /// One round at `now`: route new reports, then deliver what is due.
 pub async fn round(
     store: &Store,
@@ -70,7 +73,7 @@ pub async fn round(
     }
     // Sinks concurrently, so that a slow or unreachable one delays no other; each sink's
     // messages in order.
-    let mut sinks: BTreeMap<String, Vec<(Option<String>, Vec<ClaimedNotification>)>> = BTreeMap::new();
+    let mut sinks: BTreeMap<String, Vec<Group>> = BTreeMap::new();
     for ((sink, day, _), rows) in groups {
         sinks.entry(sink).or_default().push((day, rows));
     }
