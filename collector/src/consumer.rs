@@ -306,6 +306,17 @@ mod tests {
     use super::*;
     use crate::store::StoreError;
 
+    /// The ids of a batch's events.
+    fn event_ids(batch: &[Delivery]) -> Vec<String> {
+        batch
+            .iter()
+            .filter_map(|delivery| match delivery {
+                Delivery::Event { event, .. } => Some(event.event_id.to_string()),
+                Delivery::DeadLetter(_) => None,
+            })
+            .collect()
+    }
+
     /// A store that is down for its first `failures` calls, and records every batch it is given.
     struct Flaky {
         failures: AtomicUsize,
@@ -314,13 +325,7 @@ mod tests {
 
     impl PairingStore for Flaky {
         async fn accept(&self, batch: &[Delivery]) -> Result<Accepted, StoreError> {
-            let ids: Vec<String> = batch
-                .iter()
-                .filter_map(|delivery| match delivery {
-                    Delivery::Event { event, .. } => Some(event.event_id.to_string()),
-                    Delivery::DeadLetter(_) => None,
-                })
-                .collect();
+            let ids = event_ids(batch);
             let events = ids.len();
             self.batches.lock().unwrap().push(ids);
             if self.failures.load(Ordering::SeqCst) > 0 {
@@ -376,13 +381,7 @@ mod tests {
 
     impl PairingStore for Picky {
         async fn accept(&self, batch: &[Delivery]) -> Result<Accepted, StoreError> {
-            let ids: Vec<String> = batch
-                .iter()
-                .filter_map(|delivery| match delivery {
-                    Delivery::Event { event, .. } => Some(event.event_id.to_string()),
-                    Delivery::DeadLetter(_) => None,
-                })
-                .collect();
+            let ids = event_ids(batch);
             if ids.iter().any(|id| id == "poison") {
                 let error: StoreError = "invalid byte sequence for encoding \"UTF8\": 0x00".into();
                 return Err(if self.silent { error } else { Box::new(crate::store::DataRefused(error)) });
