@@ -20,6 +20,7 @@ mod pairs;
 mod registry;
 mod reports;
 mod retention;
+mod transitions;
 
 use std::time::Duration;
 
@@ -28,12 +29,13 @@ use collector::Clusters;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
-pub use gating::{Actor, DagChange, Imported, NewTransition, RerunWarning, Transition};
+pub use gating::{Actor, DagChange, Imported};
 pub use jobs::{ClaimedJob, JobOrigin, JobSpec, JobState, JobStatus, SideSpec};
 pub use outbox::{ClaimedNotification, NewNotification, NotificationStatus, Stats, UnroutedReport};
 pub use registry::RegistryChange;
 pub use reports::{NewReport, ReportFilter, StoredDeadLetter, StoredReport, Verdict};
 pub use retention::Pruned;
+pub use transitions::{NewTransition, RerunWarning, Transition};
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
