@@ -7,13 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${DQC_OPENAPI_VENV:-$HOME/.cache/dqc-openapi-venv}"
-if [ ! -x "$venv/bin/openapi-spec-validator" ]; then
-  if ! { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet 'openapi-spec-validator==0.9.*'; }; then
-    echo "check-openapi: cannot install openapi-spec-validator into $venv" >&2
-    rm -rf "$venv"
-    exit 3
-  fi
-fi
+. scripts/venv.sh
+ensure_venv "$venv" openapi-spec-validator 'openapi-spec-validator==0.9.*'
 document="$(mktemp --suffix=.json)"
 trap 'rm -f "$document"' EXIT
 if [ $# -ge 1 ]; then "$1" openapi > "$document"; else cargo run --quiet -p api --bin dqc -- openapi > "$document"; fi

@@ -13,13 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 engine="${1:-sqlite}" examples="${2:-30}"
 venv="${DQC_SCHEMATHESIS_VENV:-$HOME/.cache/dqc-schemathesis}"
-if [ ! -x "$venv/bin/st" ]; then
-  if ! { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet 'schemathesis==4.*'; }; then
-    echo "fuzz-api: cannot install schemathesis into $venv" >&2
-    rm -rf "$venv"
-    exit 3
-  fi
-fi
+. scripts/venv.sh
+ensure_venv "$venv" st 'schemathesis==4.*'
 cargo build --quiet -p api --bin dqc
 dqc="${CARGO_TARGET_DIR:-target}/debug/dqc"
 work="$(mktemp -d)"
