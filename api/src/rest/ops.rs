@@ -260,3 +260,40 @@ pub(super) fn openapi_path_item() -> utoipa::openapi::PathItem {
         .build();
     utoipa::openapi::PathItem::new(HttpMethod::Get, operation)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::telemetry::{INTAKE_FAILURES_UNREADY, Telemetry};
+
+    #[tokio::test]
+    async fn readiness_fails_after_repeated_intake_store_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[[clusters]]\nname = \"a\"\nrole = \"baseline\"\nlocation = \"file:///data/{{cluster}}/{{table}}\"\n\n\
+             [[clusters]]\nname = \"b\"\nrole = \"candidate\"\nlocation = \"file:///data/{{cluster}}/{{table}}\"\n\n\
+             [store]\nurl = \"sqlite://{}\"\n",
+            dir.path().join("dqc.db").display()
+        );
+        let config = Arc::new(crate::config::parse(&text, "test", &Default::default()).unwrap());
+        let store = crate::service::open_store(&config).await.unwrap();
+        let telemetry = Arc::new(Telemetry::default());
+        telemetry.consumer_running.store(true, Ordering::Relaxed);
+        let (router, _) = crate::rest::router(AppState::new(store, config, Arc::clone(&telemetry)).unwrap()).unwrap();
+        let ready = || async {
+            let request = axum::http::Request::get("/readyz").body(axum::body::Body::empty()).unwrap();
+            router.clone().oneshot(request).await.unwrap().status()
+        };
+        assert_eq!(ready().await, StatusCode::OK);
+        telemetry.intake_failures_in_a_row.store(INTAKE_FAILURES_UNREADY - 1, Ordering::Relaxed);
+        assert_eq!(ready().await, StatusCode::OK);
+        telemetry.intake_failures_in_a_row.store(INTAKE_FAILURES_UNREADY, Ordering::Relaxed);
+        assert_eq!(ready().await, StatusCode::SERVICE_UNAVAILABLE);
+        telemetry.intake_failures_in_a_row.store(0, Ordering::Relaxed);
+        assert_eq!(ready().await, StatusCode::OK, "ready again once a batch is stored");
+    }
+}
