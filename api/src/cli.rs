@@ -10,7 +10,6 @@ mod gate;
 mod progress;
 mod scan;
 mod serve;
-pub(crate) mod size;
 mod token;
 
 use clap::{Parser, Subcommand};

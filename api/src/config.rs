@@ -7,9 +7,11 @@
 //! the process environment. Secrets (Kafka passwords) are never logged: [`KafkaConfig`]'s
 //! `Debug` hides the passthrough properties' values.
 
+mod clock;
 mod duration;
 mod retention;
 mod service;
+mod size;
 mod window;
 
 use std::collections::BTreeMap;
@@ -19,8 +21,10 @@ use std::time::Duration;
 use collector::{Clusters, Role};
 use serde::{Deserialize, Serialize};
 
+pub use clock::{InvalidClock, TimeOfDay, TimeZone};
 pub use retention::RetentionConfig;
 pub use service::{AccessRole, ApiConfig, NotificationsConfig, NotifyPolicy, SinkConfig, SinkKind, TokenConfig};
+pub use size::{ByteSize, InvalidSize};
 pub use window::{RunWindows, Window};
 
 /// Why the configuration cannot be used.
@@ -46,6 +50,9 @@ pub enum ConfigError {
     /// A setting that parses but cannot be used.
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    /// The DAG file of `gating.dag` cannot be used.
+    #[error("gating.dag: {0}")]
+    Dag(#[from] crate::gating::dag::DagError),
 }
 
 /// The whole configuration.
@@ -216,8 +223,8 @@ pub struct RunnerConfig {
     pub max_concurrent: usize,
     /// Memory limit of each diff (`4GiB`), typed at load; none: half the machine's memory
     /// shared by `max_concurrent` diffs ([`Config::memory_limit`]).
-    #[serde(default, deserialize_with = "deserialize_size")]
-    pub memory_limit: Option<usize>,
+    #[serde(default)]
+    pub memory_limit: Option<ByteSize>,
     /// When automatic jobs may run; on-demand jobs run at any time.
     #[serde(default)]
     pub windows: RunWindows,
@@ -283,11 +290,6 @@ pub fn host_name() -> String {
         .map(|name| name.trim().to_owned())
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "dqc".to_owned())
-}
-
-fn deserialize_size<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    crate::cli::size::parse_size(&text).map(Some).map_err(serde::de::Error::custom)
 }
 
 /// The machine's memory in bytes (`MemTotal` of `/proc/meminfo`), if known.
@@ -456,7 +458,6 @@ impl Config {
         if self.runner.max_concurrent == 0 || self.runner.max_attempts == 0 {
             return invalid("runner: max_concurrent and max_attempts must be at least 1".into());
         }
-        self.runner.windows.validate().map_err(|message| ConfigError::Invalid(format!("runner.windows: {message}")))?;
         self.validate_service()?;
         let deadline = self.tables.iter().filter_map(|table| table.deadline).chain([self.pairing.deadline]).max();
         if let (Some(events), Some(deadline)) = (self.retention.events, deadline)
@@ -511,7 +512,7 @@ impl Config {
     /// Each diff's memory limit in bytes: `runner.memory_limit`, else half the machine's memory
     /// (4 GiB when unknown) shared by `runner.max_concurrent` diffs.
     pub fn memory_limit(&self) -> usize {
-        self.runner.memory_limit.unwrap_or_else(|| {
+        self.runner.memory_limit.map(ByteSize::bytes).unwrap_or_else(|| {
             let machine = machine_memory().unwrap_or(8 << 30);
             (machine / 2 / self.runner.max_concurrent.max(1)).max(64 << 20)
         })

@@ -27,7 +27,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{DefaultProducerContext, FutureProducer, FutureRecord};
 use tokio::sync::watch;
 
-use crate::service::ServiceError;
+use crate::error::Error;
 
 /// The run every event of the demo names.
 const RUN: &str = "2024-05-01";
@@ -35,26 +35,6 @@ const RUN: &str = "2024-05-01";
 const TOPIC: &str = "dqc.task-finished";
 /// How long the demo waits for its reports.
 const WAIT: Duration = Duration::from_secs(180);
-
-/// Why the demo failed.
-#[derive(Debug, thiserror::Error)]
-pub enum DemoError {
-    /// Writing the warehouses failed.
-    #[error("cannot write the demo warehouses: {0}")]
-    Data(String),
-    /// The in-process broker failed.
-    #[error("the in-process Kafka broker failed: {0}")]
-    Kafka(#[from] rdkafka::error::KafkaError),
-    /// The service failed.
-    #[error(transparent)]
-    Service(#[from] ServiceError),
-    /// The API did not answer as expected.
-    #[error("the API failed: {0}")]
-    Api(String),
-    /// The reports did not all come in time.
-    #[error("waited {0:?} and {1} of 5 reports came")]
-    Timeout(Duration, usize),
-}
 
 /// The demo's options.
 #[derive(Debug, Clone)]
@@ -91,21 +71,24 @@ pub fn expected_verdicts() -> BTreeMap<String, String> {
 }
 
 /// Runs the demo; prints to stdout as it goes.
-pub async fn run(options: &DemoOptions, shutdown: watch::Receiver<bool>) -> Result<DemoOutcome, DemoError> {
-    let dir = tempfile::Builder::new().prefix("dqc-demo-").tempdir().map_err(|e| DemoError::Data(e.to_string()))?;
+pub async fn run(options: &DemoOptions, shutdown: watch::Receiver<bool>) -> Result<DemoOutcome, Error> {
+    let dir = tempfile::Builder::new()
+        .prefix("dqc-demo-")
+        .tempdir()
+        .map_err(|e| Error::io("create the demo directory", e))?;
     let root = dir.path();
     write_warehouses(&root.join("data"), options.rows)?;
     let mock: MockCluster<'static, DefaultProducerContext> = MockCluster::new(1)?;
     mock.create_topic(TOPIC, 4, 1)?;
-    let token = crate::rest::new_token().map_err(|e| DemoError::Data(e.to_string()))?;
+    let token = crate::rest::new_token().map_err(|e| Error::io("draw a token", e))?;
     let config = crate::config::parse(
         &config_text(root, &mock.bootstrap_servers(), options.port, &token),
         "dqc demo",
         &BTreeMap::new(),
-    )
-    .map_err(ServiceError::from)?;
+    )?;
     let listener = crate::service::bind(&config).await?;
-    let address = listener.local_addr().map_err(|e| DemoError::Api(e.to_string()))?;
+    let address =
+        listener.local_addr().map_err(|source| Error::Listen { address: "the demo listener".into(), source })?;
     let url = format!("http://{address}");
     println!("dqc demo: warehouses in {}", root.join("data").display());
     println!(
@@ -121,8 +104,9 @@ pub async fn run(options: &DemoOptions, shutdown: watch::Receiver<bool>) -> Resu
         reports = wait_for_reports(&url) => reports,
         joined = &mut service => {
             return Err(match joined {
-                Ok(Err(error)) => error.into(),
-                _ => DemoError::Api("the service stopped".into()),
+                Ok(Err(error)) => error,
+                Ok(Ok(())) => Error::Stopped("it returned before the reports came".into()),
+                Err(error) => Error::Stopped(error.to_string()),
             });
         }
     };
@@ -148,8 +132,8 @@ pub async fn run(options: &DemoOptions, shutdown: watch::Receiver<bool>) -> Resu
     }
     let _ = stop.send(true);
     match service.await {
-        Ok(Err(error)) => return Err(error.into()),
-        Err(error) => return Err(DemoError::Api(error.to_string())),
+        Ok(Err(error)) => return Err(error),
+        Err(error) => return Err(Error::Stopped(error.to_string())),
         Ok(Ok(())) => {}
     }
     drop(mock);
@@ -228,7 +212,7 @@ deadline = "2s"
 }
 
 /// Writes both warehouses; see the module docs for what differs.
-fn write_warehouses(data: &Path, rows: i64) -> Result<(), DemoError> {
+fn write_warehouses(data: &Path, rows: i64) -> Result<(), Error> {
     let ids: Vec<i64> = (1..=rows).collect();
     let reversed: Vec<i64> = ids.iter().rev().copied().collect();
     for (cluster, order) in [("idc-hadoop", &ids), ("cloud-emr", &reversed)] {
@@ -272,24 +256,25 @@ fn table(ids: &[i64], key: &str, text: &dyn Fn(i64) -> String) -> RecordBatch {
     RecordBatch::try_new(schema, columns).unwrap_or_else(|_| RecordBatch::new_empty(Arc::new(Schema::empty())))
 }
 
-fn write(data: &Path, cluster: &str, name: &str, batch: &RecordBatch, files: usize) -> Result<(), DemoError> {
-    let failed = |error: &dyn std::fmt::Display| DemoError::Data(format!("{cluster} shop.{name}: {error}"));
+fn write(data: &Path, cluster: &str, name: &str, batch: &RecordBatch, files: usize) -> Result<(), Error> {
+    let what = || format!("write the demo table {cluster} shop.{name}");
     let dir = data.join(cluster).join("warehouse/shop.db").join(name).join(format!("dt={RUN}"));
-    std::fs::create_dir_all(&dir).map_err(|e| failed(&e))?;
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(what(), e))?;
     let per_file = batch.num_rows().div_ceil(files.max(1)).max(1);
     for (index, start) in (0..batch.num_rows()).step_by(per_file).enumerate() {
         let slice = batch.slice(start, per_file.min(batch.num_rows() - start));
-        let file = std::fs::File::create(dir.join(format!("part-{index:05}.orc"))).map_err(|e| failed(&e))?;
-        let mut writer = orc_rust::ArrowWriterBuilder::new(file, batch.schema()).try_build().map_err(|e| failed(&e))?;
-        writer.write(&slice).map_err(|e| failed(&e))?;
-        writer.close().map_err(|e| failed(&e))?;
+        let file = std::fs::File::create(dir.join(format!("part-{index:05}.orc"))).map_err(|e| Error::io(what(), e))?;
+        let mut writer =
+            orc_rust::ArrowWriterBuilder::new(file, batch.schema()).try_build().map_err(|e| Error::io(what(), e))?;
+        writer.write(&slice).map_err(|e| Error::io(what(), e))?;
+        writer.close().map_err(|e| Error::io(what(), e))?;
     }
     Ok(())
 }
 
 /// The events: both clusters for four tables (inventory failed on the candidate), the
 /// baseline alone for shipments.
-async fn publish(brokers: &str) -> Result<(), DemoError> {
+async fn publish(brokers: &str) -> Result<(), Error> {
     let producer: FutureProducer = rdkafka::ClientConfig::new().set("bootstrap.servers", brokers).create()?;
     let mut events = Vec::new();
     for (cluster, short) in [("idc-hadoop", "idc"), ("cloud-emr", "emr")] {
@@ -317,7 +302,7 @@ async fn publish(brokers: &str) -> Result<(), DemoError> {
 }
 
 /// Polls `GET /api/v1/reports` until every table has a report.
-async fn wait_for_reports(url: &str) -> Result<Vec<serde_json::Value>, DemoError> {
+async fn wait_for_reports(url: &str) -> Result<Vec<serde_json::Value>, Error> {
     let client = reqwest::Client::new();
     let started = Instant::now();
     let expected = expected_verdicts();
@@ -326,10 +311,10 @@ async fn wait_for_reports(url: &str) -> Result<Vec<serde_json::Value>, DemoError
             .get(format!("{url}/api/v1/reports?limit=100"))
             .send()
             .await
-            .map_err(|e| DemoError::Api(e.to_string()))?
+            .map_err(|e| Error::Http { what: "GET /api/v1/reports", source: e.into() })?
             .json()
             .await
-            .map_err(|e| DemoError::Api(e.to_string()))?;
+            .map_err(|e| Error::Http { what: "GET /api/v1/reports", source: e.into() })?;
         let reports: Vec<serde_json::Value> = page["reports"].as_array().cloned().unwrap_or_default();
         let mut latest: BTreeMap<String, serde_json::Value> = BTreeMap::new();
         for report in reports {
@@ -339,7 +324,7 @@ async fn wait_for_reports(url: &str) -> Result<Vec<serde_json::Value>, DemoError
             return Ok(latest.into_values().collect());
         }
         if started.elapsed() > WAIT {
-            return Err(DemoError::Timeout(WAIT, latest.len()));
+            return Err(Error::Timeout { waited: WAIT, reports: latest.len(), expected: expected.len() });
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -13,6 +13,7 @@
 //! - [`notify`]: reports to owners through a persisted outbox (webhook, Slack, DingTalk, SMTP).
 //! - [`telemetry`]: this process's counters and the progress of its diffs.
 //! - [`service`]: `dqc serve`, all of it in one process.
+//! - [`error`]: the service's error, split by fault, and [`error::chain`] for people.
 //! - [`demo`]: `dqc demo`, the service on generated warehouses and an in-process broker.
 //!
 //! `main.rs` stays a thin shell that parses arguments, installs tracing and calls [`cli::run`].
@@ -20,6 +21,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod error;
 pub mod gating;
 pub mod notify;
 pub mod rest;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use tokio::sync::watch;
 
 use crate::config::{Config, NotifyPolicy, SinkKind, TableConfig};
@@ -141,8 +141,8 @@ async fn route(store: &Store, config: &Config, now: DateTime<Utc>) -> Result<(),
 /// The day a report belongs to in the digest's time zone, and when that day's digest is sent.
 fn digest_slot(config: &Config, created_at: DateTime<Utc>) -> Option<(String, DateTime<Utc>)> {
     let settings = &config.notifications;
-    let zone: chrono_tz::Tz = settings.timezone.parse().ok()?;
-    let time = NaiveTime::parse_from_str(&settings.digest_time, "%H:%M").ok()?;
+    let zone = settings.timezone.zone();
+    let time = settings.digest_time.time();
     let day = created_at.with_timezone(&zone).date_naive();
     let send_at = zone.from_local_datetime(&day.succ_opt()?.and_time(time)).earliest()?;
     Some((day.to_string(), send_at.with_timezone(&Utc)))
@@ -220,7 +220,9 @@ async fn deliver(
             let next = now + chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::hours(1));
             let queued = rows.iter().map(|row| row.created_at).min().unwrap_or(now);
             let horizon = queued + chrono::Duration::from_std(settings.retry_for).unwrap_or(chrono::Duration::days(1));
-            let retry_at = (attempts < settings.max_attempts && next <= horizon).then_some(next);
+            let retry_at =
+                (!error.is_permanent() && attempts < settings.max_attempts && next <= horizon).then_some(next);
+            let error = crate::error::chain(&error);
             tracing::warn!(sink = sink_name, key = %delivery.key, attempt = attempts, %error, given_up = retry_at.is_none(), "notification failed");
             store.notifications_failed(&ids, &error, retry_at).await
         }

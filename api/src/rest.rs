@@ -52,6 +52,8 @@ struct Inner {
     public_url: String,
     /// The gating model last read, reused while its version holds.
     gating: std::sync::Mutex<Option<Arc<gates::Snapshot>>>,
+    /// The overview and the DAG document last computed, reused while their inputs hold.
+    computed: gates::Computed,
 }
 
 impl AppState {
@@ -60,7 +62,8 @@ impl AppState {
         let tokens = auth::tokens(&config)?;
         let public_url = config.public_url();
         let gating = std::sync::Mutex::default();
-        Ok(Self { inner: Arc::new(Inner { store, config, telemetry, tokens, public_url, gating }) })
+        let computed = gates::Computed::default();
+        Ok(Self { inner: Arc::new(Inner { store, config, telemetry, tokens, public_url, gating, computed }) })
     }
 
     fn store(&self) -> &Store {
@@ -170,9 +173,9 @@ fn with_common_responses(doc: &mut utoipa::openapi::OpenApi) {
 
 /// The router and the OpenAPI document generated from it.
 pub fn router(state: AppState) -> Result<(Router, utoipa::openapi::OpenApi), ConfigError> {
-    let max_body = state.config().max_body()?;
     let state_config = Arc::clone(&state.inner.config);
-    let (router, doc) = routes().layer(DefaultBodyLimit::max(max_body)).with_state(state).split_for_parts();
+    let (router, doc) =
+        routes().layer(DefaultBodyLimit::max(state.config().api.max_body.bytes())).with_state(state).split_for_parts();
     let doc = with_document_route(doc);
     let json = Arc::new(doc.to_pretty_json().unwrap_or_default());
     let router = router

@@ -141,16 +141,12 @@ async fn run_tracked(store: &Store, config: &Config, progress: Arc<JobProgress>,
             Ok(report)
         }
         Ok(Ok(report)) => Ok(report),
-        Ok(Err(error)) => Err((may_pass(&error), crate::cli::diff::error_chain(&error))),
+        Ok(Err(error)) => Err((may_pass(&error), crate::error::chain(&error))),
         Err(panic) => Err((false, format!("the diff panicked: {panic}"))),
     };
     match outcome {
         Ok(report) => {
-            let verdict = match report.verdict {
-                verifier::report::Verdict::Consistent => Verdict::Consistent,
-                verifier::report::Verdict::Inconsistent => Verdict::Inconsistent,
-                verifier::report::Verdict::Error => Verdict::Error,
-            };
+            let verdict = report.verdict;
             let mut document = document(job, &table, serde_json::to_value(&report).unwrap_or_default());
             bound_samples(&mut document, MAX_REPORT_BYTES);
             finish(store, job, instance, NewReport { verdict, reason: None, report: document, export_path }).await;
@@ -319,11 +315,17 @@ fn remove_export(path: Option<String>) {
     }
 }
 
-/// True for failures that may pass on a later attempt: data not visible yet, or a failure of
-/// the machine or the store rather than of the input.
+/// True for failures that may pass on a later attempt: a failure at run time (the store, the
+/// disk, memory), or an input whose data is not visible yet. A bug, or any other input error,
+/// would fail the same way again.
 fn may_pass(error: &verifier::Error) -> bool {
-    matches!(error, verifier::Error::LocationNotFound { .. } | verifier::Error::EmptyDataset { .. })
-        || !error.is_input()
+    match error.fault() {
+        verifier::Fault::Runtime => true,
+        verifier::Fault::Input => {
+            matches!(error, verifier::Error::LocationNotFound { .. } | verifier::Error::EmptyDataset { .. })
+        }
+        verifier::Fault::Bug => false,
+    }
 }
 
 async fn finish(store: &Store, job: &ClaimedJob, instance: &str, report: NewReport) {
@@ -433,5 +435,24 @@ memory_limit = "64MiB"
         assert_eq!(spec.options.tolerance.absolute, Some(0.01));
         assert_eq!(spec.options.sample_limit, 3);
         assert_eq!(spec.limits.memory_limit, Some(64 << 20));
+    }
+
+    #[test]
+    fn a_retry_follows_the_fault() {
+        use verifier::{Error, Side};
+        let disk_full = Error::Spill {
+            what: "rows of the diff pass",
+            source: Box::new(std::io::Error::from(std::io::ErrorKind::StorageFull)),
+        };
+        assert_eq!(disk_full.fault(), verifier::Fault::Runtime);
+        assert!(may_pass(&disk_full), "a full disk may pass");
+        let not_yet = Error::LocationNotFound { side: Side::Candidate, uri: "file:///w/t".into() };
+        assert!(may_pass(&not_yet), "the data may not be visible yet");
+        let wrong_key = Error::MissingKeyColumn { column: "id".into(), side: Side::Baseline, location: "/w".into() };
+        assert_eq!(wrong_key.fault(), verifier::Fault::Input);
+        assert!(!may_pass(&wrong_key), "a missing key column stays missing");
+        let bug = Error::Internal("no encoder".into());
+        assert_eq!(bug.fault(), verifier::Fault::Bug);
+        assert!(!may_pass(&bug));
     }
 }

@@ -17,42 +17,20 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{Config, ConfigError};
+use crate::error::Error;
 use crate::gating::Dag;
 use crate::rest::AppState;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::telemetry::{CountingStore, Telemetry};
 
-/// Why the service could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    /// The configuration is not usable.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The store cannot be opened or migrated.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The Kafka consumer cannot start.
-    #[error(transparent)]
-    Consumer(#[from] consumer::ConsumerError),
-    /// The API cannot listen or serve.
-    #[error("the API cannot listen on `{address}`: {source}")]
-    Listen {
-        /// The address.
-        address: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
 /// Opens the store, registers the configured tables and imports `gating.dag`.
-pub async fn open_store(config: &Config) -> Result<Store, ServiceError> {
+pub async fn open_store(config: &Config) -> Result<Store, Error> {
     let store = Store::open(&config.store.url, config.clusters()?, config.pairing.deadline).await?;
     for table in &config.tables {
         store.register(table, Utc::now()).await?;
     }
     if let Some(path) = &config.gating.dag {
-        let dag = Dag::load(path).map_err(ConfigError::Invalid)?;
+        let dag = Dag::load(path).map_err(ConfigError::from)?;
         // The configuration file is the operator of the deployment: it may seed states.
         let by = crate::store::Actor { name: "configuration", admin: true };
         let imported = store.import_dag(&dag, &by, Utc::now()).await?.map_err(ConfigError::Invalid)?;
@@ -63,23 +41,19 @@ pub async fn open_store(config: &Config) -> Result<Store, ServiceError> {
 }
 
 /// Binds `api.listen`.
-pub async fn bind(config: &Config) -> Result<TcpListener, ServiceError> {
+pub async fn bind(config: &Config) -> Result<TcpListener, Error> {
     let address = config.api.listen.clone();
-    TcpListener::bind(&address).await.map_err(|source| ServiceError::Listen { address, source })
+    TcpListener::bind(&address).await.map_err(|source| Error::Listen { address, source })
 }
 
 /// Runs the service until `shutdown` turns true.
-pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), ServiceError> {
+pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), Error> {
     let listener = bind(&config).await?;
     run_on(config, listener, shutdown).await
 }
 
 /// Runs the service with its API on `listener` until `shutdown` turns true.
-pub async fn run_on(
-    mut config: Config,
-    listener: TcpListener,
-    shutdown: watch::Receiver<bool>,
-) -> Result<(), ServiceError> {
+pub async fn run_on(mut config: Config, listener: TcpListener, shutdown: watch::Receiver<bool>) -> Result<(), Error> {
     if config.api.public_url.is_none()
         && let Ok(address) = listener.local_addr()
     {
@@ -93,13 +67,11 @@ pub async fn run_on(
     let (router, _) = crate::rest::router(state)?;
     let address = listener.local_addr().map_or_else(|_| config.api.listen.clone(), |address| address.to_string());
     tracing::info!(%address, "API listening");
-    let mut tasks: JoinSet<Result<(), ServiceError>> = JoinSet::new();
+    let mut tasks: JoinSet<Result<(), Error>> = JoinSet::new();
     tasks.spawn({
         let shutdown = shutdown.clone();
         async move {
-            crate::rest::serve(listener, router, shutdown)
-                .await
-                .map_err(|source| ServiceError::Listen { address, source })
+            crate::rest::serve(listener, router, shutdown).await.map_err(|source| Error::Listen { address, source })
         }
     });
     if let Some(kafka) = &config.kafka {
@@ -154,13 +126,13 @@ async fn notify_task(
     config: Arc<Config>,
     telemetry: Arc<Telemetry>,
     shutdown: watch::Receiver<bool>,
-) -> Result<(), ServiceError> {
+) -> Result<(), Error> {
     crate::notify::run(store, config, telemetry, shutdown).await;
     Ok(())
 }
 
 /// Prunes by age every `retention.interval` (see [`crate::config::RetentionConfig`]).
-async fn prune(store: Store, config: Arc<Config>, mut shutdown: watch::Receiver<bool>) -> Result<(), ServiceError> {
+async fn prune(store: Store, config: Arc<Config>, mut shutdown: watch::Receiver<bool>) -> Result<(), Error> {
     let retention = &config.retention;
     if [retention.events, retention.reports, retention.jobs, retention.dead_letters].iter().all(Option::is_none) {
         return Ok(());
@@ -197,7 +169,7 @@ async fn prune(store: Store, config: Arc<Config>, mut shutdown: watch::Receiver<
     Ok(())
 }
 
-async fn sweep(store: Store, config: Arc<Config>, mut shutdown: watch::Receiver<bool>) -> Result<(), ServiceError> {
+async fn sweep(store: Store, config: Arc<Config>, mut shutdown: watch::Receiver<bool>) -> Result<(), Error> {
     while !*shutdown.borrow() {
         match store.expire_due(Utc::now()).await {
             Ok(0) => {}

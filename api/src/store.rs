@@ -33,7 +33,7 @@ pub use gating::{Actor, DagChange, Imported};
 pub use jobs::{ClaimedJob, JobOrigin, JobSpec, JobState, JobStatus, SideSpec};
 pub use outbox::{ClaimedNotification, NewNotification, NotificationStatus, Stats, UnroutedReport};
 pub use registry::RegistryChange;
-pub use reports::{NewReport, ReportFilter, StoredDeadLetter, StoredReport, Verdict};
+pub use reports::{ListedReport, NewReport, ReportFilter, StoredDeadLetter, StoredReport, Verdict};
 pub use retention::Pruned;
 pub use transitions::{NewTransition, RerunWarning, Transition};
 
@@ -85,9 +85,13 @@ impl StoreError {
         error.code().is_some_and(|code| code.starts_with("22") || code.starts_with("54"))
     }
 
-    /// For the consumer: a data refusal marked as such ([`collector::store::DataRefused`]).
-    pub fn into_intake(self) -> collector::store::StoreError {
-        if self.is_data_refusal() { Box::new(collector::store::DataRefused(Box::new(self))) } else { Box::new(self) }
+    /// For the consumer: a data refusal marked as such ([`collector::Error::DataRefused`]).
+    pub fn into_intake(self) -> collector::Error {
+        if self.is_data_refusal() {
+            collector::Error::DataRefused(Box::new(self))
+        } else {
+            collector::Error::Store(Box::new(self))
+        }
     }
 }
 

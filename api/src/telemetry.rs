@@ -120,10 +120,7 @@ pub struct CountingStore {
 }
 
 impl collector::store::PairingStore for CountingStore {
-    async fn accept(
-        &self,
-        batch: &[collector::store::Delivery],
-    ) -> Result<collector::store::Accepted, collector::store::StoreError> {
+    async fn accept(&self, batch: &[collector::store::Delivery]) -> collector::Result<collector::store::Accepted> {
         let accepted = self.store.accept_at(batch, chrono::Utc::now()).await;
         let failures = &self.telemetry.intake_failures_in_a_row;
         match accepted {

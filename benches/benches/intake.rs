@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use api::store::Store;
 use collector::Clusters;
 use collector::consumer::{self, ConsumerSettings, validate};
-use collector::store::{Accepted, Delivery, PairingStore, Source, StoreError};
+use collector::store::{Accepted, Delivery, PairingStore, Source};
 use rdkafka::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
@@ -62,7 +62,7 @@ struct Counting {
 }
 
 impl PairingStore for Counting {
-    async fn accept(&self, batch: &[Delivery]) -> Result<Accepted, StoreError> {
+    async fn accept(&self, batch: &[Delivery]) -> collector::Result<Accepted> {
         let accepted = self.store.accept(batch).await?;
         let total = self.events.fetch_add(accepted.events, Ordering::SeqCst) + accepted.events;
         if total >= self.target {

@@ -3,10 +3,10 @@
 //! Offsets: `enable.auto.commit=true` with `enable.auto.offset.store=false`. A batch of
 //! messages (up to [`ConsumerSettings::batch_size`], or what arrives within
 //! [`ConsumerSettings::batch_wait`]) is validated, handed to [`PairingStore::accept`] in one
-//! transaction, and only then are its offsets stored, so a committed offset never covers an
+//! transaction (while the next batch is received), and only then are its offsets stored, so a committed offset never covers an
 //! event that is not durable. The stored offsets are then committed asynchronously, batch by
 //! batch. A store failure retries the same batch with backoff; nothing is skipped. A failure
-//! caused by the data ([`DataRefused`](crate::store::DataRefused)), or one that repeats
+//! caused by the data ([`Error::DataRefused`]), or one that repeats
 //! [`SPLIT_AFTER`] times for the same batch, splits the batch in halves, down to the one message
 //! that fails, which is kept as a dead letter with the store's reason: one poison message never
 //! stops intake. On a
@@ -25,6 +25,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientConfig, ClientContext, Message};
 use tokio::sync::watch;
 
+use crate::error::{Error, Result};
 use crate::event::{self, Clusters};
 use crate::store::{Accepted, DeadLetter, Delivery, PairingStore, Source};
 
@@ -45,20 +46,6 @@ pub struct ConsumerSettings {
     pub batch_wait: Duration,
     /// The clusters events may come from.
     pub clusters: Clusters,
-}
-
-/// A consumer failure that stops consumption.
-#[derive(Debug, thiserror::Error)]
-pub enum ConsumerError {
-    /// The consumer could not be created or subscribed (bad brokers or properties).
-    #[error("cannot start the Kafka consumer of topic `{topic}`: {source}")]
-    Start {
-        /// The topic.
-        topic: String,
-        /// librdkafka's error.
-        #[source]
-        source: KafkaError,
-    },
 }
 
 /// Commits stored offsets synchronously when partitions are taken away.
@@ -90,15 +77,27 @@ pub async fn run<S: PairingStore>(
     settings: &ConsumerSettings,
     store: Arc<S>,
     mut shutdown: watch::Receiver<bool>,
-) -> Result<Accepted, ConsumerError> {
+) -> Result<Accepted> {
     let consumer = create(settings)?;
     let mut total = Accepted::default();
     tracing::info!(topic = %settings.topic, group = %settings.group_id, "consuming events");
-    while let Some(first) = next_message(&consumer, &mut shutdown).await {
-        let mut batch = vec![first];
-        fill(&consumer, settings, &mut batch).await;
+    let mut next: Vec<Received> = Vec::new();
+    loop {
+        if next.is_empty() {
+            let Some(first) = next_message(&consumer, &mut shutdown).await else { break };
+            next.push(first);
+            fill(&consumer, settings, &mut next).await;
+        }
+        let batch = std::mem::take(&mut next);
         let deliveries: Vec<Delivery> = batch.iter().map(|message| deliver(message, &settings.clusters)).collect();
-        let Some(accepted) = accept_with_retry(store.as_ref(), &deliveries, &mut shutdown).await else {
+        // While the store makes this batch durable, the next one is received: the store's
+        // transaction and librdkafka's fetches overlap. The next batch's offsets are stored
+        // only once it is durable in its turn.
+        let (accepted, ()) = tokio::join!(
+            accept_with_retry(store.as_ref(), &deliveries, &mut shutdown),
+            fill(&consumer, settings, &mut next),
+        );
+        let Some(accepted) = accepted else {
             break;
         };
         tracing::debug!(messages = batch.len(), ?accepted, "batch durable");
@@ -122,8 +121,8 @@ pub async fn run<S: PairingStore>(
     Ok(total)
 }
 
-fn create(settings: &ConsumerSettings) -> Result<StreamConsumer<CommitOnRevoke>, ConsumerError> {
-    let start = |source| ConsumerError::Start { topic: settings.topic.clone(), source };
+fn create(settings: &ConsumerSettings) -> Result<StreamConsumer<CommitOnRevoke>> {
+    let start = |source| Error::ConsumerStart { topic: settings.topic.clone(), source };
     let mut config = ClientConfig::new();
     for (key, value) in &settings.properties {
         config.set(key, value);
@@ -210,7 +209,7 @@ pub fn validate(payload: &[u8], clusters: &Clusters, source: Source) -> Delivery
         Err(invalid) => Delivery::DeadLetter(DeadLetter {
             source,
             payload: payload.to_vec(),
-            reason: crate::store::printable(&invalid.0),
+            reason: crate::store::printable(&invalid.to_string()),
         }),
     }
 }
@@ -240,7 +239,7 @@ async fn accept_with_retry<S: PairingStore>(
                 Err(error) => error,
             };
             failures += 1;
-            if crate::store::is_data_refusal(&error) || failures >= SPLIT_AFTER {
+            if matches!(error, Error::DataRefused(_)) || failures >= SPLIT_AFTER {
                 if let [single] = batch {
                     // Kept as a dead letter if the store takes that; if it does not either, the
                     // store is down rather than the message bad: retry it as it is.
@@ -278,7 +277,7 @@ fn source_of(delivery: &Delivery) -> &Source {
 }
 
 /// A delivery the store refuses, as a dead letter with the store's reason.
-fn dead_letter(delivery: &Delivery, error: &crate::store::StoreError) -> Delivery {
+fn dead_letter(delivery: &Delivery, error: &Error) -> Delivery {
     let (payload, earlier) = match delivery {
         Delivery::Event { event, .. } => (serde_json::to_vec(event).unwrap_or_default(), None),
         Delivery::DeadLetter(dead) => (dead.payload.clone(), Some(dead.reason.as_str())),
@@ -304,7 +303,6 @@ mod tests {
     use rdkafka::producer::{FutureProducer, FutureRecord};
 
     use super::*;
-    use crate::store::StoreError;
 
     /// The ids of a batch's events.
     fn event_ids(batch: &[Delivery]) -> Vec<String> {
@@ -324,13 +322,13 @@ mod tests {
     }
 
     impl PairingStore for Flaky {
-        async fn accept(&self, batch: &[Delivery]) -> Result<Accepted, StoreError> {
+        async fn accept(&self, batch: &[Delivery]) -> Result<Accepted> {
             let ids = event_ids(batch);
             let events = ids.len();
             self.batches.lock().unwrap().push(ids);
             if self.failures.load(Ordering::SeqCst) > 0 {
                 self.failures.fetch_sub(1, Ordering::SeqCst);
-                return Err("the store is down".into());
+                return Err(Error::Store("the store is down".into()));
             }
             Ok(Accepted { events, ..Accepted::default() })
         }
@@ -380,11 +378,11 @@ mod tests {
     }
 
     impl PairingStore for Picky {
-        async fn accept(&self, batch: &[Delivery]) -> Result<Accepted, StoreError> {
+        async fn accept(&self, batch: &[Delivery]) -> Result<Accepted> {
             let ids = event_ids(batch);
             if ids.iter().any(|id| id == "poison") {
-                let error: StoreError = "invalid byte sequence for encoding \"UTF8\": 0x00".into();
-                return Err(if self.silent { error } else { Box::new(crate::store::DataRefused(error)) });
+                let error = "invalid byte sequence for encoding \"UTF8\": 0x00".into();
+                return Err(if self.silent { Error::Store(error) } else { Error::DataRefused(error) });
             }
             let events = ids.len();
             self.kept.lock().unwrap().extend(ids);

@@ -1,12 +1,13 @@
 //! The task-finished event (DESIGN.md, "Event contract") and its validation.
 //!
-//! [`parse`] turns a Kafka payload into an [`Event`] or an [`InvalidEvent`] whose message says
+//! [`parse`] turns a Kafka payload into an [`Event`] or an [`Error::InvalidEvent`] whose message says
 //! exactly what is wrong; the consumer keeps invalid payloads as dead letters. Validation that
 //! needs configuration (is the cluster known?) is done by [`Clusters::role_of`].
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use crate::ident::{self, ClusterName, EventId, RunId, TableName, TaskId, WorkflowId};
 
 /// A task-finished message from one cluster.
@@ -95,24 +96,19 @@ impl Output {
     }
 }
 
-/// Why a payload is not a usable event.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidEvent(pub String);
-
 /// Parses and validates one payload.
-pub fn parse(payload: &[u8]) -> Result<Event, InvalidEvent> {
-    let text =
-        std::str::from_utf8(payload).map_err(|error| InvalidEvent(format!("the payload is not UTF-8: {error}")))?;
+pub fn parse(payload: &[u8]) -> Result<Event> {
+    let text = std::str::from_utf8(payload)
+        .map_err(|error| Error::invalid_event(format!("the payload is not UTF-8: {error}")))?;
     let event: Event = serde_json::from_str(text)
-        .map_err(|error| InvalidEvent(format!("the payload is not a valid event: {error}")))?;
+        .map_err(|error| Error::invalid_event(format!("the payload is not a valid event: {error}")))?;
     validate(&event)?;
     Ok(event)
 }
 
-fn validate(event: &Event) -> Result<(), InvalidEvent> {
+fn validate(event: &Event) -> Result<()> {
     if event.outputs.is_empty() && event.status == Status::Succeeded {
-        return Err(InvalidEvent("a succeeded event lists no `outputs`".to_owned()));
+        return Err(Error::invalid_event("a succeeded event lists no `outputs`"));
     }
     for (index, output) in event.outputs.iter().enumerate() {
         validate_output(index, output)?;
@@ -123,16 +119,16 @@ fn validate(event: &Event) -> Result<(), InvalidEvent> {
 /// Most bytes of an output's `location`.
 pub const MAX_LOCATION_BYTES: usize = 4096;
 
-fn validate_output(index: usize, output: &Output) -> Result<(), InvalidEvent> {
+fn validate_output(index: usize, output: &Output) -> Result<()> {
     if let Some(location) = &output.location {
         ident::check(
             &format!("outputs[{index}].location"),
             location,
             ident::Rules { max_bytes: MAX_LOCATION_BYTES, path: false },
         )
-        .map_err(|error| InvalidEvent(error.to_string()))?;
+        .map_err(|error| Error::invalid_event(error.to_string()))?;
     }
-    check_partition(&output.partition).map_err(|message| InvalidEvent(format!("outputs[{index}].{message}")))
+    check_partition(&output.partition).map_err(|message| Error::invalid_event(format!("outputs[{index}].{message}")))
 }
 
 /// Most partition columns of one output.
@@ -188,13 +184,13 @@ pub struct Clusters {
 
 impl Clusters {
     /// The role of a named cluster, or why the name is not accepted.
-    pub fn role_of(&self, cluster: &str) -> Result<Role, InvalidEvent> {
+    pub fn role_of(&self, cluster: &str) -> Result<Role> {
         if cluster == self.baseline {
             Ok(Role::Baseline)
         } else if cluster == self.candidate {
             Ok(Role::Candidate)
         } else {
-            Err(InvalidEvent(format!(
+            Err(Error::invalid_event(format!(
                 "unknown cluster `{cluster}` (configured: `{}` baseline, `{}` candidate)",
                 self.baseline, self.candidate
             )))
@@ -257,7 +253,7 @@ mod tests {
             field in proptest::sample::select(vec!["e1", "cloud-emr", "dw.orders", "2024-05-01", "dw_orders", "dw.orders_daily"]),
             text in "\\PC{0,16}|[./%\\\\=\\x00-\\x1f]{0,8}",
         ) {
-            proptest::prop_assert!(parse(&bytes).is_ok() || !parse(&bytes).unwrap_err().0.is_empty());
+            proptest::prop_assert!(parse(&bytes).is_ok() || !parse(&bytes).unwrap_err().to_string().is_empty());
             let payload = EVENT.replacen(&format!("\"{field}\""), &serde_json::to_string(&text).unwrap(), 1);
             match parse(payload.as_bytes()) {
                 Ok(event) => {
@@ -268,7 +264,7 @@ mod tests {
                         proptest::prop_assert!(!output.table.contains(['/', '%', '\\']));
                     }
                 }
-                Err(invalid) => proptest::prop_assert!(!invalid.0.is_empty()),
+                Err(invalid) => proptest::prop_assert!(!invalid.to_string().is_empty()),
             }
         }
     }

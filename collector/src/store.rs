@@ -92,22 +92,6 @@ impl std::ops::AddAssign for Accepted {
     }
 }
 
-/// A store failure; the consumer retries the batch (accepting is idempotent).
-pub type StoreError = Box<dyn std::error::Error + Send + Sync>;
-
-/// A store's refusal caused by the data of a batch rather than by the store (PostgreSQL's
-/// SQLSTATE classes 22, data exception, and 54, program limit exceeded): retrying the same
-/// batch cannot help. A [`PairingStore`] returns it (boxed) so that the consumer splits the
-/// batch and keeps the offending message as a dead letter.
-#[derive(Debug, thiserror::Error)]
-#[error("the store refuses the data: {0}")]
-pub struct DataRefused(#[source] pub StoreError);
-
-/// True when `error` is a [`DataRefused`].
-pub fn is_data_refusal(error: &StoreError) -> bool {
-    error.downcast_ref::<DataRefused>().is_some()
-}
-
 /// `text` with control characters written as `\u{..}` escapes: a reason or a name quoted from
 /// an input can hold a NUL, which PostgreSQL's text refuses and a terminal misprints.
 pub fn printable(text: &str) -> String {
@@ -119,6 +103,8 @@ pub fn printable(text: &str) -> String {
 
 /// Durable pairing state.
 pub trait PairingStore: Send + Sync + 'static {
-    /// Makes a batch of deliveries durable in one transaction (see the module docs).
-    fn accept(&self, batch: &[Delivery]) -> impl Future<Output = Result<Accepted, StoreError>> + Send;
+    /// Makes a batch of deliveries durable in one transaction (see the module docs). Fails with
+    /// [`Error::Store`](crate::Error::Store), or [`Error::DataRefused`](crate::Error::DataRefused)
+    /// when the data of the batch is at fault.
+    fn accept(&self, batch: &[Delivery]) -> impl Future<Output = crate::Result<Accepted>> + Send;
 }

@@ -184,8 +184,8 @@ struct Split {
     partition: usize,
 }
 
-fn spill_error(error: impl std::fmt::Display) -> Error {
-    Error::Internal(format!("cannot spill rows of the diff pass to a temporary file: {error}"))
+fn spill_error(error: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Spill { what: "rows of the diff pass", source: Box::new(error) }
 }
 
 impl Split {

@@ -82,15 +82,50 @@ pub enum Error {
     Fingerprint { path: String, reason: String },
 
     /// Writing the export file failed.
-    #[error("cannot write the export to `{path}`: {reason}")]
-    Export { path: String, reason: String },
+    #[error("cannot write the export to `{path}`: {source}")]
+    Export {
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// Spilling to a temporary file failed (a full disk, a missing temporary directory).
+    #[error("cannot spill {what} to a temporary file: {source}")]
+    Spill {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 
     /// A bug in dqc.
     #[error("internal error: {0}")]
     Internal(String),
 }
 
+/// Whose fault an error is, which decides what a caller does with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The user's input: a wrong path, file, key or option. Running again gives the same error,
+    /// unless the data is not there yet.
+    Input,
+    /// A failure at run time: the object store, the disk, memory. It may pass.
+    Runtime,
+    /// A bug in dqc.
+    Bug,
+}
+
 impl Error {
+    /// Whose fault this error is.
+    pub fn fault(&self) -> Fault {
+        if self.is_input() {
+            Fault::Input
+        } else if matches!(self, Self::Internal(_)) {
+            Fault::Bug
+        } else {
+            Fault::Runtime
+        }
+    }
+
     /// True when the user's input is at fault (a wrong path, file, key or option), as opposed to
     /// a failure at run time or a bug.
     pub fn is_input(&self) -> bool {

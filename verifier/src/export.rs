@@ -70,8 +70,8 @@ impl Export {
     }
 }
 
-fn failed(path: &str, error: impl std::fmt::Display) -> Error {
-    Error::Export { path: path.to_owned(), reason: error.to_string() }
+fn failed(path: &str, error: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Export { path: path.to_owned(), source: Box::new(error) }
 }
 
 /// The `column` of each picked retained row, NULL where none is picked.

@@ -425,11 +425,7 @@ pub fn compare_fingerprints(
 impl FingerprintComparison {
     /// The text rendering: verdict, sides, and the first differing buckets.
     pub fn to_text(&self) -> String {
-        let verdict = match self.verdict {
-            Verdict::Consistent => "CONSISTENT",
-            Verdict::Inconsistent => "INCONSISTENT",
-            Verdict::Error => "ERROR",
-        };
+        let verdict = self.verdict.as_str().to_ascii_uppercase();
         let mut out = format!("verdict: {verdict} (fingerprints; run a full diff for rows and columns)\n");
         for (name, side) in [("baseline", &self.baseline), ("candidate", &self.candidate)] {
             out.push_str(&format!("{name:<9}: {} rows  {}  ({})\n", side.rows, side.uri, side.fingerprint));

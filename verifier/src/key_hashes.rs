@@ -56,7 +56,7 @@ fn run_of(hash: u64) -> usize {
 }
 
 fn spill_error(error: std::io::Error) -> Error {
-    Error::Internal(format!("cannot spill key hashes to a temporary file: {error}"))
+    Error::Spill { what: "key hashes", source: Box::new(error) }
 }
 
 impl KeyHashes {

@@ -38,13 +38,13 @@ mod scan_floor;
 mod source;
 pub mod spec;
 
-pub use error::{Error, Result};
+pub use error::{Error, Fault, Result};
 pub use fingerprint_file::{
     BucketDigest, DifferingBucket, FingerprintColumn, FingerprintComparison, FingerprintFile, FingerprintHeader,
     FingerprintSide, FingerprintSpec, compare_fingerprints, fingerprint_dataset, fingerprint_dataset_with_progress,
 };
 pub use progress::{NoProgress, Pass, Progress};
-pub use report::{BucketSummary, Report, Verdict};
+pub use report::{BucketSummary, Report, UnknownVerdict, Verdict};
 pub use run::{diff, diff_with_progress};
 pub use scan_floor::{ScanSummary, scan};
 pub use source::{Dataset, DatasetScanExec, DatasetTable, local_file};

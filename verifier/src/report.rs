@@ -5,17 +5,23 @@
 
 mod text;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// The outcome of a diff.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The verdict of a report: the outcome of a diff, and in the service the outcome of a pair.
+///
+/// Defined once for the engine, the store, gating and the API. A diff gives `consistent`,
+/// `inconsistent` or `error`; `divergent` is the service's verdict for a pair one of whose sides
+/// failed or never came, which no diff gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Every row matches and the schemas agree (after options).
     Consistent,
     /// Some row or the schema differs.
     Inconsistent,
+    /// The pair could not be diffed: a side failed or never came (the service's verdict).
+    Divergent,
     /// dqc could not tell; the report carries the reason.
     Error,
 }
@@ -26,7 +32,42 @@ impl Verdict {
         match self {
             Verdict::Consistent => 0,
             Verdict::Inconsistent => 1,
-            Verdict::Error => 2,
+            Verdict::Divergent | Verdict::Error => 2,
+        }
+    }
+
+    /// The verdict as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Consistent => "consistent",
+            Self::Inconsistent => "inconsistent",
+            Self::Divergent => "divergent",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A verdict name that is none of the four.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown verdict `{0}` (consistent, inconsistent, divergent or error)")]
+pub struct UnknownVerdict(pub String);
+
+impl std::str::FromStr for Verdict {
+    type Err = UnknownVerdict;
+
+    fn from_str(text: &str) -> Result<Self, UnknownVerdict> {
+        match text {
+            "consistent" => Ok(Self::Consistent),
+            "inconsistent" => Ok(Self::Inconsistent),
+            "divergent" => Ok(Self::Divergent),
+            "error" => Ok(Self::Error),
+            other => Err(UnknownVerdict(other.to_owned())),
         }
     }
 }

@@ -39,7 +39,7 @@ pub(crate) async fn run(args: &DemoArgs) -> i32 {
             1
         }
         Err(error) => {
-            eprintln!("dqc demo: {}", super::diff::error_chain(&error));
+            eprintln!("dqc demo: {}", crate::error::chain(&error));
             2
         }
     }

@@ -17,7 +17,7 @@ use verifier::{DiffOptions, DiffSpec, FingerprintFile, ResourceLimits, Tolerance
 
 use super::progress::with_progress;
 
-use super::size::parse_size;
+use crate::config::ByteSize;
 
 /// How the report is printed on standard output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -80,8 +80,8 @@ pub struct CompareArgs {
     #[arg(long = "where")]
     pub filter: Option<String>,
     /// Memory the engine may use, e.g. 4GiB.
-    #[arg(long, value_parser = parse_size)]
-    pub memory_limit: Option<usize>,
+    #[arg(long)]
+    pub memory_limit: Option<ByteSize>,
 }
 
 impl CompareArgs {
@@ -110,7 +110,7 @@ impl CompareArgs {
 
     /// The resource limits these flags describe.
     pub fn limits(&self, threads: Option<usize>) -> ResourceLimits {
-        ResourceLimits { memory_limit: self.memory_limit, threads }
+        ResourceLimits { memory_limit: self.memory_limit.map(ByteSize::bytes), threads }
     }
 }
 
@@ -173,7 +173,7 @@ pub(crate) async fn run(args: &DiffArgs, threads: Option<usize>) -> i32 {
                     let json = serde_json::to_string_pretty(&comparison).unwrap_or_default();
                     print_outcome(args, &json, || comparison.to_text(), comparison.verdict)
                 }
-                Err(error) => fail(args, &error_chain(&error)),
+                Err(error) => fail(args, &crate::error::chain(&error)),
             };
         }
         (Ok(Some(_)), Ok(None)) | (Ok(None), Ok(Some(_))) => {
@@ -181,13 +181,13 @@ pub(crate) async fn run(args: &DiffArgs, threads: Option<usize>) -> i32 {
                            or two fingerprint files";
             return fail(args, message);
         }
-        (Err(error), _) | (_, Err(error)) => return fail(args, &error_chain(&error)),
+        (Err(error), _) | (_, Err(error)) => return fail(args, &crate::error::chain(&error)),
         (Ok(None), Ok(None)) => {}
     }
     let outcome = match args.to_spec(threads) {
-        Ok(spec) => {
-            with_progress(|progress| verifier::diff_with_progress(&spec, progress)).await.map_err(|e| error_chain(&e))
-        }
+        Ok(spec) => with_progress(|progress| verifier::diff_with_progress(&spec, progress))
+            .await
+            .map_err(|e| crate::error::chain(&e)),
         Err(message) => Err(message),
     };
     match outcome {
@@ -231,21 +231,6 @@ fn write_output(args: &DiffArgs, json: &str) -> Result<(), String> {
             .map_err(|e| format!("cannot write the report to `{}`: {e}", path.display())),
         None => Ok(()),
     }
-}
-
-/// The error and its causes on one line: "cannot read ...: unexpected end of file".
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
 }
 
 #[cfg(test)]

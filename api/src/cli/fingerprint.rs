@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 use verifier::{FingerprintSpec, Side};
 
-use super::diff::{CompareArgs, error_chain, key_columns};
+use super::diff::{CompareArgs, key_columns};
 use super::progress::with_progress;
 
 /// Arguments of `dqc fingerprint`.
@@ -79,7 +79,7 @@ pub(crate) async fn run(args: &FingerprintArgs, threads: Option<usize>) -> i32 {
             0
         }
         Err(error) => {
-            eprintln!("error: {}", error_chain(&error));
+            eprintln!("error: {}", crate::error::chain(&error));
             2
         }
     }

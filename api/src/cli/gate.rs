@@ -115,7 +115,9 @@ async fn call(args: &GateArgs) -> Result<(i32, Value), String> {
     };
     let client = reqwest::Client::new();
     let request = match &args.command {
-        GateCommand::Import { file } => client.put(url(&["dag"])?).json(&Dag::load(file)?),
+        GateCommand::Import { file } => {
+            client.put(url(&["dag"])?).json(&Dag::load(file).map_err(|error| error.to_string())?)
+        }
         GateCommand::Check { workflow, to } => {
             client.post(url(&["workflows", workflow, "transitions"])?).json(&json!({ "to": to, "dry_run": true }))
         }

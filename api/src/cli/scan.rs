@@ -7,8 +7,8 @@
 use clap::Args;
 use verifier::ResourceLimits;
 
-use super::diff::{Format, error_chain};
-use super::size::parse_size;
+use super::diff::Format;
+use crate::config::ByteSize;
 
 /// Arguments of `dqc scan`.
 #[derive(Debug, Args)]
@@ -20,13 +20,13 @@ pub struct ScanArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Memory the engine may use, e.g. 4GiB.
-    #[arg(long, value_parser = parse_size)]
-    pub memory_limit: Option<usize>,
+    #[arg(long)]
+    pub memory_limit: Option<ByteSize>,
 }
 
 /// Runs `dqc scan` and returns its exit code.
 pub(crate) async fn run(args: &ScanArgs, threads: Option<usize>) -> i32 {
-    let limits = ResourceLimits { memory_limit: args.memory_limit, threads };
+    let limits = ResourceLimits { memory_limit: args.memory_limit.map(ByteSize::bytes), threads };
     let started = std::time::Instant::now();
     let scans = args.uris.iter().map(|uri| verifier::scan(uri, &limits));
     match futures::future::try_join_all(scans).await {
@@ -48,7 +48,7 @@ pub(crate) async fn run(args: &ScanArgs, threads: Option<usize>) -> i32 {
             0
         }
         Err(error) => {
-            eprintln!("error: {}", error_chain(&error));
+            eprintln!("error: {}", crate::error::chain(&error));
             2
         }
     }

@@ -32,7 +32,7 @@ pub(crate) async fn run(args: &ServeArgs) -> i32 {
     match crate::service::run(config, shutdown).await {
         Ok(()) => 0,
         Err(error) => {
-            eprintln!("dqc serve: {}", super::diff::error_chain(&error));
+            eprintln!("dqc serve: {}", crate::error::chain(&error));
             2
         }
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::duration;
+use super::{ByteSize, TimeOfDay, TimeZone};
 
 /// The REST API.
 #[derive(Debug, Clone, Deserialize)]
@@ -23,7 +24,7 @@ pub struct ApiConfig {
     pub allowed_roots: Vec<String>,
     /// Largest request body (`1MiB`).
     #[serde(default = "default_max_body")]
-    pub max_body: String,
+    pub max_body: ByteSize,
     /// Bearer tokens, stored as SHA-256 hex digests (`dqc token` prints one).
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
@@ -92,8 +93,8 @@ const COMMON_SECRETS: &[&str] = &[
 fn default_listen() -> String {
     "127.0.0.1:8080".to_owned()
 }
-fn default_max_body() -> String {
-    "1MiB".to_owned()
+fn default_max_body() -> ByteSize {
+    ByteSize::new(1 << 20)
 }
 
 /// One bearer token.
@@ -157,10 +158,10 @@ pub struct NotificationsConfig {
     pub retry_for: Duration,
     /// Time of day (`HH:MM`, in `timezone`) at which daily digests are sent.
     #[serde(default = "default_digest_time")]
-    pub digest_time: String,
+    pub digest_time: TimeOfDay,
     /// IANA time zone of `digest_time` and of a digest's day.
-    #[serde(default = "default_timezone")]
-    pub timezone: String,
+    #[serde(default)]
+    pub timezone: TimeZone,
     /// How often the outbox is looked at when nothing wakes it.
     #[serde(default = "default_poll", deserialize_with = "duration::deserialize")]
     pub poll_interval: Duration,
@@ -177,7 +178,7 @@ impl Default for NotificationsConfig {
             retry_backoff: default_backoff(),
             retry_for: default_retry_for(),
             digest_time: default_digest_time(),
-            timezone: default_timezone(),
+            timezone: TimeZone::UTC,
             poll_interval: default_poll(),
             timeout: default_timeout(),
         }
@@ -193,11 +194,8 @@ fn default_retry_for() -> Duration {
 fn default_backoff() -> Duration {
     Duration::from_secs(10)
 }
-fn default_digest_time() -> String {
-    "09:00".to_owned()
-}
-fn default_timezone() -> String {
-    "UTC".to_owned()
+fn default_digest_time() -> TimeOfDay {
+    TimeOfDay::at(9, 0)
 }
 fn default_poll() -> Duration {
     Duration::from_secs(2)
@@ -274,7 +272,6 @@ impl super::Config {
         if self.api.listen.parse::<std::net::SocketAddr>().is_err() {
             return invalid(format!("api.listen: `{}` is not an address and port (127.0.0.1:8080)", self.api.listen));
         }
-        self.max_body()?;
         if self.api.max_concurrent_requests == 0 || self.api.request_timeout.is_zero() {
             return invalid("api.max_concurrent_requests and api.request_timeout must be above 0".into());
         }
@@ -330,19 +327,7 @@ impl super::Config {
         if notifications.max_attempts == 0 {
             return invalid("notifications.max_attempts must be at least 1".into());
         }
-        if chrono::NaiveTime::parse_from_str(&notifications.digest_time, "%H:%M").is_err() {
-            return invalid(format!("notifications.digest_time: `{}` is not HH:MM", notifications.digest_time));
-        }
-        if notifications.timezone.parse::<chrono_tz::Tz>().is_err() {
-            return invalid(format!("notifications.timezone: `{}` is not an IANA time zone", notifications.timezone));
-        }
         Ok(())
-    }
-
-    /// The largest request body in bytes.
-    pub fn max_body(&self) -> Result<usize, super::ConfigError> {
-        crate::cli::size::parse_size(&self.api.max_body)
-            .map_err(|message| super::ConfigError::Invalid(format!("api.max_body: {message}")))
     }
 
     /// The URL that links in notifications start with, without a trailing `/`.

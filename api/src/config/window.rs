@@ -9,41 +9,56 @@
 use chrono::{DateTime, NaiveTime, Utc};
 use serde::Deserialize;
 
-/// The run windows of automatic jobs.
+use super::{InvalidClock, TimeZone};
+
+/// The run windows of automatic jobs, typed at load.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunWindows {
     /// Automatic jobs start only inside one of these.
     #[serde(default)]
-    pub only: Vec<String>,
+    pub only: Vec<Window>,
     /// Automatic jobs never start inside any of these.
     #[serde(default)]
-    pub never: Vec<String>,
+    pub never: Vec<Window>,
     /// The time zone of the windows (IANA name); default UTC.
     #[serde(default)]
-    pub timezone: Option<String>,
+    pub timezone: TimeZone,
 }
 
-/// One daily window, `[start, end)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One daily window, `[start, end)`, never empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Window {
     start: NaiveTime,
     end: NaiveTime,
 }
 
-impl Window {
+impl std::str::FromStr for Window {
+    type Err = InvalidClock;
+
     /// Parses `HH:MM-HH:MM`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let invalid = || format!("`{text}` is not a window such as 01:00-07:00");
+    fn from_str(text: &str) -> Result<Self, InvalidClock> {
+        let invalid = || InvalidClock::new(format!("`{text}` is not a window such as 01:00-07:00"));
         let (start, end) = text.split_once('-').ok_or_else(invalid)?;
         let time = |part: &str| NaiveTime::parse_from_str(part.trim(), "%H:%M").map_err(|_| invalid());
         let window = Self { start: time(start)?, end: time(end)? };
         if window.start == window.end {
-            return Err(format!("`{text}` is empty: its start and end are the same"));
+            return Err(InvalidClock::new(format!("`{text}` is empty: its start and end are the same")));
         }
         Ok(window)
     }
+}
 
+impl TryFrom<String> for Window {
+    type Error = InvalidClock;
+
+    fn try_from(text: String) -> Result<Self, InvalidClock> {
+        text.parse()
+    }
+}
+
+impl Window {
     /// True when `time` falls in the window.
     pub fn contains(&self, time: NaiveTime) -> bool {
         if self.start < self.end {
@@ -55,27 +70,10 @@ impl Window {
 }
 
 impl RunWindows {
-    pub(super) fn validate(&self) -> Result<(), String> {
-        self.timezone()?;
-        for text in self.only.iter().chain(&self.never) {
-            Window::parse(text)?;
-        }
-        Ok(())
-    }
-
-    fn timezone(&self) -> Result<chrono_tz::Tz, String> {
-        match &self.timezone {
-            None => Ok(chrono_tz::UTC),
-            Some(name) => name.parse().map_err(|_| format!("unknown time zone `{name}`")),
-        }
-    }
-
-    /// True when an automatic job may start at `now`. Windows that do not parse allow nothing
-    /// (they were refused at start).
+    /// True when an automatic job may start at `now`.
     pub fn allows(&self, now: DateTime<Utc>) -> bool {
-        let Ok(timezone) = self.timezone() else { return false };
-        let time = now.with_timezone(&timezone).time();
-        let inside = |texts: &[String]| texts.iter().any(|text| Window::parse(text).is_ok_and(|w| w.contains(time)));
+        let time = now.with_timezone(&self.timezone.zone()).time();
+        let inside = |windows: &[Window]| windows.iter().any(|window| window.contains(time));
         let in_only = self.only.is_empty() || inside(&self.only);
         in_only && !inside(&self.never)
     }
@@ -89,9 +87,9 @@ mod tests {
 
     fn windows(only: &[&str], never: &[&str], timezone: Option<&str>) -> RunWindows {
         RunWindows {
-            only: only.iter().map(|s| (*s).to_owned()).collect(),
-            never: never.iter().map(|s| (*s).to_owned()).collect(),
-            timezone: timezone.map(str::to_owned),
+            only: only.iter().map(|s| s.parse().unwrap()).collect(),
+            never: never.iter().map(|s| s.parse().unwrap()).collect(),
+            timezone: timezone.map_or(crate::config::TimeZone::UTC, |name| name.parse().unwrap()),
         }
     }
 
@@ -123,8 +121,11 @@ mod tests {
 
     #[test]
     fn bad_windows_are_named() {
-        assert_eq!(Window::parse("1-7").unwrap_err(), "`1-7` is not a window such as 01:00-07:00");
-        assert!(windows(&[], &["05:00-05:00"], None).validate().unwrap_err().contains("is empty"));
-        assert_eq!(windows(&[], &[], Some("Mars/Base")).validate().unwrap_err(), "unknown time zone `Mars/Base`");
+        assert_eq!("1-7".parse::<Window>().unwrap_err().to_string(), "`1-7` is not a window such as 01:00-07:00");
+        assert!("05:00-05:00".parse::<Window>().unwrap_err().to_string().contains("is empty"));
+        assert_eq!(
+            "Mars/Base".parse::<crate::config::TimeZone>().unwrap_err().to_string(),
+            "unknown time zone `Mars/Base` (use an IANA name)"
+        );
     }
 }

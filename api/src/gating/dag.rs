@@ -35,23 +35,77 @@ pub struct WorkflowEntry {
 /// At most this many problems are named in one answer.
 const SHOWN: usize = 20;
 
+/// The problems of a DAG or of a task, each naming its item; its message names the first
+/// [`SHOWN`] and counts the rest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.message())]
+pub struct Problems(pub Vec<String>);
+
+impl Problems {
+    /// `Ok` when there are none.
+    pub fn check(problems: Vec<String>) -> Result<(), Self> {
+        if problems.is_empty() { Ok(()) } else { Err(Self(problems)) }
+    }
+
+    fn message(&self) -> String {
+        let problems = &self.0;
+        if problems.len() <= SHOWN {
+            problems.join("; ")
+        } else {
+            format!("{}; and {} more problems", problems[..SHOWN].join("; "), problems.len() - SHOWN)
+        }
+    }
+}
+
+/// Why a DAG file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DagError {
+    /// The file cannot be read.
+    #[error("cannot read DAG file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not TOML or JSON of a DAG.
+    #[error("DAG file {path} is not valid: {source}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// The parser's error, with the line.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The DAG parses but is broken.
+    #[error("DAG file {path}: {problems}")]
+    Broken {
+        /// The file.
+        path: String,
+        /// Every problem.
+        problems: Problems,
+    },
+}
+
 impl Dag {
     /// Reads a DAG file: TOML when its name ends in `.toml`, else JSON.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let shown = path.display();
-        let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read DAG file {shown}: {error}"))?;
+    pub fn load(path: &Path) -> Result<Self, DagError> {
+        let shown = || path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| DagError::Read { path: shown(), source })?;
+        let syntax = |source: Box<dyn std::error::Error + Send + Sync>| DagError::Syntax { path: shown(), source };
         let dag: Self = if path.extension().is_some_and(|ext| ext == "toml") {
-            toml::from_str(&text).map_err(|error| format!("DAG file {shown} is not valid: {error}"))?
+            toml::from_str(&text).map_err(|error| syntax(Box::new(error)))?
         } else {
-            serde_json::from_str(&text).map_err(|error| format!("DAG file {shown} is not valid: {error}"))?
+            serde_json::from_str(&text).map_err(|error| syntax(Box::new(error)))?
         };
-        dag.check().map_err(|problems| format!("DAG file {shown}: {problems}"))?;
+        dag.check().map_err(|problems| DagError::Broken { path: shown(), problems })?;
         Ok(dag)
     }
 
-    /// Every problem of the DAG, in one message naming the items: empty or repeated ids, tasks
-    /// reading themselves or unknown tasks.
-    pub fn check(&self) -> Result<(), String> {
+    /// Every problem of the DAG, naming the items: empty or repeated ids, tasks reading
+    /// themselves or unknown tasks.
+    pub fn check(&self) -> Result<(), Problems> {
         let mut problems = Vec::new();
         let mut workflows = BTreeSet::new();
         for workflow in &self.workflows {
@@ -70,7 +124,7 @@ impl Dag {
         for task in &self.tasks {
             problems.extend(task_problems(task, &|id| tasks.contains(id)));
         }
-        explain(problems)
+        Problems::check(problems)
     }
 
     /// The model of this DAG; workflows in `known` keep their state.
@@ -122,15 +176,6 @@ pub fn task_problems(task: &Task, exists: &dyn Fn(&str) -> bool) -> Vec<String> 
         problems.push(format!("task `{}` has an empty output table name `{table}`", task.id));
     }
     problems
-}
-
-/// The problems as one message (`Ok` when there are none), the first [`SHOWN`] named.
-pub fn explain(problems: Vec<String>) -> Result<(), String> {
-    match problems.len() {
-        0 => Ok(()),
-        count if count <= SHOWN => Err(problems.join("; ")),
-        count => Err(format!("{}; and {} more problems", problems[..SHOWN].join("; "), count - SHOWN)),
-    }
 }
 
 /// A task with its upstream and outputs sorted and without repeats.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::model::{Model, RunMode, WorkflowGraph, WorkflowState};
-use super::rules::{History, Violation, check};
+use super::rules::{History, Violation, check, evidence_rule};
 
 /// Where the migration stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -73,12 +73,18 @@ pub fn overview(
     let pending = workflows.iter().filter(|step| step.next.is_some());
     let blocked = pending.clone().filter(|step| !step.blocked_by.is_empty()).count();
     let ready = pending.count() - blocked;
-    Overview { counts, ready, blocked, violations: audit(model, graph), workflows }
+    Overview { counts, ready, blocked, violations: audit(model, graph, history, needed), workflows }
 }
 
-/// Every place where the states break rules 1-3 (rule 4 is checked when a unit moves; rule 5
-/// holds by construction).
-pub fn audit(model: &Model, graph: &WorkflowGraph) -> Vec<Violation> {
+/// Every place where the states break rules 1-4: rule 4 for every migrated unit, whose tables
+/// must still show the evidence a cutover needs (a state seeded by an admin's import, or a
+/// report that came after the cutover, can break it). Rule 5 holds by construction.
+pub fn audit(
+    model: &Model,
+    graph: &WorkflowGraph,
+    history: &dyn Fn(&str) -> History,
+    needed: &dyn Fn(&str) -> usize,
+) -> Vec<Violation> {
     let state = |id: &str| model.workflows.get(id).copied().unwrap_or(WorkflowState::NotMigrated);
     let mut violations = Vec::new();
     for task in model.tasks.values().filter(|task| model.mode(task) == RunMode::Dual) {
@@ -113,6 +119,8 @@ pub fn audit(model: &Model, graph: &WorkflowGraph) -> Vec<Violation> {
         let members: BTreeMap<String, WorkflowState> = unit.iter().map(|m| (m.clone(), state(m))).collect();
         if members.values().any(|s| Some(s) != members.values().next()) {
             violations.push(Violation::UnitSplit { members });
+        } else if members.values().next() == Some(&WorkflowState::Migrated) {
+            evidence_rule(model, graph, unit, history, needed, &mut violations);
         }
     }
     violations.sort();

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::model::{Model, RunMode, Task, WorkflowGraph, WorkflowState};
-use crate::store::Verdict;
+use verifier::Verdict;
 
 /// A broken rule, with what breaks it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
@@ -232,18 +232,19 @@ fn downstream_rule(
 }
 
 /// The tables rule 4 asks evidence for when `unit` is migrated: the outputs of its tasks that
-/// run dual now, with the task that writes each.
+/// run dual during the dual run (all but exports), with the task that writes each. The same
+/// tables whatever the unit's state, so that the audit can ask it of a migrated unit.
 pub fn evidence_tables<'m>(model: &'m Model, graph: &WorkflowGraph, unit: &[String]) -> Vec<(&'m Task, &'m str)> {
     unit.iter()
         .flat_map(|member| graph.tasks_of(member))
         .filter_map(|id| model.tasks.get(id))
-        .filter(|task| model.mode(task) == RunMode::Dual)
+        .filter(|task| WorkflowState::DualRun.mode(task.kind) == RunMode::Dual)
         .flat_map(|task| task.outputs.iter().map(move |table| (task, table.as_str())))
         .collect()
 }
 
-/// Rule 4 for the unit's tasks that run dual now.
-fn evidence_rule(
+/// Rule 4 for the unit's tasks that run dual during the dual run.
+pub(super) fn evidence_rule(
     model: &Model,
     graph: &WorkflowGraph,
     unit: &[String],

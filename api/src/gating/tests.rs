@@ -1,7 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::store::Verdict;
+use verifier::Verdict;
 
 use WorkflowState::{DualRun, Migrated, NotMigrated};
 
@@ -299,7 +299,7 @@ fn a_dag_names_every_problem_and_new_workflows_take_their_given_state() {
         tasks: vec![task("a1", "A", &["a1", "ghost"]), task("a1", "A", &[]), task("b1", "", &["a1", "a1"])],
     };
     assert_eq!(
-        broken.check(),
+        broken.check().map_err(|problems| problems.to_string()),
         Err("workflow `A` is listed twice; task `a1` is listed twice; task `a1` reads from itself; \
              task `a1` reads from unknown task `ghost`; task `b1` names no workflow"
             .into())
@@ -359,6 +359,36 @@ fn the_overview_gives_each_workflow_its_next_step_and_the_audit_finds_broken_sta
     assert_eq!(whole.workflows[3].moves_with, ["X2"]);
     assert_eq!((whole.ready, whole.blocked), (1, 3));
     assert_eq!(whole.counts[&DualRun], 2);
+}
+
+#[test]
+fn the_audit_asks_rule_4_of_every_migrated_unit() {
+    // M was migrated without its evidence (seeded by an admin's import, say); its export task
+    // needs none, as it never ran dual. D, in dual run, is not audited for rule 4: its
+    // transition checks it.
+    let seeded = model(
+        &[("M", Migrated), ("D", DualRun)],
+        &[("m1", "M", SQL, &[]), ("m2", "M", TaskKind::Export, &[]), ("d1", "D", SQL, &[])],
+    );
+    let graph = seeded.graph();
+    let history = |table: &str| -> History {
+        match table {
+            "m1_out" => vec![("r2".into(), Verdict::Inconsistent), ("r1".into(), Verdict::Consistent)],
+            _ => Vec::new(),
+        }
+    };
+    let whole = overview(&seeded, &graph, &history, &three);
+    assert_eq!(
+        whole.violations,
+        vec![Violation::NotEnoughEvidence {
+            table: "m1_out".into(),
+            task: "m1".into(),
+            consistent: 1,
+            needed: 3,
+            open: vec!["r2".into()],
+        }]
+    );
+    assert!(overview(&seeded, &graph, &consistent, &three).violations.is_empty(), "with the evidence, none");
 }
 
 #[test]

@@ -27,8 +27,74 @@ pub struct Delivery<'a> {
     pub sink: &'a SinkConfig,
 }
 
+/// Why a delivery failed, by fault: the receiver is unreachable or busy (it may pass), or it
+/// refuses this message or this sink's settings (it will not pass by retrying: the notification
+/// is given up at once, and `POST /notifications/{id}/resend` queues it again once fixed).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The receiver cannot be reached (DNS, connection, timeout); its URL is left out.
+    #[error("cannot reach the {kind} sink `{sink}`: {source}")]
+    Unreachable {
+        /// The sink's kind.
+        kind: &'static str,
+        /// The sink's name.
+        sink: String,
+        /// reqwest's error, without the URL (a webhook URL can hold a secret).
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The receiver answered with an HTTP error.
+    #[error("the sink `{sink}` answered HTTP {status}: {body}")]
+    Status {
+        /// The sink's name.
+        sink: String,
+        /// The status.
+        status: reqwest::StatusCode,
+        /// The start of the answer's body.
+        body: String,
+    },
+    /// A DingTalk robot answered 200 with an error code (a rate limit, a keyword filter).
+    #[error("the DingTalk robot `{sink}` refused the message: {body}")]
+    Robot {
+        /// The sink's name.
+        sink: String,
+        /// The start of the answer's body.
+        body: String,
+    },
+    /// An e-mail sink's settings or recipients cannot make a message.
+    #[error("e-mail sink `{sink}`: {problem}")]
+    Mail {
+        /// The sink's name.
+        sink: String,
+        /// What is wrong, naming the address.
+        problem: String,
+    },
+    /// The SMTP server failed or refused.
+    #[error("e-mail sink `{sink}`: the SMTP server refused: {source}")]
+    Smtp {
+        /// The sink's name.
+        sink: String,
+        /// lettre's error.
+        #[source]
+        source: lettre::transport::smtp::Error,
+    },
+}
+
+impl DeliveryError {
+    /// True when retrying the same message cannot help: a client error other than timeout and
+    /// rate limits, an e-mail that cannot be built, a permanent SMTP refusal (5xx).
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Status { status, .. } => status.is_client_error() && !matches!(status.as_u16(), 408 | 425 | 429),
+            Self::Mail { .. } => true,
+            Self::Smtp { source, .. } => source.is_permanent(),
+            Self::Unreachable { .. } | Self::Robot { .. } => false,
+        }
+    }
+}
+
 /// Delivers; the error says what the receiver answered.
-pub async fn send(client: &reqwest::Client, delivery: &Delivery<'_>) -> Result<(), String> {
+pub async fn send(client: &reqwest::Client, delivery: &Delivery<'_>) -> Result<(), DeliveryError> {
     let message = &delivery.message;
     let footer = format!("ref {}", delivery.key);
     let body = match delivery.sink.kind {
@@ -53,35 +119,38 @@ pub async fn send(client: &reqwest::Client, delivery: &Delivery<'_>) -> Result<(
     };
     let response =
         client.post(&delivery.sink.url).header("Idempotency-Key", &delivery.key).json(&body).send().await.map_err(
-            |error| {
-                format!(
-                    "cannot reach the {} sink `{}`: {}",
-                    kind(delivery.sink.kind),
-                    delivery.sink.name,
-                    crate::cli::diff::error_chain(&error.without_url())
-                )
+            |error| DeliveryError::Unreachable {
+                kind: kind(delivery.sink.kind),
+                sink: delivery.sink.name.clone(),
+                source: error.without_url(),
             },
         )?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     if !status.is_success() {
-        return Err(format!("the sink `{}` answered HTTP {status}: {}", delivery.sink.name, snippet(&text)));
+        return Err(DeliveryError::Status { sink: delivery.sink.name.clone(), status, body: snippet(&text) });
     }
     // DingTalk (and Slack's newer endpoints) answer 200 with an error code in the body.
     if delivery.sink.kind == SinkKind::Dingtalk
         && let Ok(answer) = serde_json::from_str::<serde_json::Value>(&text)
         && answer.get("errcode").and_then(serde_json::Value::as_i64).is_some_and(|code| code != 0)
     {
-        return Err(format!("the DingTalk robot `{}` refused the message: {}", delivery.sink.name, snippet(&text)));
+        return Err(DeliveryError::Robot { sink: delivery.sink.name.clone(), body: snippet(&text) });
     }
     Ok(())
 }
 
-async fn send_email(delivery: &Delivery<'_>) -> Result<(), String> {
+async fn send_email(delivery: &Delivery<'_>) -> Result<(), DeliveryError> {
     let sink = delivery.sink;
-    let failed = |what: &str, error: &dyn std::fmt::Display| format!("e-mail sink `{}`: {what}: {error}", sink.name);
+    let failed = |what: &str, error: &dyn std::fmt::Display| DeliveryError::Mail {
+        sink: sink.name.clone(),
+        problem: format!("{what}: {error}"),
+    };
     if delivery.recipients.is_empty() {
-        return Err(format!("e-mail sink `{}`: no recipients (no owner is an address, no `to`)", sink.name));
+        return Err(DeliveryError::Mail {
+            sink: sink.name.clone(),
+            problem: "no recipients (no owner is an address, no `to`)".into(),
+        });
     }
     let from = sink.from.as_deref().unwrap_or_default();
     let mut builder = lettre::Message::builder()
@@ -99,7 +168,7 @@ async fn send_email(delivery: &Delivery<'_>) -> Result<(), String> {
         .map_err(|e| failed("invalid SMTP URL", &e))?
         .timeout(Some(std::time::Duration::from_secs(30)))
         .build();
-    transport.send(email).await.map_err(|e| failed("the SMTP server refused", &e))?;
+    transport.send(email).await.map_err(|source| DeliveryError::Smtp { sink: sink.name.clone(), source })?;
     Ok(())
 }
 

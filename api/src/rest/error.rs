@@ -52,13 +52,29 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// 500: a failure inside dqc. The answer names an error id and nothing of the error (it can
+    /// quote a path, SQL, a host or data); the full chain is logged once with that id.
+    pub fn internal(error: &dyn std::error::Error) -> Self {
+        let id = logged(error, "a request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error (error id {id}; the service's log has the details)"),
+        )
+    }
+}
+
+/// Logs `error`'s whole chain once under a new error id, and returns the id.
+fn logged(error: &dyn std::error::Error, what: &str) -> String {
+    let id = format!("{:016x}", getrandom::u64().unwrap_or_default());
+    tracing::error!(error_id = %id, error = %crate::error::chain(error), "{what}");
+    id
+}
+
 impl From<crate::store::StoreError> for ApiError {
-    /// The answer names an error id and nothing of the error (a store error can quote SQL, a
-    /// host or data); the full chain is logged once with that id.
+    /// 503, as [`ApiError::internal`]: the store is down far more often than it is wrong.
     fn from(error: crate::store::StoreError) -> Self {
-        let id = getrandom::u64().unwrap_or_default();
-        let id = format!("{id:016x}");
-        tracing::error!(error_id = %id, error = %crate::cli::diff::error_chain(&error), "store failed while answering a request");
+        let id = logged(&error, "store failed while answering a request");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("internal error: the store is unavailable (error id {id}; the service's log has the details)"),

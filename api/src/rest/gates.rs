@@ -15,7 +15,7 @@ use super::error::{Body, ErrorBody, Path, Query};
 use super::{ApiError, AppState, Page};
 use crate::config::AccessRole;
 use crate::gating::{
-    Decision, History, Model, Step, Violation, WorkflowGraph, WorkflowState, check, evidence_tables, overview,
+    Decision, History, Model, Overview, Step, Violation, WorkflowGraph, WorkflowState, check, evidence_tables, overview,
 };
 use crate::store::{NewTransition, RerunWarning, Transition, Verdict};
 
@@ -49,13 +49,82 @@ pub(crate) async fn snapshot(state: &AppState) -> Result<Arc<Snapshot>, ApiError
         Arc::new(Snapshot { version, model, graph })
     })
     .await
-    .map_err(|error| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("building the workflow graph failed: {error}"))
-    })?;
+    .map_err(|error| ApiError::internal(&error))?;
     if let Ok(mut cached) = state.inner.gating.lock() {
         *cached = Some(Arc::clone(&snapshot));
     }
     Ok(snapshot)
+}
+
+/// How long a computed overview stands at most even when its inputs seem unchanged (reports
+/// pruned by retention, or written by another instance, do not move the newest id).
+const OVERVIEW_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The overview and the DAG document last computed, each with what it was computed from.
+#[derive(Debug, Default)]
+pub(crate) struct Computed {
+    /// The overview last computed.
+    overview: std::sync::Mutex<Option<ComputedOverview>>,
+    /// The model version and the DAG as JSON.
+    dag: std::sync::Mutex<Option<(i64, axum::body::Bytes)>>,
+}
+
+/// An overview with what it was computed from and when.
+#[derive(Debug, Clone)]
+struct ComputedOverview {
+    /// The model's version, the newest report's id, the newest registry change's id.
+    inputs: (i64, i64, i64),
+    /// When.
+    at: std::time::Instant,
+    /// The overview.
+    overview: Arc<Overview>,
+}
+
+/// The whole overview: the cached one while the model's version, the newest report and the
+/// newest registry change are the same (and for at most [`OVERVIEW_TTL`]), else computed anew
+/// on a blocking thread (at 100,000 tasks it takes about a second of CPU, which must not hold
+/// up the runtime's workers that answer every other request).
+pub(crate) async fn whole_overview(state: &AppState) -> Result<Arc<Overview>, ApiError> {
+    let current = snapshot(state).await?;
+    let (report, change) = state.store().overview_inputs().await?;
+    let key = (current.version, report, change);
+    let cached = state.inner.computed.overview.lock().map(|cached| cached.clone()).unwrap_or_default();
+    if let Some(cached) = cached.filter(|cached| cached.inputs == key && cached.at.elapsed() < OVERVIEW_TTL) {
+        return Ok(cached.overview);
+    }
+    let histories = state.store().verdict_histories().await?;
+    let needed = evidence_runs(state, None).await?;
+    let computed = tokio::task::spawn_blocking(move || {
+        let history = |table: &str| histories.get(table).cloned().unwrap_or_default();
+        Arc::new(overview(&current.model, &current.graph, &history, &needed))
+    })
+    .await
+    .map_err(|error| ApiError::internal(&error))?;
+    if let Ok(mut cached) = state.inner.computed.overview.lock() {
+        *cached =
+            Some(ComputedOverview { inputs: key, at: std::time::Instant::now(), overview: Arc::clone(&computed) });
+    }
+    Ok(computed)
+}
+
+/// The whole DAG with every state as JSON: cached per model version, written on a blocking
+/// thread (about 20 MB at 100,000 tasks).
+pub(crate) async fn dag_document(state: &AppState) -> Result<axum::body::Bytes, ApiError> {
+    let current = snapshot(state).await?;
+    let cached = state.inner.computed.dag.lock().map(|cached| cached.clone()).unwrap_or_default();
+    if let Some((_, json)) = cached.filter(|(version, _)| *version == current.version) {
+        return Ok(json);
+    }
+    let version = current.version;
+    let json = tokio::task::spawn_blocking(move || serde_json::to_vec(&crate::gating::Dag::of(&current.model)))
+        .await
+        .map_err(|error| ApiError::internal(&error))?
+        .map_err(|error| ApiError::internal(&error))?;
+    let json = axum::body::Bytes::from(json);
+    if let Ok(mut cached) = state.inner.computed.dag.lock() {
+        *cached = Some((version, json.clone()));
+    }
+    Ok(json)
 }
 
 /// Caches the model a transition made (the same DAG, the unit in its new state) at the version
@@ -358,14 +427,10 @@ pub(crate) async fn overview_page(
     Query(query): Query<OverviewQuery>,
 ) -> Result<axum::Json<OverviewPage>, ApiError> {
     let (limit, offset) = Page { limit: query.limit, offset: query.offset }.checked()?;
-    let current = snapshot(&state).await?;
-    let histories = state.store().verdict_histories().await?;
-    let needed = evidence_runs(&state, None).await?;
-    let history = |table: &str| histories.get(table).cloned().unwrap_or_default();
-    let whole = overview(&current.model, &current.graph, &history, &needed);
-    let selected: Vec<Step> = whole
+    let whole = whole_overview(&state).await?;
+    let selected: Vec<&Step> = whole
         .workflows
-        .into_iter()
+        .iter()
         .filter(|step| query.state.is_none_or(|state| step.state == state))
         .filter(|step| query.blocked.is_none_or(|blocked| blocked != step.blocked_by.is_empty()))
         .collect();
@@ -374,12 +439,13 @@ pub(crate) async fn overview_page(
         .into_iter()
         .skip(offset.try_into().unwrap_or(usize::MAX))
         .take(limit.try_into().unwrap_or(0))
+        .cloned()
         .collect();
     Ok(axum::Json(OverviewPage {
-        counts: whole.counts,
+        counts: whole.counts.clone(),
         ready: whole.ready,
         blocked: whole.blocked,
-        violations: whole.violations,
+        violations: whole.violations.clone(),
         total,
         limit,
         offset,

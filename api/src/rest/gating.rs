@@ -26,8 +26,9 @@ pub(super) const MAX_DAG_BODY: usize = 256 << 20;
 pub(crate) async fn get_dag(
     State(state): State<AppState>,
     _caller: Caller<Viewer>,
-) -> Result<axum::Json<Dag>, ApiError> {
-    Ok(axum::Json(Dag::of(&snapshot(&state).await?.model)))
+) -> Result<axum::response::Response, ApiError> {
+    let json = super::gates::dag_document(&state).await?;
+    Ok(axum::response::IntoResponse::into_response(([(axum::http::header::CONTENT_TYPE, "application/json")], json)))
 }
 
 #[utoipa::path(put, path = "/gating/dag", operation_id = "put_dag", tag = "gating", security(("bearer" = [])),

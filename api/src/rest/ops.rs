@@ -42,10 +42,7 @@ pub(crate) async fn post_event(
     _caller: Caller<Operator>,
     RawBody(body): RawBody,
 ) -> Result<impl IntoResponse, ApiError> {
-    let clusters = state
-        .config()
-        .clusters()
-        .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?;
+    let clusters = state.config().clusters().map_err(|error| ApiError::internal(&error))?;
     let delivery = collector::consumer::validate(&body, &clusters, Source::http());
     // The event's id, or why it was refused.
     let checked = match &delivery {
@@ -239,8 +236,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<impl IntoRe
         ConstGauge::new(stats.notifications_failed),
     );
     let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &registry)
-        .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?;
+    prometheus_client::encoding::text::encode(&mut text, &registry).map_err(|error| ApiError::internal(&error))?;
     Ok(([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text))
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::{Caller, Viewer};
 use super::error::{ErrorBody, Path, Query};
 use super::{ApiError, AppState, Page};
-use crate::store::{NotificationStatus, ReportFilter, StoredReport, Verdict};
+use crate::store::{ListedReport, NotificationStatus, ReportFilter, Verdict};
 
 /// Which reports to list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -140,10 +140,10 @@ pub(crate) async fn list(
     Ok(axum::Json(ReportPage { total, limit, offset, reports }))
 }
 
-fn summary(state: &AppState, report: StoredReport) -> ReportSummary {
+fn summary(state: &AppState, report: ListedReport) -> ReportSummary {
     ReportSummary {
         url: state.link(&format!("/reports/{}", report.id)),
-        summary: report.report.get("summary").cloned(),
+        summary: report.summary,
         id: report.id,
         table: report.table,
         partition: report.partition,
@@ -206,18 +206,24 @@ pub(crate) async fn rows(
             "report {id} has no exported rows (only inconsistent reports do, with runner.export_dir set)"
         ))
     })?;
+    if !std::path::Path::new(&path).exists() {
+        return Err(ApiError::not_found(format!("the exported rows of report {id} are gone (pruned by retention)")));
+    }
     let (total, rows) = tokio::task::spawn_blocking(move || read_rows(&path, limit, offset))
         .await
-        .map_err(|error| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?
-        .map_err(|error| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, error))?;
+        .map_err(|error| ApiError::internal(&error))?
+        .map_err(|error| ApiError::internal(&error))?;
     Ok(axum::Json(RowPage { total, limit, offset, rows }))
 }
 
 /// Rows `offset..offset + limit` of an export, as JSON objects, and its row count.
-fn read_rows(path: &str, limit: i64, offset: i64) -> Result<(i64, Vec<serde_json::Value>), String> {
+fn read_rows(path: &str, limit: i64, offset: i64) -> crate::error::Result<(i64, Vec<serde_json::Value>)> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let failed = |error: &dyn std::fmt::Display| format!("cannot read the exported rows `{path}`: {error}");
-    let file = std::fs::File::open(path).map_err(|e| failed(&e))?;
+    let failed = |error: &dyn std::fmt::Display| {
+        crate::error::Error::io(format!("read the exported rows `{path}`"), error.to_string())
+    };
+    let file = std::fs::File::open(path)
+        .map_err(|e| crate::error::Error::io(format!("open the exported rows `{path}`"), e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| failed(&e))?;
     let total = builder.metadata().file_metadata().num_rows();
     let reader = builder

@@ -255,8 +255,8 @@ impl Store {
             }
         }
         let problems = task_problems(&task, &|id| known.contains(id));
-        if let Err(problems) = crate::gating::dag::explain(problems) {
-            return Ok(DagChange::Refused(problems));
+        if let Err(problems) = crate::gating::dag::Problems::check(problems) {
+            return Ok(DagChange::Refused(problems.to_string()));
         }
         // A task moved between workflows of different states would change where it runs
         // without a transition (into a migrated workflow: candidate only).

@@ -23,6 +23,18 @@ impl Store {
         Ok(histories.remove(table).unwrap_or_default())
     }
 
+    /// What the overview is computed from besides the gating model: the newest report's id and
+    /// the newest registry change's id (two index lookups). While they and the model's version
+    /// hold, a computed overview stands.
+    pub async fn overview_inputs(&self) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM reports), (SELECT COALESCE(MAX(id), 0) FROM registry_changes)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
     /// [`Store::verdict_history`] of every table that has reports, in one pass over them.
     pub async fn verdict_histories(&self) -> Result<BTreeMap<String, History>> {
         self.histories(None).await
@@ -41,7 +53,7 @@ impl Store {
         };
         let mut tables: BTreeMap<String, Runs> = BTreeMap::new();
         for row in &rows {
-            let verdict = Verdict::parse(&row.try_get::<String, _>(3)?);
+            let verdict = super::reports::stored_verdict(&row.try_get::<String, _>(3)?);
             let run = tables
                 .entry(row.try_get(0)?)
                 .or_default()

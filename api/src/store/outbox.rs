@@ -90,7 +90,7 @@ impl Store {
                 Ok(UnroutedReport {
                     id: row.try_get(0)?,
                     table: row.try_get(1)?,
-                    verdict: super::Verdict::parse(&verdict),
+                    verdict: super::reports::stored_verdict(&verdict),
                     created_at: from_millis(row.try_get(3)?),
                 })
             })

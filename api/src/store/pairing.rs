@@ -22,7 +22,7 @@ use super::pairs::{PairRow, Tx};
 use super::{JobOrigin, JobSpec, Result, SideSpec, Store, Verdict, millis};
 
 impl PairingStore for Store {
-    async fn accept(&self, batch: &[Delivery]) -> Result<Accepted, collector::store::StoreError> {
+    async fn accept(&self, batch: &[Delivery]) -> collector::Result<Accepted> {
         self.accept_at(batch, Utc::now()).await.map_err(super::StoreError::into_intake)
     }
 }

@@ -6,45 +6,16 @@
 
 use chrono::{DateTime, Utc};
 use collector::PairKey;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Result, Store, from_json, from_millis, millis, to_json};
+pub use verifier::Verdict;
 
-/// The verdict of a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Every row matches and the schemas agree.
-    Consistent,
-    /// The diff found differences.
-    Inconsistent,
-    /// The pair could not be diffed: a side failed or never came.
-    Divergent,
-    /// dqc could not tell (unreadable file, missing key column, ...).
-    Error,
-}
-
-impl Verdict {
-    /// The verdict as stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Consistent => "consistent",
-            Self::Inconsistent => "inconsistent",
-            Self::Divergent => "divergent",
-            Self::Error => "error",
-        }
-    }
-
-    pub(crate) fn parse(text: &str) -> Self {
-        match text {
-            "consistent" => Self::Consistent,
-            "inconsistent" => Self::Inconsistent,
-            "divergent" => Self::Divergent,
-            _ => Self::Error,
-        }
-    }
+/// A stored verdict; a value no release wrote (a hand-edited row) reads as `error`.
+pub(crate) fn stored_verdict(text: &str) -> Verdict {
+    text.parse().unwrap_or(Verdict::Error)
 }
 
 /// A report to be stored.
@@ -86,6 +57,28 @@ pub struct StoredReport {
     /// Where its differing rows were exported (Parquet), if they were; not shown.
     #[serde(skip)]
     pub export_path: Option<String>,
+}
+
+/// A report as listed: everything but its document, with the document's `summary` (the counts),
+/// which is stored apart from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedReport {
+    /// Its id.
+    pub id: i64,
+    /// `db.table`.
+    pub table: String,
+    /// The partition name.
+    pub partition: String,
+    /// The run.
+    pub run_id: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why, for `divergent` and `error`.
+    pub reason: Option<String>,
+    /// The document's `summary`, when it has one.
+    pub summary: Option<serde_json::Value>,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
 }
 
 /// Which reports to list.
@@ -133,8 +126,8 @@ pub(super) async fn insert(
     now: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO reports (pair_id, generation, job_id, table_name, partition_name, run_id, verdict, reason, report, created_at, export_path, evidence) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+        "INSERT INTO reports (pair_id, generation, job_id, table_name, partition_name, run_id, verdict, reason, report, created_at, export_path, evidence, summary) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
     )
     .bind(pair.map(|(id, _)| id))
     .bind(pair.map(|(_, generation)| generation))
@@ -148,6 +141,7 @@ pub(super) async fn insert(
     .bind(millis(now))
     .bind(report.export_path.clone())
     .bind(i64::from(pair.is_some() && read_where_templates_say(&report.report)))
+    .bind(report.report.get("summary").map(to_json))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -176,7 +170,7 @@ fn stored_report(row: &AnyRow) -> Result<StoredReport> {
         table: row.try_get(4)?,
         partition: row.try_get(5)?,
         run_id: row.try_get(6)?,
-        verdict: Verdict::parse(&verdict),
+        verdict: stored_verdict(&verdict),
         reason: row.try_get(8)?,
         report: from_json(&report, "report")?,
         created_at: from_millis(row.try_get(10)?),
@@ -200,16 +194,34 @@ fn dead_letter(row: &AnyRow) -> Result<StoredDeadLetter> {
 const DEAD_LETTER_COLUMNS: &str =
     "SELECT id, topic, kafka_partition, kafka_offset, payload, reason, received_at FROM dead_letters";
 
+fn listed_report(row: &AnyRow) -> Result<ListedReport> {
+    let verdict: String = row.try_get(4)?;
+    let summary: Option<String> = row.try_get(6)?;
+    Ok(ListedReport {
+        id: row.try_get(0)?,
+        table: row.try_get(1)?,
+        partition: row.try_get(2)?,
+        run_id: row.try_get(3)?,
+        verdict: stored_verdict(&verdict),
+        reason: row.try_get(5)?,
+        summary: summary.map(|text| from_json(&text, "report summary")).transpose()?,
+        created_at: from_millis(row.try_get(7)?),
+    })
+}
+
 impl Store {
-    /// Reports, newest first.
-    pub async fn reports(&self, filter: &ReportFilter) -> Result<Vec<StoredReport>> {
-        let sql = format!("{REPORT_COLUMNS} WHERE {REPORT_FILTER} ORDER BY id DESC LIMIT $5 OFFSET $6");
+    /// Reports, newest first, without their documents.
+    pub async fn reports(&self, filter: &ReportFilter) -> Result<Vec<ListedReport>> {
+        let sql = format!(
+            "SELECT id, table_name, partition_name, run_id, verdict, reason, summary, created_at FROM reports \
+             WHERE {REPORT_FILTER} ORDER BY id DESC LIMIT $5 OFFSET $6"
+        );
         let rows = bind_filter(sqlx::query(&sql), filter)
             .bind(filter.limit.unwrap_or(100))
             .bind(filter.offset.unwrap_or(0))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(stored_report).collect()
+        rows.iter().map(listed_report).collect()
     }
 
     /// How many reports `filter` selects, ignoring its limit and offset.

@@ -72,8 +72,10 @@ deadline = "1s"
 pub(crate) async fn latest_reports(store: &Store) -> BTreeMap<String, StoredReport> {
     let filter = ReportFilter { limit: Some(10_000), ..ReportFilter::default() };
     let mut latest = BTreeMap::new();
-    for report in store.reports(&filter).await.unwrap() {
-        latest.entry(report.table.clone()).or_insert(report);
+    for listed in store.reports(&filter).await.unwrap() {
+        if let std::collections::btree_map::Entry::Vacant(entry) = latest.entry(listed.table) {
+            entry.insert(store.report(listed.id).await.unwrap().unwrap());
+        }
     }
     latest
 }

@@ -247,8 +247,14 @@ async fn every_move_is_recorded_and_forcing_is_for_admins(harness: &Harness) {
             ("x2".to_owned(), vec!["downstream_not_migrated".to_owned()]),
         ]
     );
-    // ods was forced to migrated while dw and x1, downstream of it, are not.
-    assert_eq!(rules(&overview), ["downstream_not_migrated", "downstream_not_migrated"], "{overview}");
+    // ods was forced to migrated while dw and x1, downstream of it, are not, and without the
+    // evidence of its table ods.raw (rule 4, audited for every migrated workflow).
+    assert_eq!(
+        rules(&overview),
+        ["downstream_not_migrated", "downstream_not_migrated", "not_enough_evidence"],
+        "{overview}"
+    );
+    assert_eq!(overview["violations"][2]["table"], "ods.raw", "{overview}");
     let blocked = get(harness, "/overview?blocked=true&state=not_migrated").await;
     assert_eq!((blocked["total"].clone(), blocked["workflows"][0]["moves_with"].clone()), (json!(2), json!(["x2"])));
 }
@@ -284,8 +290,9 @@ async fn the_dag_is_edited_item_by_item_and_a_baseline_rerun_warns_of_stale_cand
     );
     assert_eq!(send(harness, "PUT", "/workflows/ads", OPERATOR, &json!({})).await.0, StatusCode::OK);
     assert_eq!(send(harness, "PUT", "/workflows/new", OPERATOR, &json!({})).await.0, StatusCode::CREATED);
-    // The overview shows what the new edge broke: ads is migrated, bi (downstream) is not.
-    assert_eq!(rules(&get(harness, "/overview").await), ["downstream_not_migrated"]);
+    // The overview shows what the new edge broke: ads is migrated, bi (downstream) is not; and
+    // ads, seeded migrated by the import, has no evidence for its tables (rule 4).
+    assert_eq!(rules(&get(harness, "/overview").await), ["downstream_not_migrated", "not_enough_evidence"]);
     // Deleting what others read is refused, naming the readers; admin only.
     let (status, error) = harness.call("DELETE", "/api/v1/gating/tasks/ads.report", Some(ADMIN), None).await;
     assert_eq!(status, StatusCode::CONFLICT);

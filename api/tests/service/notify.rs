@@ -418,3 +418,51 @@ async fn a_sink_that_never_answers_delays_no_other() {
     assert!(states().await.contains(&("a-silent".to_owned(), "sending".to_owned())), "{:?}", states().await);
     drop(running); // the silent sink's request is still open
 }
+
+/// Failures are told apart by fault: a sink that answers 404 (a wrong URL, which no retry
+/// fixes) is given up after one attempt, while one that answers 503 is retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_refusal_is_given_up_at_once_and_a_busy_sink_is_retried() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .route("/gone", axum::routing::post(|| async { (StatusCode::NOT_FOUND, "no such hook") }))
+        .route("/busy", axum::routing::post(|| async { (StatusCode::SERVICE_UNAVAILABLE, "try later") }));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let extra = format!(
+        "[notifications]\nretry_backoff = \"50ms\"\npoll_interval = \"50ms\"\n\n\
+         [[notifications.sinks]]\nname = \"gone\"\nkind = \"webhook\"\nurl = \"{base}/gone\"\n\n\
+         [[notifications.sinks]]\nname = \"busy\"\nkind = \"webhook\"\nurl = \"{base}/busy\"\n"
+    );
+    let harness = Harness::start(&extra).await;
+    let running = Running::start(harness.config.clone()).await;
+    let client = reqwest::Client::new();
+    for (id, cluster) in [("b", "idc-hadoop"), ("c", "cloud-emr")] {
+        let response = client
+            .post(format!("{}/api/v1/events", running.url))
+            .bearer_auth(OPERATOR)
+            .header("content-type", "application/json")
+            .body(event(id, cluster, "dw.changed", "2024-05-01", 1, "succeeded"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+    }
+    let store = &harness.store;
+    let rows = || async {
+        let reports = store.reports(&api::store::ReportFilter::default()).await.unwrap();
+        let Some(report) = reports.first() else { return Vec::new() };
+        store.notifications(report.id).await.unwrap()
+    };
+    wait_until("the busy sink to be tried three times", Duration::from_secs(30), || async {
+        rows().await.iter().any(|row| row.sink == "busy" && row.attempts >= 3)
+    })
+    .await;
+    let all = rows().await;
+    let gone = all.iter().find(|row| row.sink == "gone").unwrap();
+    assert_eq!((gone.state.as_str(), gone.attempts), ("failed", 1), "{gone:?}");
+    assert!(gone.last_error.as_deref().unwrap_or_default().contains("HTTP 404"), "{gone:?}");
+    let busy = all.iter().find(|row| row.sink == "busy").unwrap();
+    assert_ne!(busy.state, "failed", "{busy:?}");
+    running.stop().await;
+}

@@ -612,7 +612,7 @@ fn collect_refs(value: &Value, into: &mut Vec<String>) {
 pub(crate) struct Running {
     pub(crate) url: String,
     stop: tokio::sync::watch::Sender<bool>,
-    handle: tokio::task::JoinHandle<Result<(), api::service::ServiceError>>,
+    handle: tokio::task::JoinHandle<Result<(), api::error::Error>>,
 }
 
 impl Running {

@@ -23,7 +23,8 @@ async fn report_of(store: &Store, run: &str) -> StoredReport {
         !store.reports(&filter).await.unwrap().is_empty()
     })
     .await;
-    store.reports(&filter).await.unwrap().remove(0)
+    let id = store.reports(&filter).await.unwrap()[0].id;
+    store.report(id).await.unwrap().unwrap()
 }
 
 /// An event of `dw.same` for `run` whose output names `location`.

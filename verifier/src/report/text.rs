@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use serde_json::{Map, Value};
 
-use super::{Report, Verdict};
+use super::Report;
 
 /// Renders the summary, the columns with mismatches, the schema findings and the samples, with
 /// baseline and candidate values side by side and the differing cells marked `*`.
@@ -16,11 +16,7 @@ pub(super) fn render(report: &Report) -> String {
 }
 
 fn write_report(report: &Report, out: &mut String) -> std::fmt::Result {
-    let verdict = match report.verdict {
-        Verdict::Consistent => "CONSISTENT",
-        Verdict::Inconsistent => "INCONSISTENT",
-        Verdict::Error => "ERROR",
-    };
+    let verdict = report.verdict.as_str().to_ascii_uppercase();
     let key = if report.key.is_empty() { "(whole row, multiset)".to_owned() } else { report.key.join(", ") };
     writeln!(out, "verdict: {verdict}   key: {key}   elapsed: {} ms", report.elapsed_ms)?;
     writeln!(
