@@ -12,6 +12,7 @@ mod duration;
 mod retention;
 mod service;
 mod size;
+pub mod storage;
 mod window;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ pub use clock::{InvalidClock, TimeOfDay, TimeZone};
 pub use retention::RetentionConfig;
 pub use service::{AccessRole, ApiConfig, NotificationsConfig, NotifyPolicy, SinkConfig, SinkKind, TokenConfig};
 pub use size::{ByteSize, InvalidSize};
+pub use storage::{OptionValue, environment_stores};
 pub use window::{RunWindows, Window};
 
 /// Why the configuration cannot be used.
@@ -88,6 +90,10 @@ pub struct Config {
     /// How long records are kept.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// The object stores of the clusters, with their `[clusters.storage]` options (resolved at
+    /// load); every diff of the service reads through them, so each store is built once.
+    #[serde(skip)]
+    pub stores: verifier::Stores,
 }
 
 /// Gating rules for workflow cutover.
@@ -132,6 +138,10 @@ pub struct ClusterConfig {
     /// output's `location` (a staging area, say). Event locations anywhere else are refused.
     #[serde(default)]
     pub event_roots: Vec<String>,
+    /// Options of the object store the location is in (`[clusters.storage]`: endpoint,
+    /// region, keys, or a `{ env = "NAME" }` reference; see [`storage`]).
+    #[serde(default)]
+    pub storage: BTreeMap<String, OptionValue>,
 }
 
 impl ClusterConfig {
@@ -409,8 +419,9 @@ pub fn parse(text: &str, origin: &str, env: &BTreeMap<String, String>) -> Result
             override_setting(&mut table, path, value).map_err(|message| parse_error(format!("{name}: {message}")))?;
         }
     }
-    let config: Config = table.try_into().map_err(|error: toml::de::Error| parse_error(error.to_string()))?;
+    let mut config: Config = table.try_into().map_err(|error: toml::de::Error| parse_error(error.to_string()))?;
     config.validate()?;
+    config.stores = storage::cluster_stores(&config.clusters, env).map_err(ConfigError::Invalid)?;
     Ok(config)
 }
 

@@ -269,6 +269,7 @@ pub fn diff_spec(config: &Config, job: &ClaimedJob, table: &TableConfig) -> veri
     let options = &table.options;
     let mut spec = verifier::DiffSpec::new(baseline, candidate, &[]);
     spec.confinement = Some(verifier::Confinement { baseline: baseline_roots, candidate: candidate_roots });
+    spec.stores = config.stores.clone();
     spec.key.clone_from(&table.key);
     spec.options.ignore.clone_from(&options.ignore);
     spec.options.rename = options.rename.clone();

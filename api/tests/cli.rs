@@ -178,8 +178,8 @@ fn bad_input_exits_2_with_a_message_naming_it() {
             "--abs-tol `x=y`: `y` is not a number",
         ),
         (
-            &["--baseline", "s3://bucket/t", "--candidate", &fixture("spark/candidate"), "--key", "id"],
-            "no object store for the `s3` scheme",
+            &["--baseline", "cosn://bucket/t", "--candidate", &fixture("spark/candidate"), "--key", "id"],
+            "no object store serves the `cosn` scheme",
         ),
     ];
     for (args, message) in cases {

@@ -75,9 +75,12 @@ fn bench_rows(c: &mut Criterion, rows: i64, label: &str) {
     group.bench_function(format!("rows={label}/scan_both_sides"), |b| {
         b.iter(|| {
             runtime.block_on(async {
-                let limits = ResourceLimits::default();
-                let (b, c) = tokio::try_join!(verifier::scan(&baseline, &limits), verifier::scan(&equal, &limits))
-                    .expect("scan");
+                let (limits, stores) = (ResourceLimits::default(), verifier::Stores::default());
+                let (b, c) = tokio::try_join!(
+                    verifier::scan(&baseline, &limits, &stores),
+                    verifier::scan(&equal, &limits, &stores)
+                )
+                .expect("scan");
                 b.rows + c.rows
             })
         })
@@ -89,6 +92,7 @@ fn bench_rows(c: &mut Criterion, rows: i64, label: &str) {
         options: DiffOptions::default(),
         limits: ResourceLimits::default(),
         buckets: None,
+        stores: Default::default(),
     };
     let (b_spec, c_spec) = (fingerprint_spec(&baseline), fingerprint_spec(&equal));
     group.bench_function(format!("rows={label}/fingerprint_pass_both_sides"), |b| {

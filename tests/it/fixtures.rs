@@ -17,9 +17,16 @@ fn sample_keys(rows: &[serde_json::Map<String, Value>]) -> Vec<i64> {
 }
 
 fn check_pair(baseline: &str, candidate: &str) -> verifier::Report {
-    let expected = expected();
-    let mut spec =
+    let spec =
         DiffSpec::new(path_str(&orc_fixtures().join(baseline)), path_str(&orc_fixtures().join(candidate)), &["id"]);
+    check_spec(spec)
+}
+
+/// Diffs `spec` (keyed on `id`, 100 samples) and checks the report against the ground truth of
+/// a baseline and a candidate fixture, wherever `spec` reads them from.
+pub(crate) fn check_spec(mut spec: DiffSpec) -> verifier::Report {
+    let expected = expected();
+    let (baseline, candidate) = (spec.baseline.clone(), spec.candidate.clone());
     spec.options.sample_limit = 100;
     let report = diff(&spec);
     let summary = serde_json::to_value(&report.summary).unwrap();

@@ -8,3 +8,4 @@ mod properties;
 mod scale;
 mod scan;
 mod semantics;
+mod storage;

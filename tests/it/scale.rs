@@ -145,6 +145,7 @@ fn fingerprint(uri: &str, side: Side, buckets: Option<usize>) -> FingerprintFile
         options: verifier::DiffOptions::default(),
         limits: ResourceLimits::default(),
         buckets,
+        stores: Default::default(),
     };
     runtime().block_on(verifier::fingerprint_dataset(&spec)).unwrap()
 }

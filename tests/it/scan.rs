@@ -16,7 +16,7 @@ use verifier::{Dataset, DatasetScanExec, DatasetTable, Side};
 
 async fn context(dataset: &str) -> (SessionContext, Arc<DatasetTable>) {
     let uri = path_str(&orc_fixtures().join(dataset));
-    let dataset = Dataset::open(Side::Baseline, &uri).await.expect("open fixture");
+    let dataset = Dataset::open(Side::Baseline, &uri, &Default::default()).await.expect("open fixture");
     let table = Arc::new(DatasetTable::new(Arc::new(dataset)));
     let context = SessionContext::new();
     context.register_table("t", table.clone()).expect("register");
@@ -126,7 +126,7 @@ fn a_file_of_several_stripes_or_row_groups_is_read_by_several_partitions() {
     runtime().block_on(async {
         for format in ["orc", "parquet"] {
             let uri = path_str(&dir.path().join(format));
-            let dataset = Arc::new(Dataset::open(Side::Baseline, &uri).await.expect("open"));
+            let dataset = Arc::new(Dataset::open(Side::Baseline, &uri, &Default::default()).await.expect("open"));
             let plan = DatasetScanExec::new(dataset, vec![0], vec![0], 3);
             assert_eq!(plan.properties().partitioning.partition_count(), 3, "{format}");
             let task = SessionContext::new().task_ctx();

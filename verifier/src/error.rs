@@ -29,6 +29,16 @@ pub enum Error {
     #[error("the {side} location `{uri}` is refused: {reason}")]
     OutsideRoots { side: Side, uri: String, reason: String },
 
+    /// A store that refuses the credentials, or access to the location (a wrong key or secret,
+    /// a missing permission).
+    #[error("the {side} location `{uri}` cannot be read: access refused: {source}")]
+    AccessDenied {
+        side: Side,
+        uri: String,
+        #[source]
+        source: object_store::Error,
+    },
+
     /// A file that is neither ORC nor Parquet. Nothing of its content is shown.
     #[error("the {side} file `{path}` is neither ORC nor Parquet (its first bytes are neither magic)")]
     UnknownFormat { side: Side, path: String },
@@ -56,6 +66,11 @@ pub enum Error {
          {candidate_type} in the candidate"
     )]
     IncomparableKey { column: String, baseline_type: String, candidate_type: String },
+
+    /// Store options that cannot be used: an unknown scheme or option, a value that does not
+    /// parse.
+    #[error("the store options of `{prefix}`: {reason}")]
+    StoreOptions { prefix: String, reason: String },
 
     /// A diff option that does not make sense for these datasets.
     #[error("invalid option: {0}")]
@@ -134,6 +149,7 @@ impl Error {
             Self::InvalidLocation { .. }
                 | Self::LocationNotFound { .. }
                 | Self::OutsideRoots { .. }
+                | Self::AccessDenied { .. }
                 | Self::EmptyDataset { .. }
                 | Self::UnknownFormat { .. }
                 | Self::UnreadableFile { .. }
@@ -141,6 +157,7 @@ impl Error {
                 | Self::MissingKeyColumn { .. }
                 | Self::IncomparableKey { .. }
                 | Self::InvalidOption(_)
+                | Self::StoreOptions { .. }
                 | Self::Fingerprint { .. }
         )
     }

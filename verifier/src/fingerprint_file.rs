@@ -55,6 +55,8 @@ pub struct FingerprintSpec {
     pub limits: ResourceLimits,
     /// Buckets (a power of two); `None`: chosen from the footer row count, as `dqc diff` does.
     pub buckets: Option<usize>,
+    /// The options of the object store the URI names.
+    pub stores: crate::Stores,
 }
 
 /// The header of a fingerprint file.
@@ -151,7 +153,7 @@ pub async fn fingerprint_dataset_with_progress(
         return Err(Error::InvalidOption("a fingerprint hashes one dataset: --rename does not apply".to_owned()));
     }
     let context = crate::run::session(&spec.limits)?;
-    let dataset = Arc::new(Dataset::open(spec.side, &spec.uri).await?);
+    let dataset = Arc::new(Dataset::open(spec.side, &spec.uri, &spec.stores).await?);
     let schema = dataset.schema();
     let mut plan = ColumnPlan::new(&schema, &schema, &spec.key, &spec.options, [&spec.uri, &spec.uri])?;
     plan.values.sort_by_key(|pair| pair.baseline_name.to_lowercase());

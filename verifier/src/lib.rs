@@ -47,7 +47,7 @@ pub use progress::{NoProgress, Pass, Progress};
 pub use report::{BucketSummary, Report, UnknownVerdict, Verdict};
 pub use run::{diff, diff_with_progress};
 pub use scan_floor::{ScanSummary, scan};
-pub use source::{Dataset, DatasetScanExec, DatasetTable, local_file};
+pub use source::{Dataset, DatasetScanExec, DatasetTable, StoreKind, Stores, local_file, oss_endpoint, remote_under};
 pub use spec::{Confinement, DiffOptions, DiffSpec, ResourceLimits, Roots, Side, Tolerance};
 
 /// Rows per batch, in the scan and the engine.

@@ -30,8 +30,8 @@ pub async fn diff_with_progress(spec: &DiffSpec, progress: Arc<dyn Progress>) ->
     let context = session(&spec.limits)?;
     let roots = |side| spec.confinement.as_ref().map(|confinement| confinement.side(side));
     let (baseline, candidate) = tokio::try_join!(
-        Dataset::open_within(Side::Baseline, &spec.baseline, roots(Side::Baseline)),
-        Dataset::open_within(Side::Candidate, &spec.candidate, roots(Side::Candidate))
+        Dataset::open_within(Side::Baseline, &spec.baseline, roots(Side::Baseline), &spec.stores),
+        Dataset::open_within(Side::Candidate, &spec.candidate, roots(Side::Candidate), &spec.stores)
     )?;
     let (baseline, candidate) = (Arc::new(baseline), Arc::new(candidate));
     let plan = ColumnPlan::new(

@@ -27,11 +27,11 @@ pub struct ScanSummary {
     pub elapsed_ms: u64,
 }
 
-/// Decodes every column of every row of `uri`.
-pub async fn scan(uri: &str, limits: &ResourceLimits) -> Result<ScanSummary> {
+/// Decodes every column of every row of `uri` (in the store `stores` gives for it).
+pub async fn scan(uri: &str, limits: &ResourceLimits, stores: &crate::Stores) -> Result<ScanSummary> {
     let started = Instant::now();
     let context = crate::run::session(limits)?;
-    let dataset = Arc::new(Dataset::open(Side::Baseline, uri).await?);
+    let dataset = Arc::new(Dataset::open(Side::Baseline, uri, stores).await?);
     let columns: Vec<String> = dataset.schema().fields().iter().map(|f| f.name().clone()).collect();
     let streams = source::scan(&context, &dataset, &columns, None).await?;
     let partials = source::fold_partitions(

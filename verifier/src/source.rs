@@ -9,10 +9,12 @@ mod footer;
 mod format;
 mod location;
 mod scan;
+mod storage;
 
 pub use dataset::Dataset;
-pub use location::local_file;
+pub use location::{local_file, remote_under};
 pub use scan::{DatasetScanExec, DatasetTable};
+pub use storage::{StoreKind, Stores, oss_endpoint};
 
 use std::sync::Arc;
 

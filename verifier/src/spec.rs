@@ -9,6 +9,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::source::Stores;
+
 /// Which copy of a dataset: the old cluster's (baseline) or the new one's (candidate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -111,6 +113,8 @@ pub struct DiffSpec {
     /// The directories each side may be read from; `None`: anywhere (the CLI, run by the
     /// person who owns the files).
     pub confinement: Option<Confinement>,
+    /// The options of the object stores the locations name (endpoints, credentials).
+    pub stores: Stores,
 }
 
 /// The directories a service may read each side from. A location outside its side's roots, or
@@ -155,6 +159,7 @@ impl DiffSpec {
             limits: ResourceLimits::default(),
             export: None,
             confinement: None,
+            stores: Stores::default(),
         }
     }
 }

@@ -135,8 +135,14 @@ impl DiffArgs {
             limits: self.compare.limits(threads),
             export: self.export.clone(),
             confinement: None,
+            stores: environment(),
         })
     }
+}
+
+/// The stores' options from this process's environment (`AWS_*`, `OSS_*`, ...).
+pub(super) fn environment() -> verifier::Stores {
+    crate::config::environment_stores(&std::env::vars().collect())
 }
 
 fn parse_renames(renames: &[String]) -> Result<BTreeMap<String, String>, String> {

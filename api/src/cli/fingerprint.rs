@@ -62,6 +62,7 @@ pub(crate) async fn run(args: &FingerprintArgs, threads: Option<usize>) -> i32 {
         options,
         limits: args.compare.limits(threads),
         buckets: args.buckets,
+        stores: super::diff::environment(),
     };
     let outcome = with_progress(|progress| verifier::fingerprint_dataset_with_progress(&spec, progress)).await;
     match outcome.and_then(|file| file.write(&args.output).map(|()| file)) {

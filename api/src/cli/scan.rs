@@ -28,7 +28,8 @@ pub struct ScanArgs {
 pub(crate) async fn run(args: &ScanArgs, threads: Option<usize>) -> i32 {
     let limits = ResourceLimits { memory_limit: args.memory_limit.map(ByteSize::bytes), threads };
     let started = std::time::Instant::now();
-    let scans = args.uris.iter().map(|uri| verifier::scan(uri, &limits));
+    let stores = super::diff::environment();
+    let scans = args.uris.iter().map(|uri| verifier::scan(uri, &limits, &stores));
     match futures::future::try_join_all(scans).await {
         Ok(summaries) => {
             let elapsed_ms = started.elapsed().as_millis();

@@ -126,3 +126,28 @@ fn the_store_password_is_in_no_debug_and_no_error() {
     assert_eq!(crate::store::redacted("mysql://u:hunter22@h/d"), "mysql://u:***@h/d");
     assert!(!crate::store::redacted("mysql//u:hunter22@h").contains("hunter22"));
 }
+
+#[test]
+fn a_clusters_storage_options_are_checked_at_load_and_their_secrets_read_from_the_environment() {
+    let oss = CONFIG.replace(
+        "role = \"candidate\"\nlocation = \"file:///data/{cluster}/warehouse/{db}.db/{table}/{partition_path}\"",
+        "role = \"candidate\"\nlocation = \"oss://emr-wh/warehouse/{db}.db/{table}/{partition_path}\"\n\
+         storage = { region = \"cn-hangzhou\", access_key_id = { env = \"EMR_KEY\" }, secret_access_key = { env = \"EMR_SECRET\" } }",
+    );
+    let secrets = env(&[("EMR_KEY", "LTAI-key"), ("EMR_SECRET", "hunter2-secret")]);
+    let config = parse(&oss, "dqc.toml", &secrets).unwrap();
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("hunter2") && !shown.contains("LTAI"), "secrets are not shown: {shown}");
+    assert!(format!("{:?}", config.stores).contains("\"oss://emr-wh\""), "{:?}", config.stores);
+    let error = parse(&oss, "dqc.toml", &env(&[("EMR_KEY", "k")])).unwrap_err().to_string();
+    assert!(
+        error.contains("storage.secret_access_key names the environment variable `EMR_SECRET`, which is not set"),
+        "{error}"
+    );
+    let typo = oss.replace("region = ", "regoin = ");
+    let error = parse(&typo, "dqc.toml", &secrets).unwrap_err().to_string();
+    assert!(error.contains("`regoin` is not an option of the OSS store"), "{error}");
+    let local = CONFIG.replace("role = \"baseline\"\n", "role = \"baseline\"\nstorage = { region = \"x\" }\n");
+    let error = parse(&local, "dqc.toml", &secrets).unwrap_err().to_string();
+    assert!(error.contains("storage options need a location in an object store"), "{error}");
+}

@@ -1,4 +1,8 @@
-//! Explicit locations in `POST /diffs`: only local datasets inside `api.allowed_roots`.
+//! Explicit locations in `POST /diffs`: only datasets inside `api.allowed_roots`.
+//!
+//! A location in an object store (`s3://bucket/dir`) is allowed when it lies lexically under a
+//! root in the same store ([`verifier::remote_under`]: same scheme and bucket, the root's path
+//! segments first, no `.` or `..`); the diff checks it again while listing. A local location:
 //!
 //! The checks, in order; the first ones touch no file:
 //! 1. the location is a plain absolute path or a `file://` URL (percent-decoded, so `%2e%2e`
@@ -24,6 +28,13 @@ pub(super) fn check(roots: &[String], location: &str) -> Result<String, ApiError
         return Err(forbidden(
             "is refused: no api.allowed_roots are configured, so only registered tables can be diffed",
         ));
+    }
+    if location.contains("://") && !location.starts_with("file://") {
+        return if verifier::remote_under(location, roots) {
+            Ok(location.to_owned())
+        } else {
+            Err(forbidden("is outside the allowed roots"))
+        };
     }
     let path =
         local_path(location).ok_or_else(|| forbidden("is not a local path or file:// URL under an allowed root"))?;

@@ -17,6 +17,7 @@ use object_store::ObjectStore;
 use super::footer::ColumnStats;
 use super::format::{self, DataFile};
 use super::location;
+use super::storage::Stores;
 use crate::error::{Error, Result};
 use crate::spec::{Roots, Side};
 
@@ -35,19 +36,20 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Lists the files under `uri`, recognises their formats and reads their footers.
-    pub async fn open(side: Side, uri: &str) -> Result<Self> {
-        Self::open_within(side, uri, None).await
+    /// Lists the files under `uri` (in the store `stores` gives for it), recognises their
+    /// formats and reads their footers.
+    pub async fn open(side: Side, uri: &str, stores: &Stores) -> Result<Self> {
+        Self::open_within(side, uri, None, stores).await
     }
 
     /// [`Dataset::open`], refusing a location or a file outside `roots` (see [`crate::Roots`]).
-    pub async fn open_within(side: Side, uri: &str, roots: Option<&Roots>) -> Result<Self> {
-        let listing = location::list(side, uri, roots).await?;
-        let store = listing.store;
+    pub async fn open_within(side: Side, uri: &str, roots: Option<&Roots>, stores: &Stores) -> Result<Self> {
+        let listing = location::list(side, uri, roots, stores).await?;
+        let (store, remote) = (listing.store, listing.remote);
         let files: Vec<DataFile> = futures::stream::iter(listing.files)
             .map(|listed| {
                 let store = Arc::clone(&store);
-                async move { format::inspect(side, &store, &listed).await }
+                async move { format::inspect(side, &store, &listed, remote).await }
             })
             .buffered(FOOTER_CONCURRENCY)
             .try_filter_map(|file| async move { Ok(file) })

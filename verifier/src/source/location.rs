@@ -14,6 +14,7 @@ use object_store::ObjectStoreExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 
+use super::storage::{Located, Stores};
 use crate::error::{Error, Result};
 use crate::spec::{Roots, Side};
 
@@ -37,11 +38,116 @@ pub(crate) struct ListedFile {
 pub(crate) struct Listing {
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) files: Vec<ListedFile>,
+    /// The store is remote: requests cost a round trip.
+    pub(crate) remote: bool,
 }
 
-/// Finds the data files of `uri`; with `roots`, only if the location and the real path of every
-/// file under it lie under them (see [`Confined`]).
-pub(crate) async fn list(side: Side, uri: &str, roots: Option<&Roots>) -> Result<Listing> {
+/// Finds the data files of `uri`, in its store; with `roots`, only if the location (and, on the
+/// local file system, the real path of every file under it) lies under them (see [`Confined`]).
+pub(crate) async fn list(side: Side, uri: &str, roots: Option<&Roots>, stores: &Stores) -> Result<Listing> {
+    match stores.locate(side, uri)? {
+        Some(located) => list_remote(side, uri, located, roots).await,
+        None => list_local(side, uri, roots).await,
+    }
+}
+
+/// A remote location's files: everything under its path, or the one object at it.
+async fn list_remote(side: Side, uri: &str, located: Located, roots: Option<&Roots>) -> Result<Listing> {
+    if let Some(roots) = roots {
+        check_url(side, uri, roots)?;
+    }
+    let Located { store, path } = located;
+    let mut files = list_directory(side, uri, store.as_ref(), &path).await?;
+    if files.is_empty() && !path.as_ref().is_empty() {
+        match store.head(&path).await {
+            Ok(meta) => files.push(ListedFile { path: meta.location, size: meta.size, partition: Vec::new() }),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(error) => return Err(store_error(side, uri, error)),
+        }
+    }
+    if files.is_empty() {
+        return Err(Error::LocationNotFound { side, uri: uri.to_owned() });
+    }
+    Ok(Listing { store, files, remote: true })
+}
+
+/// The error of a store call for `uri`, by fault: a missing path or bucket and a refused
+/// credential are the input's; anything else (a timeout, a server error) is a failure at run
+/// time, which a service retries.
+pub(crate) fn store_error(side: Side, uri: &str, error: object_store::Error) -> Error {
+    // A missing bucket or container comes as a generic error with the store's own code.
+    let text = error.to_string();
+    if ["NoSuchBucket", "ContainerNotFound", "The specified bucket does not exist"]
+        .iter()
+        .any(|code| text.contains(code))
+    {
+        let bucket = uri.split_once("://").map_or("", |(_, rest)| rest.split('/').next().unwrap_or_default());
+        return Error::InvalidLocation {
+            side,
+            uri: uri.to_owned(),
+            reason: format!("the bucket `{bucket}` does not exist"),
+        };
+    }
+    // Without keys, the S3 client asks the cloud's instance metadata service for some.
+    if text.contains("169.254.169.254") {
+        return Error::InvalidLocation {
+            side,
+            uri: uri.to_owned(),
+            reason: "no credentials for its store (the CLI reads the store's standard environment variables, \
+                     e.g. AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; the service [clusters.storage]), and no \
+                     instance metadata service gave any"
+                .to_owned(),
+        };
+    }
+    match error {
+        object_store::Error::NotFound { .. } => Error::LocationNotFound { side, uri: uri.to_owned() },
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+            Error::AccessDenied { side, uri: uri.to_owned(), source: error }
+        }
+        source => Error::ObjectStore { side, source },
+    }
+}
+
+/// A remote location checked against its side's roots, lexically: the same scheme and bucket
+/// (or host, or name service), and the root's path segments first. The location's path is
+/// already free of `.` and `..` segments ([`Path::parse`] refuses them), and a remote store has
+/// no symbolic links.
+fn check_url(side: Side, uri: &str, roots: &Roots) -> Result<()> {
+    if remote_under(uri, &roots.directories) {
+        Ok(())
+    } else {
+        Err(Error::OutsideRoots { side, uri: uri.to_owned(), reason: format!("it is not under {}", roots.rule) })
+    }
+}
+
+/// True when the remote location `uri` lies under one of `roots`, lexically: the same scheme and
+/// bucket (or container, host, name service), the root's path segments first, and no `.` or
+/// `..` segment. Local roots and locations never match.
+pub fn remote_under(uri: &str, roots: &[String]) -> bool {
+    let segments = |url: &str| -> Option<(String, Vec<String>)> {
+        let (scheme, rest) = url.split_once("://")?;
+        if scheme == "file" {
+            return None;
+        }
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let path = path.split(['?', '#']).next().unwrap_or_default();
+        Some((
+            format!("{scheme}://{authority}"),
+            path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        ))
+    };
+    let Some((store, path)) = segments(uri) else { return false };
+    if path.iter().any(|segment| segment == "." || segment == "..") {
+        return false;
+    }
+    roots
+        .iter()
+        .filter_map(|root| segments(root))
+        .any(|(root_store, root_path)| root_store == store && path.starts_with(&root_path))
+}
+
+/// A local location's files, each real path checked against `roots`.
+async fn list_local(side: Side, uri: &str, roots: Option<&Roots>) -> Result<Listing> {
     let local_path = local_path(side, uri)?;
     let confined = roots.map(|roots| Confined::new(side, uri, roots, &local_path)).transpose()?;
     let metadata = std::fs::metadata(&local_path).map_err(|_| Error::LocationNotFound { side, uri: uri.to_owned() })?;
@@ -56,7 +162,7 @@ pub(crate) async fn list(side: Side, uri: &str, roots: Option<&Roots>) -> Result
         let meta = local.head(&root).await.map_err(|source| Error::ObjectStore { side, source })?;
         vec![ListedFile { path: meta.location, size: meta.size, partition: Vec::new() }]
     } else {
-        list_directory(side, &local, &root).await?
+        list_directory(side, uri, &local, &root).await?
     };
     if let Some(confined) = &confined {
         for file in &files {
@@ -65,7 +171,7 @@ pub(crate) async fn list(side: Side, uri: &str, roots: Option<&Roots>) -> Result
             confined.check_real(&real)?;
         }
     }
-    Ok(Listing { store: Arc::new(local), files })
+    Ok(Listing { store: Arc::new(local), files, remote: false })
 }
 
 /// A location checked against its side's roots.
@@ -133,9 +239,8 @@ pub fn local_file(uri: &str) -> std::result::Result<std::path::PathBuf, String> 
     }
 }
 
-async fn list_directory(side: Side, store: &LocalFileSystem, root: &Path) -> Result<Vec<ListedFile>> {
-    let metas: Vec<_> =
-        store.list(Some(root)).try_collect().await.map_err(|source| Error::ObjectStore { side, source })?;
+async fn list_directory(side: Side, uri: &str, store: &dyn ObjectStore, root: &Path) -> Result<Vec<ListedFile>> {
+    let metas: Vec<_> = store.list(Some(root)).try_collect().await.map_err(|error| store_error(side, uri, error))?;
     let mut files = Vec::new();
     for meta in metas {
         let Some(parts) = meta.location.prefix_match(root) else { continue };
@@ -216,8 +321,16 @@ mod tests {
     }
 
     #[test]
-    fn remote_schemes_are_refused_by_name() {
-        let error = local_path(Side::Baseline, "s3://bucket/t").unwrap_err();
-        assert!(error.to_string().contains("`s3` scheme"), "{error}");
+    fn remote_locations_are_confined_lexically() {
+        let roots = Roots { directories: vec!["s3://wh/warehouse".into(), "/data".into()], rule: "the roots".into() };
+        for inside in ["s3://wh/warehouse", "s3://wh/warehouse/db/t/dt=1"] {
+            assert!(check_url(Side::Baseline, inside, &roots).is_ok(), "{inside}");
+        }
+        for outside in
+            ["s3://wh/warehouse2/t", "s3://other/warehouse/t", "s3a://wh/warehouse/t", "s3://wh/", "file:///data/t"]
+        {
+            let error = check_url(Side::Baseline, outside, &roots).unwrap_err().to_string();
+            assert!(error.contains("is refused: it is not under the roots"), "{outside}: {error}");
+        }
     }
 }

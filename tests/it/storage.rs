@@ -1,0 +1,264 @@
+//! Datasets in a real S3-compatible server (moto, started by `scripts/s3-server.sh` on
+//! 127.0.0.1): the fixtures diffed S3 against S3 and S3 against a local copy give the ground
+//! truth, Hive-escaped partition directories keep their key and decode their value, `oss://`
+//! goes to the bucket's virtual-hosted endpoint, and each bad location fails naming itself.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path as FsPath;
+use std::process::{Child, Command};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use dqc_tests::{orc_fixtures, path_str, runtime, try_diff};
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use verifier::{DiffSpec, Error, Fault, Stores};
+
+/// The server, shared by the tests of this binary; it stops when the binary exits.
+struct S3Server {
+    endpoint: String,
+    _child: Child,
+}
+
+fn server() -> &'static S3Server {
+    static SERVER: OnceLock<S3Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let script = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3-server.sh");
+        let child = Command::new(script).arg(port.to_string()).spawn().expect("scripts/s3-server.sh starts");
+        let started = Instant::now();
+        // The first run installs moto from PyPI.
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(300), "scripts/s3-server.sh did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let endpoint = format!("http://127.0.0.1:{port}");
+        for bucket in ["fixtures", "hive"] {
+            create_bucket(port, bucket);
+        }
+        upload_dir(&endpoint, "fixtures", &orc_fixtures(), "");
+        S3Server { endpoint, _child: child }
+    })
+}
+
+/// `PUT /bucket`: moto does not check signatures, so a bare request creates it.
+fn create_bucket(port: u16, bucket: &str) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "create bucket {bucket}: {answer}");
+}
+
+fn options(endpoint: &str) -> BTreeMap<String, String> {
+    [
+        ("endpoint", endpoint),
+        ("allow_http", "true"),
+        ("region", "us-east-1"),
+        ("access_key_id", "dqc-test"),
+        ("secret_access_key", "dqc-test-secret"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+fn bucket_store(endpoint: &str, bucket: &str) -> Arc<dyn ObjectStore> {
+    let mut builder = AmazonS3Builder::new().with_bucket_name(bucket);
+    for (key, value) in options(endpoint) {
+        builder = builder.with_config(key.parse().unwrap(), value);
+    }
+    Arc::new(builder.build().unwrap())
+}
+
+/// Uploads every file under `dir` (hidden ones too) to `bucket` under `prefix`, keys as the
+/// relative paths are written (`ts=10%3A00` stays `%3A`).
+fn upload_dir(endpoint: &str, bucket: &str, dir: &FsPath, prefix: &str) {
+    let store = bucket_store(endpoint, bucket);
+    let mut pending = vec![dir.to_path_buf()];
+    let mut uploads = Vec::new();
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let relative = path_str(path.strip_prefix(dir).unwrap());
+                let key = Path::parse(format!("{prefix}{relative}")).unwrap();
+                uploads.push((key, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    runtime().block_on(async {
+        for (key, bytes) in uploads {
+            store.put(&key, PutPayload::from(bytes)).await.unwrap();
+        }
+    });
+}
+
+fn stores(bucket: &str) -> Stores {
+    Stores::default().with(&format!("s3://{bucket}"), options(&server().endpoint)).unwrap()
+}
+
+#[test]
+fn the_fixtures_in_s3_give_the_ground_truth_against_s3_and_against_a_local_copy() {
+    let stores = stores("fixtures");
+    let mut spec = DiffSpec::new("s3://fixtures/spark/baseline", "s3://fixtures/spark/candidate", &["id"]);
+    spec.stores = stores.clone();
+    let report = crate::fixtures::check_spec(spec);
+    assert_eq!((report.baseline.files, report.candidate.files), (2, 3), "hidden objects skipped, 000000_0 read");
+    let local = path_str(&orc_fixtures().join("arrow/candidate"));
+    let mut spec = DiffSpec::new("s3a://fixtures/spark/baseline", local, &["id"]);
+    spec.stores = Stores::default().with("s3a://fixtures", options(&server().endpoint)).unwrap();
+    crate::fixtures::check_spec(spec);
+}
+
+#[test]
+fn hive_escaped_partition_directories_keep_their_key_and_decode_their_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("t");
+    // Hive writes the value `2024-05-01 10:00` as the directory `ts=2024-05-01 10%3A00`.
+    let partition = table.join("ts=2024-05-01 10%3A00");
+    std::fs::create_dir_all(&partition).unwrap();
+    std::fs::copy(orc_fixtures().join("arrow/baseline/dt=2024-05-01/part-00000.orc"), partition.join("part-0.orc"))
+        .unwrap();
+    upload_dir(&server().endpoint, "hive", dir.path(), "wh/");
+    let mut spec = DiffSpec::new("s3://hive/wh/t", path_str(&table), &["id"]);
+    spec.stores = stores("hive");
+    spec.options.filter = Some("ts = '2024-05-01 10:00'".into());
+    let report = try_diff(&spec).unwrap();
+    assert_eq!(report.verdict, verifier::Verdict::Consistent, "{report:?}");
+    assert!(report.baseline.rows > 0 && report.baseline.rows == report.candidate.rows, "{:?}", report.baseline);
+    // The object's key holds `%3A`, as the directory's name does.
+    let keys: Vec<String> = runtime().block_on(async {
+        use futures::TryStreamExt;
+        let store = bucket_store(&server().endpoint, "hive");
+        let listed: Vec<_> = store.list(Some(&Path::parse("wh/t").unwrap())).try_collect().await.unwrap();
+        listed.into_iter().map(|meta| meta.location.to_string()).collect()
+    });
+    assert_eq!(keys, ["wh/t/ts=2024-05-01 10%3A00/part-0.orc"]);
+}
+
+#[test]
+fn oss_goes_to_the_buckets_virtual_hosted_endpoint() {
+    // `oss://fixtures` with endpoint `http://oss-test.localhost:PORT` is requested as
+    // `http://fixtures.oss-test.localhost:PORT/...`; the server is reached through it as an HTTP
+    // proxy, and moto finds the bucket in the Host header as OSS does.
+    let port = server().endpoint.rsplit(':').next().unwrap().to_owned();
+    let mut oss = options(&format!("http://oss-test.localhost:{port}"));
+    oss.insert("proxy_url".into(), server().endpoint.clone());
+    let stores = Stores::default().with("oss://fixtures", oss).unwrap();
+    let mut spec = DiffSpec::new("oss://fixtures/arrow/baseline", "oss://fixtures/arrow/candidate", &["id"]);
+    spec.stores = stores;
+    crate::fixtures::check_spec(spec);
+    assert_eq!(
+        verifier::oss_endpoint("fixtures", &[("region".to_owned(), "cn-hangzhou".to_owned())].into()).unwrap(),
+        "https://fixtures.oss-cn-hangzhou.aliyuncs.com"
+    );
+}
+
+fn error_of(baseline: &str, stores: Stores) -> Error {
+    let mut spec = DiffSpec::new(baseline, path_str(&orc_fixtures().join("spark/candidate")), &["id"]);
+    spec.stores = stores;
+    try_diff(&spec).unwrap_err()
+}
+
+#[test]
+fn bad_remote_locations_fail_naming_the_location_by_fault() {
+    let stores = stores("fixtures");
+    for (location, expected) in [
+        ("s3://fixtures/no/such/table", "the baseline location `s3://fixtures/no/such/table` does not exist"),
+        ("s3://no-such-bucket/t", "`s3://no-such-bucket/t` is not usable: the bucket `no-such-bucket` does not exist"),
+        ("cosn://bucket/t", "no object store serves the `cosn` scheme"),
+        ("s3://nokeys/t", "no credentials for its store"),
+        ("s3://fixtures/a/../b", "its path is not usable"),
+    ] {
+        let bucket = location.split('/').nth(2).unwrap();
+        let stores = match bucket {
+            "fixtures" => stores.clone(),
+            // No keys: the client tries the instance metadata service, which is not there.
+            "nokeys" => Stores::default()
+                .with(
+                    "s3://nokeys",
+                    [("endpoint".to_owned(), server().endpoint.clone()), ("allow_http".to_owned(), "true".to_owned())]
+                        .into(),
+                )
+                .unwrap(),
+            _ => self::stores(bucket),
+        };
+        let error = error_of(location, stores);
+        assert!(error.to_string().contains(expected), "{location}: {error}");
+        assert_eq!(error.fault(), Fault::Input, "{location}: {error}");
+    }
+    // A store that does not answer in time is a failure at run time, which a service retries.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = silent.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(64).collect();
+        std::thread::sleep(Duration::from_secs(60));
+        drop(held);
+    });
+    let mut slow = options(&format!("http://{address}"));
+    slow.insert("timeout".into(), "1s".into());
+    slow.insert("connect_timeout".into(), "1s".into());
+    slow.insert("max_retries".into(), "1".into());
+    slow.insert("retry_timeout".into(), "5s".into());
+    let stores = Stores::default().with("s3://slow", slow).unwrap();
+    let started = Instant::now();
+    let mut spec = DiffSpec::new("s3://slow/t", "s3://slow/u", &["id"]);
+    spec.stores = stores;
+    let error = try_diff(&spec).unwrap_err();
+    assert_eq!(error.fault(), Fault::Runtime, "{error}");
+    assert!(
+        error.to_string().contains("object store error on the baseline side")
+            || error.to_string().contains("candidate"),
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60), "retries are bounded: {:?}", started.elapsed());
+}
+
+/// Against a real HDFS when `DQC_TEST_HDFS_URL` names a writable directory
+/// (`hdfs://namenode:8020/tmp/dqc`): the fixtures are written there and diffed. No NameNode runs
+/// on the machines CI runs on (see the README); without the variable this test only says so.
+#[test]
+fn the_fixtures_in_hdfs_give_the_ground_truth_when_a_cluster_is_given() {
+    let Ok(url) = std::env::var("DQC_TEST_HDFS_URL") else {
+        eprintln!("DQC_TEST_HDFS_URL is not set: no HDFS cluster to test against");
+        return;
+    };
+    let url = url.trim_end_matches('/').to_owned();
+    let after = url.find("://").expect("DQC_TEST_HDFS_URL is a URL") + 3;
+    let (root, path) = url.split_at(url[after..].find('/').map_or(url.len(), |at| after + at));
+    let store = hdfs_native_object_store::HdfsObjectStoreBuilder::new().with_url(root).build().unwrap();
+    let mut uploads = Vec::new();
+    for side in ["spark/baseline", "spark/candidate"] {
+        let dir = orc_fixtures().join(side);
+        let mut pending = vec![dir.clone()];
+        while let Some(current) = pending.pop() {
+            for entry in std::fs::read_dir(&current).unwrap() {
+                let file = entry.unwrap().path();
+                if file.is_dir() {
+                    pending.push(file);
+                } else {
+                    let relative = path_str(file.strip_prefix(&dir).unwrap());
+                    let key = Path::parse(format!("{}/{side}/{relative}", path.trim_start_matches('/'))).unwrap();
+                    uploads.push((key, std::fs::read(&file).unwrap()));
+                }
+            }
+        }
+    }
+    runtime().block_on(async {
+        for (key, bytes) in uploads {
+            store.put(&key, PutPayload::from(bytes)).await.unwrap();
+        }
+    });
+    let spec = DiffSpec::new(format!("{url}/spark/baseline"), format!("{url}/spark/candidate"), &["id"]);
+    crate::fixtures::check_spec(spec);
+}
