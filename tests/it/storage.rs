@@ -78,12 +78,16 @@ fn bucket_store(endpoint: &str, bucket: &str) -> Arc<dyn ObjectStore> {
     Arc::new(builder.build().unwrap())
 }
 
-/// Uploads every file under `dir` (hidden ones too) to `bucket` under `prefix`, keys as the
-/// relative paths are written (`ts=10%3A00` stays `%3A`).
+/// Uploads every file under `dir` (hidden ones too) to `bucket` under `prefix`.
 fn upload_dir(endpoint: &str, bucket: &str, dir: &FsPath, prefix: &str) {
-    let store = bucket_store(endpoint, bucket);
+    put_all(bucket_store(endpoint, bucket).as_ref(), files_under(dir, prefix));
+}
+
+/// Every file under `dir` (hidden ones too) with its key: `prefix` and the relative path as it
+/// is written (`ts=10%3A00` stays `%3A`).
+fn files_under(dir: &FsPath, prefix: &str) -> Vec<(Path, Vec<u8>)> {
     let mut pending = vec![dir.to_path_buf()];
-    let mut uploads = Vec::new();
+    let mut files = Vec::new();
     while let Some(current) = pending.pop() {
         for entry in std::fs::read_dir(&current).unwrap() {
             let path = entry.unwrap().path();
@@ -91,13 +95,16 @@ fn upload_dir(endpoint: &str, bucket: &str, dir: &FsPath, prefix: &str) {
                 pending.push(path);
             } else {
                 let relative = path_str(path.strip_prefix(dir).unwrap());
-                let key = Path::parse(format!("{prefix}{relative}")).unwrap();
-                uploads.push((key, std::fs::read(&path).unwrap()));
+                files.push((Path::parse(format!("{prefix}{relative}")).unwrap(), std::fs::read(&path).unwrap()));
             }
         }
     }
+    files
+}
+
+fn put_all(store: &dyn ObjectStore, files: Vec<(Path, Vec<u8>)>) {
     runtime().block_on(async {
-        for (key, bytes) in uploads {
+        for (key, bytes) in files {
             store.put(&key, PutPayload::from(bytes)).await.unwrap();
         }
     });
@@ -237,28 +244,10 @@ fn the_fixtures_in_hdfs_give_the_ground_truth_when_a_cluster_is_given() {
     let after = url.find("://").expect("DQC_TEST_HDFS_URL is a URL") + 3;
     let (root, path) = url.split_at(url[after..].find('/').map_or(url.len(), |at| after + at));
     let store = hdfs_native_object_store::HdfsObjectStoreBuilder::new().with_url(root).build().unwrap();
-    let mut uploads = Vec::new();
     for side in ["spark/baseline", "spark/candidate"] {
-        let dir = orc_fixtures().join(side);
-        let mut pending = vec![dir.clone()];
-        while let Some(current) = pending.pop() {
-            for entry in std::fs::read_dir(&current).unwrap() {
-                let file = entry.unwrap().path();
-                if file.is_dir() {
-                    pending.push(file);
-                } else {
-                    let relative = path_str(file.strip_prefix(&dir).unwrap());
-                    let key = Path::parse(format!("{}/{side}/{relative}", path.trim_start_matches('/'))).unwrap();
-                    uploads.push((key, std::fs::read(&file).unwrap()));
-                }
-            }
-        }
+        let prefix = format!("{}/{side}/", path.trim_start_matches('/'));
+        put_all(&store, files_under(&orc_fixtures().join(side), &prefix));
     }
-    runtime().block_on(async {
-        for (key, bytes) in uploads {
-            store.put(&key, PutPayload::from(bytes)).await.unwrap();
-        }
-    });
     let spec = DiffSpec::new(format!("{url}/spark/baseline"), format!("{url}/spark/candidate"), &["id"]);
     crate::fixtures::check_spec(spec);
 }

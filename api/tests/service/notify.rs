@@ -368,6 +368,22 @@ async fn a_given_up_notification_is_resent_on_request() {
     running.stop().await;
 }
 
+/// Posts both sides of a pair of `dw.changed` whose diff finds a change.
+async fn post_changed_pair(url: &str) {
+    let client = reqwest::Client::new();
+    for (id, cluster) in [("b", "idc-hadoop"), ("c", "cloud-emr")] {
+        let response = client
+            .post(format!("{url}/api/v1/events"))
+            .bearer_auth(OPERATOR)
+            .header("content-type", "application/json")
+            .body(event(id, cluster, "dw.changed", "2024-05-01", 1, "succeeded"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+    }
+}
+
 /// Sinks are delivered concurrently: one that accepts connections and never answers holds its
 /// own notification, not the others'.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -392,18 +408,7 @@ async fn a_sink_that_never_answers_delays_no_other() {
     );
     let harness = Harness::start(&extra).await;
     let running = Running::start(harness.config.clone()).await;
-    let client = reqwest::Client::new();
-    for (id, cluster) in [("b", "idc-hadoop"), ("c", "cloud-emr")] {
-        let response = client
-            .post(format!("{}/api/v1/events", running.url))
-            .bearer_auth(OPERATOR)
-            .header("content-type", "application/json")
-            .body(event(id, cluster, "dw.changed", "2024-05-01", 1, "succeeded"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
-    }
+    post_changed_pair(&running.url).await;
     let store = &harness.store;
     let states = || async {
         let reports = store.reports(&api::store::ReportFilter::default()).await.unwrap();
@@ -436,18 +441,7 @@ async fn a_permanent_refusal_is_given_up_at_once_and_a_busy_sink_is_retried() {
     );
     let harness = Harness::start(&extra).await;
     let running = Running::start(harness.config.clone()).await;
-    let client = reqwest::Client::new();
-    for (id, cluster) in [("b", "idc-hadoop"), ("c", "cloud-emr")] {
-        let response = client
-            .post(format!("{}/api/v1/events", running.url))
-            .bearer_auth(OPERATOR)
-            .header("content-type", "application/json")
-            .body(event(id, cluster, "dw.changed", "2024-05-01", 1, "succeeded"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
-    }
+    post_changed_pair(&running.url).await;
     let store = &harness.store;
     let rows = || async {
         let reports = store.reports(&api::store::ReportFilter::default()).await.unwrap();
