@@ -5,6 +5,7 @@
 #
 #   scripts/s3-server.sh PORT
 #
+# With DQC_S3_LOG=FILE, the server's request log (one line per request) goes to FILE.
 # moto accepts any key and secret and does not check signatures; it serves path-style requests
 # and, through the Host header, virtual-hosted ones (what OSS requires).
 set -euo pipefail
@@ -19,7 +20,7 @@ flock 9
 ensure_venv "$venv" moto_server 'moto[server]==5.*'
 flock -u 9
 parent=$PPID
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"${DQC_S3_LOG:-/dev/null}" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null' EXIT
 while kill -0 "$parent" 2>/dev/null && kill -0 "$server" 2>/dev/null; do
