@@ -3,119 +3,32 @@
 //! truth, Hive-escaped partition directories keep their key and decode their value, `oss://`
 //! goes to the bucket's virtual-hosted endpoint, and each bad location fails naming itself.
 
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path as FsPath;
-use std::process::{Child, Command};
-use std::sync::{Arc, OnceLock};
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+use dqc_tests::s3::{bucket_store, files_under, options, put_all, server, upload_dir};
 use dqc_tests::{orc_fixtures, path_str, runtime, try_diff};
-use object_store::aws::AmazonS3Builder;
+use object_store::ObjectStore;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use verifier::{DiffSpec, Error, Fault, Stores};
-
-/// The server, shared by the tests of this binary; it stops when the binary exits.
-struct S3Server {
-    endpoint: String,
-    _child: Child,
-}
-
-fn server() -> &'static S3Server {
-    static SERVER: OnceLock<S3Server> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let script = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3-server.sh");
-        let child = Command::new(script).arg(port.to_string()).spawn().expect("scripts/s3-server.sh starts");
-        let started = Instant::now();
-        // The first run installs moto from PyPI.
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(300), "scripts/s3-server.sh did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let endpoint = format!("http://127.0.0.1:{port}");
-        for bucket in ["fixtures", "hive"] {
-            create_bucket(port, bucket);
-        }
-        upload_dir(&endpoint, "fixtures", &orc_fixtures(), "");
-        S3Server { endpoint, _child: child }
-    })
-}
-
-/// `PUT /bucket`: moto does not check signatures, so a bare request creates it.
-fn create_bucket(port: u16, bucket: &str) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        stream,
-        "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "create bucket {bucket}: {answer}");
-}
-
-fn options(endpoint: &str) -> BTreeMap<String, String> {
-    [
-        ("endpoint", endpoint),
-        ("allow_http", "true"),
-        ("region", "us-east-1"),
-        ("access_key_id", "dqc-test"),
-        ("secret_access_key", "dqc-test-secret"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
-}
-
-fn bucket_store(endpoint: &str, bucket: &str) -> Arc<dyn ObjectStore> {
-    let mut builder = AmazonS3Builder::new().with_bucket_name(bucket);
-    for (key, value) in options(endpoint) {
-        builder = builder.with_config(key.parse().unwrap(), value);
-    }
-    Arc::new(builder.build().unwrap())
-}
-
-/// Uploads every file under `dir` (hidden ones too) to `bucket` under `prefix`.
-fn upload_dir(endpoint: &str, bucket: &str, dir: &FsPath, prefix: &str) {
-    put_all(bucket_store(endpoint, bucket).as_ref(), files_under(dir, prefix));
-}
-
-/// Every file under `dir` (hidden ones too) with its key: `prefix` and the relative path as it
-/// is written (`ts=10%3A00` stays `%3A`).
-fn files_under(dir: &FsPath, prefix: &str) -> Vec<(Path, Vec<u8>)> {
-    let mut pending = vec![dir.to_path_buf()];
-    let mut files = Vec::new();
-    while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                let relative = path_str(path.strip_prefix(dir).unwrap());
-                files.push((Path::parse(format!("{prefix}{relative}")).unwrap(), std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    files
-}
-
-fn put_all(store: &dyn ObjectStore, files: Vec<(Path, Vec<u8>)>) {
-    runtime().block_on(async {
-        for (key, bytes) in files {
-            store.put(&key, PutPayload::from(bytes)).await.unwrap();
-        }
-    });
-}
 
 fn stores(bucket: &str) -> Stores {
     Stores::default().with(&format!("s3://{bucket}"), options(&server().endpoint)).unwrap()
 }
 
+/// The fixtures in bucket `fixtures`, once per test binary.
+fn fixtures_uploaded() {
+    static UPLOADED: std::sync::Once = std::sync::Once::new();
+    UPLOADED.call_once(|| {
+        dqc_tests::s3::create_bucket("fixtures");
+        dqc_tests::s3::create_bucket("hive");
+        upload_dir("fixtures", &orc_fixtures(), "");
+    });
+}
+
 #[test]
 fn the_fixtures_in_s3_give_the_ground_truth_against_s3_and_against_a_local_copy() {
+    fixtures_uploaded();
     let stores = stores("fixtures");
     let mut spec = DiffSpec::new("s3://fixtures/spark/baseline", "s3://fixtures/spark/candidate", &["id"]);
     spec.stores = stores.clone();
@@ -129,6 +42,7 @@ fn the_fixtures_in_s3_give_the_ground_truth_against_s3_and_against_a_local_copy(
 
 #[test]
 fn hive_escaped_partition_directories_keep_their_key_and_decode_their_value() {
+    fixtures_uploaded();
     let dir = tempfile::tempdir().unwrap();
     let table = dir.path().join("t");
     // Hive writes the value `2024-05-01 10:00` as the directory `ts=2024-05-01 10%3A00`.
@@ -136,7 +50,7 @@ fn hive_escaped_partition_directories_keep_their_key_and_decode_their_value() {
     std::fs::create_dir_all(&partition).unwrap();
     std::fs::copy(orc_fixtures().join("arrow/baseline/dt=2024-05-01/part-00000.orc"), partition.join("part-0.orc"))
         .unwrap();
-    upload_dir(&server().endpoint, "hive", dir.path(), "wh/");
+    upload_dir("hive", dir.path(), "wh/");
     let mut spec = DiffSpec::new("s3://hive/wh/t", path_str(&table), &["id"]);
     spec.stores = stores("hive");
     spec.options.filter = Some("ts = '2024-05-01 10:00'".into());
@@ -146,7 +60,7 @@ fn hive_escaped_partition_directories_keep_their_key_and_decode_their_value() {
     // The object's key holds `%3A`, as the directory's name does.
     let keys: Vec<String> = runtime().block_on(async {
         use futures::TryStreamExt;
-        let store = bucket_store(&server().endpoint, "hive");
+        let store = bucket_store("hive");
         let listed: Vec<_> = store.list(Some(&Path::parse("wh/t").unwrap())).try_collect().await.unwrap();
         listed.into_iter().map(|meta| meta.location.to_string()).collect()
     });
@@ -155,6 +69,7 @@ fn hive_escaped_partition_directories_keep_their_key_and_decode_their_value() {
 
 #[test]
 fn oss_goes_to_the_buckets_virtual_hosted_endpoint() {
+    fixtures_uploaded();
     // `oss://fixtures` with endpoint `http://oss-test.localhost:PORT` is requested as
     // `http://fixtures.oss-test.localhost:PORT/...`; the server is reached through it as an HTTP
     // proxy, and moto finds the bucket in the Host header as OSS does.
@@ -179,6 +94,7 @@ fn error_of(baseline: &str, stores: Stores) -> Error {
 
 #[test]
 fn bad_remote_locations_fail_naming_the_location_by_fault() {
+    fixtures_uploaded();
     let stores = stores("fixtures");
     for (location, expected) in [
         ("s3://fixtures/no/such/table", "the baseline location `s3://fixtures/no/such/table` does not exist"),

@@ -1,5 +1,5 @@
 //! Helpers for dqc's end-to-end scenarios: writing real ORC and Parquet files, locating the
-//! fixtures from real producers, and running diffs.
+//! fixtures from real producers, and running diffs; [`s3`]: an S3-compatible server.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,6 +8,8 @@ use arrow::array::RecordBatch;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use verifier::{DiffSpec, Report};
+
+pub mod s3;
 
 /// The ORC fixtures written by Spark and Arrow C++ (`testdata/fixtures/orc`).
 pub fn orc_fixtures() -> PathBuf {

@@ -13,5 +13,6 @@ mod notify;
 mod rest;
 mod runner;
 mod security;
+mod storage;
 mod store;
 mod support;
