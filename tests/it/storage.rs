@@ -45,14 +45,18 @@ fn hive_escaped_partition_directories_keep_their_key_and_decode_their_value() {
     fixtures_uploaded();
     let dir = tempfile::tempdir().unwrap();
     let table = dir.path().join("t");
-    // Hive writes the value `2024-05-01 10:00` as the directory `ts=2024-05-01 10%3A00`.
-    let partition = table.join("ts=2024-05-01 10%3A00");
-    std::fs::create_dir_all(&partition).unwrap();
-    std::fs::copy(orc_fixtures().join("arrow/baseline/dt=2024-05-01/part-00000.orc"), partition.join("part-0.orc"))
-        .unwrap();
+    // Hive writes the value `2024-05-01 10:00` as the directory `ts=2024-05-01 10%3A00`; a
+    // second partition and a hidden directory make the listing go partition by partition.
+    let fixture = orc_fixtures().join("arrow/baseline/dt=2024-05-01/part-00000.orc");
+    for directory in ["ts=2024-05-01 10%3A00", "ts=2024-05-01 11%3A00", "_temporary/0"] {
+        std::fs::create_dir_all(table.join(directory)).unwrap();
+        std::fs::copy(&fixture, table.join(directory).join("part-0.orc")).unwrap();
+    }
     upload_dir("hive", dir.path(), "wh/");
     let mut spec = DiffSpec::new("s3://hive/wh/t", path_str(&table), &["id"]);
     spec.stores = stores("hive");
+    let report = try_diff(&spec).unwrap();
+    assert_eq!((report.baseline.files, report.candidate.files), (2, 2), "{report:?}");
     spec.options.filter = Some("ts = '2024-05-01 10:00'".into());
     let report = try_diff(&spec).unwrap();
     assert_eq!(report.verdict, verifier::Verdict::Consistent, "{report:?}");
@@ -61,7 +65,8 @@ fn hive_escaped_partition_directories_keep_their_key_and_decode_their_value() {
     let keys: Vec<String> = runtime().block_on(async {
         use futures::TryStreamExt;
         let store = bucket_store("hive");
-        let listed: Vec<_> = store.list(Some(&Path::parse("wh/t").unwrap())).try_collect().await.unwrap();
+        let listed: Vec<_> =
+            store.list(Some(&Path::parse("wh/t/ts=2024-05-01 10%3A00").unwrap())).try_collect().await.unwrap();
         listed.into_iter().map(|meta| meta.location.to_string()).collect()
     });
     assert_eq!(keys, ["wh/t/ts=2024-05-01 10%3A00/part-0.orc"]);

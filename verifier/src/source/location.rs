@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use object_store::ObjectStoreExt;
 use object_store::local::LocalFileSystem;
@@ -239,8 +239,11 @@ pub fn local_file(uri: &str) -> std::result::Result<std::path::PathBuf, String> 
     }
 }
 
+/// Partition directories listed at once on a remote store.
+const LIST_CONCURRENCY: usize = 8;
+
 async fn list_directory(side: Side, uri: &str, store: &dyn ObjectStore, root: &Path) -> Result<Vec<ListedFile>> {
-    let metas: Vec<_> = store.list(Some(root)).try_collect().await.map_err(|error| store_error(side, uri, error))?;
+    let metas = list_objects(store, root).await.map_err(|error| store_error(side, uri, error))?;
     let mut files = Vec::new();
     for meta in metas {
         let Some(parts) = meta.location.prefix_match(root) else { continue };
@@ -254,6 +257,25 @@ async fn list_directory(side: Side, uri: &str, store: &dyn ObjectStore, root: &P
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
+}
+
+/// Every object under `root`. A listing is a sequence of pages, so a table's directories (its
+/// partitions) are listed side by side, each with its own pages, and the objects directly under
+/// `root` with them; hidden directories are not listed at all.
+async fn list_objects(store: &dyn ObjectStore, root: &Path) -> object_store::Result<Vec<object_store::ObjectMeta>> {
+    let top = store.list_with_delimiter(Some(root)).await?;
+    if top.common_prefixes.len() < 2 {
+        return store.list(Some(root)).try_collect().await;
+    }
+    let directories = top.common_prefixes.into_iter().filter(|prefix| {
+        prefix.prefix_match(root).and_then(|mut parts| parts.next()).is_some_and(|name| !is_hidden(name.as_ref()))
+    });
+    let nested: Vec<Vec<object_store::ObjectMeta>> = futures::stream::iter(directories)
+        .map(|directory| async move { store.list(Some(&directory)).try_collect::<Vec<_>>().await })
+        .buffer_unordered(LIST_CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(top.objects.into_iter().chain(nested.into_iter().flatten()).collect())
 }
 
 /// Hidden files and directories, by the Hadoop convention.
