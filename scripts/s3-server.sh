@@ -6,7 +6,8 @@
 #   scripts/s3-server.sh PORT
 #
 # With DQC_S3_LOG=FILE, the server's request log (one line per request) goes to FILE.
-# moto accepts any key and secret and does not check signatures; it serves path-style requests
+# moto accepts any key and secret and does not check signatures (unless started with
+# INITIAL_NO_AUTH_ACTION_COUNT=0: then keys it does not know are refused); it serves path-style requests
 # and, through the Host header, virtual-hosted ones (what OSS requires).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -125,6 +125,11 @@ fn bad_remote_locations_fail_naming_the_location_by_fault() {
         assert!(error.to_string().contains(expected), "{location}: {error}");
         assert_eq!(error.fault(), Fault::Input, "{location}: {error}");
     }
+    // A key the store does not know: refused, the input's fault.
+    let wrong_key = Stores::default().with("s3://any", options(&dqc_tests::s3::checking_server().endpoint)).unwrap();
+    let error = error_of("s3://any/t", wrong_key);
+    assert!(error.to_string().contains("`s3://any/t` cannot be read: access refused"), "{error}");
+    assert_eq!(error.fault(), Fault::Input, "{error}");
     // A store that does not answer in time is a failure at run time, which a service retries.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = silent.local_addr().unwrap();

@@ -27,17 +27,30 @@ pub struct S3Server {
 /// The server of this test binary, started on first use (the first run installs moto).
 pub fn server() -> &'static S3Server {
     static SERVER: OnceLock<S3Server> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address").port();
-        let script = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3-server.sh");
-        let child = Command::new(script).arg(port.to_string()).spawn().expect("scripts/s3-server.sh starts");
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(300), "scripts/s3-server.sh did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        S3Server { endpoint: format!("http://127.0.0.1:{port}"), port, _child: child }
-    })
+    SERVER.get_or_init(|| start(&[]))
+}
+
+/// A second server that checks credentials (moto's IAM: any access key it does not know is
+/// refused with 403 `InvalidAccessKeyId`).
+pub fn checking_server() -> &'static S3Server {
+    static SERVER: OnceLock<S3Server> = OnceLock::new();
+    SERVER.get_or_init(|| start(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]))
+}
+
+fn start(env: &[(&str, &str)]) -> S3Server {
+    let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address").port();
+    let script = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3-server.sh");
+    let child = Command::new(script)
+        .arg(port.to_string())
+        .envs(env.iter().copied())
+        .spawn()
+        .expect("scripts/s3-server.sh starts");
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(300), "scripts/s3-server.sh did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    S3Server { endpoint: format!("http://127.0.0.1:{port}"), port, _child: child }
 }
 
 /// `PUT /bucket`: moto does not check signatures, so a bare request creates it.

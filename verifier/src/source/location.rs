@@ -88,6 +88,20 @@ pub(crate) fn store_error(side: Side, uri: &str, error: object_store::Error) -> 
             reason: format!("the bucket `{bucket}` does not exist"),
         };
     }
+    // A refused credential also comes as a generic error (a list request's 403), with the
+    // store's code.
+    const REFUSALS: [&str; 7] = [
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "AccessDenied",
+        "AuthenticationFailed",
+        "AuthorizationFailure",
+        "403 Forbidden",
+        "401 Unauthorized",
+    ];
+    if REFUSALS.iter().any(|code| text.contains(code)) && !text.contains("169.254.169.254") {
+        return Error::AccessDenied { side, uri: uri.to_owned(), source: error };
+    }
     // Without keys, the S3 client asks the cloud's instance metadata service for some.
     if text.contains("169.254.169.254") {
         return Error::InvalidLocation {
