@@ -177,3 +177,38 @@ fn the_fixtures_in_hdfs_give_the_ground_truth_when_a_cluster_is_given() {
     let spec = DiffSpec::new(format!("{url}/spark/baseline"), format!("{url}/spark/candidate"), &["id"]);
     crate::fixtures::check_spec(spec);
 }
+
+/// Parquet read from the store (its row groups' column chunks in coalesced, concurrent ranged
+/// reads) gives the report the local files give.
+#[test]
+fn parquet_in_s3_gives_the_report_of_the_local_files() {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, StringArray};
+    fixtures_uploaded();
+    let ids: Vec<i64> = (0..20_000).collect();
+    let names = |changed: i64| -> Vec<String> {
+        ids.iter().map(|id| if id % 1000 == changed { format!("changed-{id}") } else { format!("name-{id}") }).collect()
+    };
+    let side = |changed| {
+        dqc_tests::batch(vec![
+            ("id", Arc::new(Int64Array::from(ids.clone())) as _),
+            ("name", Arc::new(StringArray::from(names(changed))) as _),
+        ])
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let local = dqc_tests::parquet_pair(dir.path(), side(-1), side(7), &["id"]);
+    dqc_tests::s3::create_bucket("parquet");
+    upload_dir("parquet", dir.path(), "");
+    let relative = |path: &str| path.strip_prefix(&path_str(dir.path())).unwrap().trim_start_matches('/').to_owned();
+    let mut remote = DiffSpec::new(
+        format!("s3://parquet/{}", relative(&local.baseline)),
+        format!("s3://parquet/{}", relative(&local.candidate)),
+        &["id"],
+    );
+    remote.stores = stores("parquet");
+    let (local, remote) = (try_diff(&local).unwrap(), try_diff(&remote).unwrap());
+    assert_eq!(remote.summary.changed, 20, "{remote:?}");
+    assert_eq!(serde_json::to_value(&local.summary).unwrap(), serde_json::to_value(&remote.summary).unwrap());
+    assert_eq!(serde_json::to_value(&local.samples).unwrap(), serde_json::to_value(&remote.samples).unwrap());
+}

@@ -97,6 +97,8 @@ pub(crate) struct Piece {
     pub(crate) rows: u64,
     /// ORC: the stripe's offset in the file, which picks it for reading (Parquet: unused).
     offset: u64,
+    /// ORC: the stripe's bytes (index, data and footer) from `offset` (Parquet: unused).
+    length: u64,
 }
 
 impl DataFile {
@@ -149,7 +151,11 @@ pub(crate) async fn inspect(
             let pieces = metadata
                 .stripe_metadatas()
                 .iter()
-                .map(|stripe| Piece { rows: stripe.number_of_rows(), offset: stripe.offset() })
+                .map(|stripe| Piece {
+                    rows: stripe.number_of_rows(),
+                    offset: stripe.offset(),
+                    length: stripe.index_length() + stripe.data_length() + stripe.footer_length(),
+                })
                 .collect();
             (metadata.number_of_rows(), builder.schema(), footer::orc(metadata), pieces)
         }
@@ -162,7 +168,7 @@ pub(crate) async fn inspect(
             let pieces = metadata
                 .row_groups()
                 .iter()
-                .map(|group| Piece { rows: u64::try_from(group.num_rows()).unwrap_or(0), offset: 0 })
+                .map(|group| Piece { rows: u64::try_from(group.num_rows()).unwrap_or(0), offset: 0, length: 0 })
                 .collect();
             (rows, Arc::clone(builder.schema()), footer::parquet(metadata), pieces)
         }
@@ -190,10 +196,11 @@ pub(crate) async fn open(
     let on_open = unreadable.clone();
     let stream: BatchStream = match file.format {
         FileFormat::Orc => {
-            let builder =
-                orc_rust::ArrowReaderBuilder::try_new_async(reader(&store, &file.listed, &file.fetched, false))
-                    .await
-                    .map_err(|e| Error::from_datafusion(on_open(Box::new(e))))?;
+            let mut reader = reader(&store, &file.listed, &file.fetched, false);
+            reader.stripes = file.pieces.iter().map(|piece| piece.offset..piece.offset + piece.length).collect();
+            let builder = orc_rust::ArrowReaderBuilder::try_new_async(reader)
+                .await
+                .map_err(|e| Error::from_datafusion(on_open(Box::new(e))))?;
             let mask =
                 orc_rust::projection::ProjectionMask::named_roots(builder.file_metadata().root_data_type(), columns);
             let mut builder = builder.with_projection(mask).with_batch_size(BATCH_SIZE);
@@ -256,8 +263,16 @@ fn reader(store: &Arc<dyn ObjectStore>, listed: &ListedFile, fetched: &Fetched, 
         size: listed.size,
         fetched: fetched.clone(),
         keep,
+        stripes: Vec::new(),
+        window: None,
     }
 }
+
+/// Most bytes of a remote ORC stripe fetched ahead at once. orc-rust asks for a stripe's
+/// streams one after the other, in file order; a window serves the next ones from memory, so a
+/// stripe takes a few requests instead of one per stream (a gap of unread columns inside the
+/// window is fetched too: at most this much).
+const READ_AHEAD: u64 = 8 << 20;
 
 /// Ranged reads of one object for both readers: no whole-file download.
 struct ObjectReader {
@@ -266,10 +281,14 @@ struct ObjectReader {
     size: u64,
     fetched: Fetched,
     keep: bool,
+    /// ORC stripes' byte ranges, for the read-ahead of a remote file.
+    stripes: Vec<Range<u64>>,
+    /// The bytes last fetched ahead, from their offset.
+    window: Option<(u64, Bytes)>,
 }
 
 impl ObjectReader {
-    async fn read(&self, range: Range<u64>) -> std::io::Result<Bytes> {
+    async fn read(&mut self, range: Range<u64>) -> std::io::Result<Bytes> {
         if range.end > self.size {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
@@ -284,6 +303,21 @@ impl ObjectReader {
         if let Some(bytes) = self.fetched.get(&range) {
             return Ok(bytes);
         }
+        if let Some((start, window)) = &self.window
+            && range.start >= *start
+            && range.end <= start + window.len() as u64
+        {
+            let offset = |at: u64| usize::try_from(at - start).unwrap_or(0);
+            return Ok(window.slice(offset(range.start)..offset(range.end)));
+        }
+        let remote = self.fetched.0.is_some();
+        if let Some(stripe) = self.stripes.iter().find(|stripe| remote && stripe.contains(&range.start)) {
+            let end = stripe.end.min(range.start + READ_AHEAD).max(range.end).min(self.size);
+            let bytes = self.store.get_range(&self.path, range.start..end).await.map_err(std::io::Error::other)?;
+            let wanted = bytes.slice(0..usize::try_from(range.end - range.start).unwrap_or(0));
+            self.window = Some((range.start, bytes));
+            return Ok(wanted);
+        }
         let start = range.start;
         let bytes = self.store.get_range(&self.path, range).await.map_err(std::io::Error::other)?;
         if self.keep {
@@ -296,6 +330,32 @@ impl ObjectReader {
 impl AsyncFileReader for ObjectReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
         async move { self.read(range).await.map_err(|e| parquet::errors::ParquetError::External(Box::new(e))) }.boxed()
+    }
+
+    /// The column chunks of a row group in one call: object_store coalesces ranges less than
+    /// 1 MiB apart and fetches the rest concurrently.
+    fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        async move {
+            let cached: Option<Vec<Bytes>> = ranges.iter().map(|range| self.fetched.get(range)).collect();
+            if let Some(cached) = cached {
+                return Ok(cached);
+            }
+            let error = |e| parquet::errors::ParquetError::External(Box::new(e));
+            if ranges.iter().any(|range| range.end > self.size) {
+                return Err(error(object_store::Error::Generic {
+                    store: "dqc",
+                    source: format!("a read past the end of a {}-byte file", self.size).into(),
+                }));
+            }
+            // Object stores refuse empty ranges (an ORC or Parquet column can have an empty one).
+            let wanted: Vec<Range<u64>> = ranges.iter().filter(|range| !range.is_empty()).cloned().collect();
+            let mut fetched = self.store.get_ranges(&self.path, &wanted).await.map_err(error)?.into_iter();
+            Ok(ranges
+                .iter()
+                .map(|range| if range.is_empty() { Bytes::new() } else { fetched.next().unwrap_or_default() })
+                .collect())
+        }
+        .boxed()
     }
 
     fn get_metadata<'a>(
