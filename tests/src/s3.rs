@@ -40,13 +40,16 @@ pub fn checking_server() -> &'static S3Server {
 fn start(env: &[(&str, &str)]) -> S3Server {
     let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address").port();
     let script = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3-server.sh");
-    let child = Command::new(script)
+    let mut child = Command::new(script)
         .arg(port.to_string())
         .envs(env.iter().copied())
         .spawn()
         .expect("scripts/s3-server.sh starts");
     let started = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("scripts/s3-server.sh stopped ({status}) before it listened: see its message above");
+        }
         assert!(started.elapsed() < Duration::from_secs(300), "scripts/s3-server.sh did not listen on {port}");
         std::thread::sleep(Duration::from_millis(200));
     }
