@@ -90,7 +90,8 @@ def summary(name, run):
 local, s3 = best("local"), best("s3")
 same = summary("local", local[2]) == summary("s3", s3[2])
 print(f"local diff {local[0]:.2f} s ({local[1]} MiB), S3 diff {s3[0]:.2f} s ({s3[1]} MiB): {s3[0] / local[0]:.2f}x; same summary: {same}")
-lines = open(os.path.join(out, f"requests.{s3[2]}.log")).read().splitlines()
+# The server's log colours its lines.
+lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in open(os.path.join(out, f"requests.{s3[2]}.log")).read().splitlines()]
 requests = [m.groups() for m in (re.search(r'"(GET|HEAD|PUT|POST) (\S+)', line) for line in lines) if m]
 kinds = collections.Counter("LIST" if "list-type" in path else method for method, path in requests)
 print("requests of that S3 diff:", dict(kinds))
