@@ -1,3 +1,8 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use collector::Clusters;
+
 use super::*;
 
 const CONFIG: &str = r#"
