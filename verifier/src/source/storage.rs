@@ -117,24 +117,10 @@ fn retry_config(options: &BTreeMap<String, String>) -> std::result::Result<objec
         retry.max_retries = text.parse().map_err(|_| format!("max_retries: `{text}` is not a number"))?;
     }
     if let Some(text) = options.get("retry_timeout") {
-        retry.retry_timeout =
-            duration(text).ok_or_else(|| format!("retry_timeout: `{text}` is not a duration such as 30s"))?;
+        retry.retry_timeout = humantime::parse_duration(text)
+            .map_err(|error| format!("retry_timeout: `{text}` is not a duration such as 30s: {error}"))?;
     }
     Ok(retry)
-}
-
-/// `500ms`, `30s`, `3m`.
-fn duration(text: &str) -> Option<std::time::Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    Some(match unit.trim() {
-        "ms" => std::time::Duration::from_millis(number),
-        "s" | "" => std::time::Duration::from_secs(number),
-        "m" => std::time::Duration::from_secs(number * 60),
-        _ => return None,
-    })
 }
 
 /// Options per location prefix, and the stores built from them.
@@ -217,14 +203,14 @@ impl Stores {
     /// The options of the store at `root` (`scheme://authority`): its scheme's, then its own.
     fn options_for(&self, root: &str) -> BTreeMap<String, String> {
         let scheme = format!("{}://", root.split("://").next().unwrap_or_default());
-        let mut options = BTreeMap::new();
-        for wanted in [scheme.as_str(), root] {
-            for (prefix, given) in self.options.iter().filter(|(prefix, _)| prefix == wanted) {
-                debug_assert_eq!(prefix, wanted);
-                options.extend(given.clone());
-            }
-        }
-        options
+        let of = |wanted: &str| {
+            self.options
+                .iter()
+                .filter(|(prefix, _)| prefix == wanted)
+                .flat_map(|(_, given)| given.clone())
+                .collect::<Vec<_>>()
+        };
+        of(&scheme).into_iter().chain(of(root)).collect()
     }
 
     fn store(
