@@ -123,13 +123,16 @@ pub(crate) async fn inspect(
         return Ok(None);
     }
     let fetched = Fetched::new(remote);
+    // A remote file's format is told from its tail, fetched first (one request, which the
+    // footer reads below take from memory); a local file's from its first bytes.
+    let mut format = None;
     if remote {
-        // The tail first: for a small file it holds the head too.
         let start = listed.size.saturating_sub(TAIL);
         let tail = store
             .get_range(&listed.path, start..listed.size)
             .await
             .map_err(|source| Error::ObjectStore { side, source })?;
+        format = detect_tail(&tail);
         fetched.keep(start, tail);
     }
     let unreadable = |source: Box<dyn std::error::Error + Send + Sync>| Error::UnreadableFile {
@@ -137,11 +140,13 @@ pub(crate) async fn inspect(
         path: display_path(&listed.path),
         source,
     };
-    let head = reader(store, listed, &fetched, true)
-        .read(0..listed.size.min(4))
-        .await
-        .map_err(|source| Error::UnreadableFile { side, path: display_path(&listed.path), source: Box::new(source) })?;
-    let format = detect(&head).ok_or_else(|| Error::UnknownFormat { side, path: display_path(&listed.path) })?;
+    if format.is_none() {
+        let head = reader(store, listed, &fetched, true).read(0..listed.size.min(4)).await.map_err(|source| {
+            Error::UnreadableFile { side, path: display_path(&listed.path), source: Box::new(source) }
+        })?;
+        format = detect(&head);
+    }
+    let format = format.ok_or_else(|| Error::UnknownFormat { side, path: display_path(&listed.path) })?;
     let (rows, schema, stats, pieces) = match format {
         FileFormat::Orc => {
             let builder = orc_rust::ArrowReaderBuilder::try_new_async(reader(store, listed, &fetched, true))
@@ -242,6 +247,18 @@ pub(crate) async fn open(
 /// A path as users wrote it: absolute, with a leading `/` for local files.
 pub(crate) fn display_path(path: &Path) -> String {
     format!("/{path}")
+}
+
+/// The format of a file from its last bytes: Parquet ends with `PAR1`; ORC with its postscript,
+/// whose length is the last byte and which holds the magic `ORC`. `None` when neither (the
+/// first bytes decide then).
+fn detect_tail(tail: &[u8]) -> Option<FileFormat> {
+    if tail.ends_with(b"PAR1") {
+        return Some(FileFormat::Parquet);
+    }
+    let (&length, rest) = tail.split_last()?;
+    let postscript = rest.get(rest.len().checked_sub(usize::from(length))?..)?;
+    postscript.windows(3).any(|window| window == b"ORC").then_some(FileFormat::Orc)
 }
 
 fn detect(head: &[u8]) -> Option<FileFormat> {
@@ -394,5 +411,10 @@ mod tests {
         assert_eq!(detect(b"ORC\x0a"), Some(FileFormat::Orc));
         assert_eq!(detect(b"PAR1"), Some(FileFormat::Parquet));
         assert_eq!(detect(b"id,a"), None);
+        assert_eq!(detect_tail(b"...footer...PAR1"), Some(FileFormat::Parquet));
+        // A postscript of 6 bytes holding the magic, then its length.
+        assert_eq!(detect_tail(b"footer\x08\x01ORC\x00\x00\x06"), Some(FileFormat::Orc));
+        assert_eq!(detect_tail(b"id,a\n1,2\n"), None);
+        assert_eq!(detect_tail(b""), None);
     }
 }

@@ -88,6 +88,17 @@ pub(crate) fn store_error(side: Side, uri: &str, error: object_store::Error) -> 
             reason: format!("the bucket `{bucket}` does not exist"),
         };
     }
+    // Without keys, the S3 client asks the cloud's instance metadata service for some.
+    if text.contains("169.254.169.254") {
+        return Error::InvalidLocation {
+            side,
+            uri: uri.to_owned(),
+            reason: "no credentials for its store (the CLI reads the store's standard environment variables, \
+                     e.g. AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; the service [clusters.storage]), and no \
+                     instance metadata service gave any"
+                .to_owned(),
+        };
+    }
     // A refused credential also comes as a generic error (a list request's 403), with the
     // store's code.
     const REFUSALS: [&str; 7] = [
@@ -99,19 +110,8 @@ pub(crate) fn store_error(side: Side, uri: &str, error: object_store::Error) -> 
         "403 Forbidden",
         "401 Unauthorized",
     ];
-    if REFUSALS.iter().any(|code| text.contains(code)) && !text.contains("169.254.169.254") {
+    if REFUSALS.iter().any(|code| text.contains(code)) {
         return Error::AccessDenied { side, uri: uri.to_owned(), source: error };
-    }
-    // Without keys, the S3 client asks the cloud's instance metadata service for some.
-    if text.contains("169.254.169.254") {
-        return Error::InvalidLocation {
-            side,
-            uri: uri.to_owned(),
-            reason: "no credentials for its store (the CLI reads the store's standard environment variables, \
-                     e.g. AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; the service [clusters.storage]), and no \
-                     instance metadata service gave any"
-                .to_owned(),
-        };
     }
     match error {
         object_store::Error::NotFound { .. } => Error::LocationNotFound { side, uri: uri.to_owned() },
@@ -273,14 +273,12 @@ async fn list_directory(side: Side, uri: &str, store: &dyn ObjectStore, root: &P
     Ok(files)
 }
 
-/// Every object under `root`. A listing is a sequence of pages, so a table's directories (its
-/// partitions) are listed side by side, each with its own pages, and the objects directly under
-/// `root` with them; hidden directories are not listed at all.
+/// Every object under `root`: the objects directly under it, then each of its directories (a
+/// table's partitions) listed side by side, each with its own pages (a listing is a sequence of
+/// pages); hidden directories are not listed at all. A directory without subdirectories takes
+/// one listing.
 async fn list_objects(store: &dyn ObjectStore, root: &Path) -> object_store::Result<Vec<object_store::ObjectMeta>> {
     let top = store.list_with_delimiter(Some(root)).await?;
-    if top.common_prefixes.len() < 2 {
-        return store.list(Some(root)).try_collect().await;
-    }
     let directories = top.common_prefixes.into_iter().filter(|prefix| {
         prefix.prefix_match(root).and_then(|mut parts| parts.next()).is_some_and(|name| !is_hidden(name.as_ref()))
     });
