@@ -6,15 +6,24 @@
 #   scripts/hms-server.sh PORT DIR
 #
 # The server's jars come from pyspark's source distribution on PyPI (the 37 jars the metastore
-# loads, 86 MB, kept in $DQC_HMS_JARS, default ~/.cache/dqc-hms-jars); Java 17 must be on the
-# machine. `s3a://` and `oss://` locations of bucket `warehouse` map to DIR/fake-fs/warehouse
-# (the metastore checks every location with Hadoop's file system).
+# loads, 86 MB, kept in $DQC_HMS_JARS, default ~/.cache/dqc-hms-jars); it runs on Java 17, which
+# the script installs from Debian's packages where it is missing. `s3a://` and `oss://` locations
+# of bucket `warehouse` map to DIR/fake-fs/warehouse (the metastore checks every location with
+# Hadoop's file system).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port="${1:?usage: scripts/hms-server.sh PORT DIR}"
 dir="${2:?usage: scripts/hms-server.sh PORT DIR}"
 jars="${DQC_HMS_JARS:-$HOME/.cache/dqc-hms-jars}"
-command -v java >/dev/null || { echo "hms-server.sh: java is not installed" >&2; exit 3; }
+if ! command -v java >/dev/null; then
+  # A fresh machine: Debian's JRE (the tests need nothing else of Java).
+  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
+  if command -v apt-get >/dev/null; then
+    echo "hms-server.sh: installing Debian's openjdk-17-jre-headless" >&2
+    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >&2
+  fi
+  command -v java >/dev/null || { echo "hms-server.sh: java is not installed and could not be installed" >&2; exit 3; }
+fi
 
 mkdir -p "$(dirname "$jars")"
 exec 9>"$jars.lock"

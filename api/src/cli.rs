@@ -7,6 +7,7 @@ mod demo;
 pub(crate) mod diff;
 mod fingerprint;
 mod gate;
+mod hive;
 mod progress;
 mod scan;
 mod serve;

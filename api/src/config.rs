@@ -26,6 +26,7 @@ pub mod storage;
 mod table;
 mod window;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -110,6 +111,10 @@ pub struct Config {
     /// load); every diff of the service reads through them, so each store is built once.
     #[serde(skip)]
     pub stores: verifier::Stores,
+    /// The clusters' Hive Metastores by cluster name (built at load from `clusters.metastore`),
+    /// each with its cache, shared by every diff of the service.
+    #[serde(skip)]
+    pub metastores: BTreeMap<String, crate::metastore::Metastore>,
 }
 
 /// Gating rules for workflow cutover.

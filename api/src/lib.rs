@@ -10,6 +10,7 @@
 //!   PostgreSQL); it implements the collector's `PairingStore`.
 //! - [`runner`]: the job runner (concurrency, memory limit, run windows, retries, leases).
 //! - [`rest`]: the REST API (axum) with its OpenAPI document, tokens and roles.
+//! - [`metastore`]: a cluster's Hive Metastore (Thrift) and `hive://` locations.
 //! - [`notify`]: reports to owners through a persisted outbox (webhook, Slack, DingTalk, SMTP).
 //! - [`telemetry`]: this process's counters and the progress of its diffs.
 //! - [`service`]: `dqc serve`, all of it in one process.
@@ -23,6 +24,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod gating;
+pub mod metastore;
 pub mod notify;
 pub mod rest;
 pub mod runner;

@@ -97,10 +97,12 @@ async fn route(store: &Store, config: &Config, now: DateTime<Utc>) -> Result<(),
     for report in &reports {
         if !tables.contains_key(&report.table) {
             let table = store.table(&report.table).await?;
-            tables.insert(
-                report.table.clone(),
-                table.unwrap_or_else(|| TableConfig { name: report.table.clone(), ..TableConfig::default() }),
-            );
+            let mut table =
+                table.unwrap_or_else(|| TableConfig { name: report.table.clone(), ..TableConfig::default() });
+            if table.owners.is_empty() {
+                table.owners.extend(metastore_owner(config, &table.name).await);
+            }
+            tables.insert(report.table.clone(), table);
         }
         let table = &tables[&report.table];
         let problem = report.verdict != Verdict::Consistent;
@@ -136,6 +138,21 @@ async fn route(store: &Store, config: &Config, now: DateTime<Utc>) -> Result<(),
     }
     let ids: Vec<i64> = reports.iter().map(|report| report.id).collect();
     store.route(&ids, &rows, now).await
+}
+
+/// A table's owner in the baseline's (else the candidate's) metastore: the default owner of a
+/// table the registry names none for. A metastore that cannot tell is logged and passed over.
+async fn metastore_owner(config: &Config, table: &str) -> Option<String> {
+    let (db, name) = table.split_once('.').unwrap_or(("default", table));
+    for role in [collector::Role::Baseline, collector::Role::Candidate] {
+        let Some(metastore) = config.metastores.get(&config.cluster(role).name) else { continue };
+        match metastore.table(db, name).await {
+            Ok(found) if !found.owner.is_empty() => return Some(found.owner.clone()),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%table, %error, "cannot ask the metastore for the table's owner"),
+        }
+    }
+    None
 }
 
 /// The day a report belongs to in the digest's time zone, and when that day's digest is sent.

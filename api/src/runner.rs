@@ -18,7 +18,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{Config, TableConfig, resolve_location};
-use crate::store::{ClaimedJob, JobOrigin, NewReport, SideSpec, Store, Verdict};
+use crate::metastore::{HiveTable, MetastoreError};
+use crate::store::{ClaimedJob, JobOrigin, NewReport, Store, Verdict};
 use crate::telemetry::{JobProgress, Telemetry};
 
 /// How long running diffs may finish after shutdown is asked; the rest run again at start.
@@ -109,7 +110,17 @@ async fn run_tracked(store: &Store, config: &Config, progress: Arc<JobProgress>,
     {
         tracing::warn!(dir = %dir.display(), %error, "cannot create runner.export_dir");
     }
-    let spec = diff_spec(config, job, &table);
+    let planned = match diff_spec(config, job, &table).await {
+        Ok(planned) => planned,
+        Err(error) if error.is_transient() && job.attempts < settings.max_attempts => {
+            return retry_later(store, config, job, &error.to_string()).await;
+        }
+        Err(error) => {
+            tracing::warn!(job = job.id, table = %job.spec.table, %error, "diff not started");
+            return finish(store, job, instance, error_report(job, None, error.to_string())).await;
+        }
+    };
+    let spec = planned.spec.clone();
     let mut export_path = spec.export.as_ref().map(|path| path.display().to_string());
     let mut diff = tokio::spawn(async move { verifier::diff_with_progress(&spec, progress).await });
     // Often enough that a cancelled job stops within seconds.
@@ -147,7 +158,7 @@ async fn run_tracked(store: &Store, config: &Config, progress: Arc<JobProgress>,
     match outcome {
         Ok(report) => {
             let verdict = report.verdict;
-            let mut document = document(job, &table, serde_json::to_value(&report).unwrap_or_default());
+            let mut document = document(job, Some(&planned), serde_json::to_value(&report).unwrap_or_default());
             bound_samples(&mut document, MAX_REPORT_BYTES);
             finish(store, job, instance, NewReport { verdict, reason: None, report: document, export_path }).await;
         }
@@ -158,15 +169,14 @@ async fn run_tracked(store: &Store, config: &Config, progress: Arc<JobProgress>,
         Err((_, reason)) => {
             remove_export(export_path);
             tracing::warn!(job = job.id, table = %job.spec.table, %reason, "diff failed");
-            finish(store, job, instance, error_report(job, Some(&table), reason)).await;
+            finish(store, job, instance, error_report(job, Some(&planned), reason)).await;
         }
     }
 }
 
 /// A report with verdict `error` and why.
-fn error_report(job: &ClaimedJob, table: Option<&TableConfig>, reason: String) -> NewReport {
-    let fallback = TableConfig { name: job.spec.table.clone(), ..TableConfig::default() };
-    let mut document = document(job, table.unwrap_or(&fallback), serde_json::json!({}));
+fn error_report(job: &ClaimedJob, planned: Option<&PlannedDiff>, reason: String) -> NewReport {
+    let mut document = document(job, planned, serde_json::json!({}));
     document["verdict"] = serde_json::json!(Verdict::Error);
     document["reason"] = serde_json::json!(reason);
     NewReport { verdict: Verdict::Error, reason: Some(reason), report: document, export_path: None }
@@ -220,57 +230,149 @@ pub fn bound_samples(document: &mut serde_json::Value, limit: usize) {
 pub enum LocationSource {
     /// The cluster's template: under its warehouse root.
     Template,
+    /// The cluster's Hive Metastore: under its warehouse root or `event_roots`.
+    Metastore,
     /// An event's `outputs[].location`: under the warehouse root or the cluster's `event_roots`.
     Event,
     /// A `POST /diffs` request's explicit location: under `api.allowed_roots`.
     Request,
 }
 
-impl LocationSource {
-    /// Of one side of a job.
-    pub fn of(job: &ClaimedJob, side: &SideSpec) -> Self {
-        match (&side.location, job.origin) {
-            (None, _) => Self::Template,
-            (Some(_), JobOrigin::Automatic) => Self::Event,
-            (Some(_), JobOrigin::OnDemand) => Self::Request,
-        }
-    }
+/// One side of a job, resolved: the location it reads, where that came from and the roots it
+/// must lie under (the one location policy, whatever the location came from), and the table as
+/// the cluster's metastore declares it, if it has one.
+#[derive(Debug, Clone)]
+pub struct ResolvedSide {
+    /// The location read.
+    pub location: String,
+    /// Where it came from.
+    pub source: LocationSource,
+    /// The directories or URL prefixes it must lie under.
+    pub roots: verifier::Roots,
+    /// The table in the cluster's metastore.
+    pub table: Option<Arc<HiveTable>>,
+    /// Its declared columns (the partition's own, where the metastore has the partition).
+    pub declared: Option<verifier::DeclaredSchema>,
 }
 
-/// The location one side of a job reads and the directories it may read under: the one
-/// location policy, whatever the location came from.
-fn side_location(config: &Config, job: &ClaimedJob, role: Role) -> (String, verifier::Roots) {
+/// Resolves one side of a job: an explicit location (an event's or a request's) as given;
+/// otherwise the partition's location in the cluster's metastore, if it has one and knows the
+/// partition, else the cluster's template. A metastore that does not answer fails the job for a
+/// later attempt; one that does not know the table fails it with that error. Where the location
+/// is explicit, the metastore only adds the declared columns, and its failures are logged.
+pub async fn resolve_side(config: &Config, job: &ClaimedJob, role: Role) -> Result<ResolvedSide, MetastoreError> {
     let side = match role {
         Role::Baseline => &job.spec.baseline,
         Role::Candidate => &job.spec.candidate,
     };
     let cluster = config.cluster(role);
+    let mut table = None;
+    let mut partition = None;
+    if let Some(metastore) = config.metastores.get(&cluster.name) {
+        let (db, name) = job.spec.table.split_once('.').unwrap_or(("default", &job.spec.table));
+        let found = async {
+            let found = metastore.table(db, name).await?;
+            let partition = match hive_partition_name(&found, &side.partition_path) {
+                Some(partition) if side.location.is_none() => metastore.partition(&found, &partition).await?,
+                _ => None,
+            };
+            Ok::<_, MetastoreError>((found, partition))
+        };
+        match found.await {
+            Ok((found, found_partition)) => {
+                table = Some(found);
+                partition = found_partition;
+            }
+            Err(error) if side.location.is_some() => {
+                tracing::warn!(job = job.id, %error, "the metastore cannot tell the declared columns; not checked");
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    let source = match (&side.location, job.origin) {
+        (Some(_), JobOrigin::Automatic) => LocationSource::Event,
+        (Some(_), JobOrigin::OnDemand) => LocationSource::Request,
+        (None, _) if partition.is_some() => LocationSource::Metastore,
+        (None, _) if table.as_ref().is_some_and(|t| !t.is_partitioned()) && side.partition_path.is_empty() => {
+            LocationSource::Metastore
+        }
+        (None, _) => LocationSource::Template,
+    };
+    let location = match (&side.location, &partition, &table) {
+        (Some(location), _, _) => location.clone(),
+        (None, Some(partition), _) => partition.location.clone(),
+        (None, None, Some(table)) if source == LocationSource::Metastore => table.location.clone(),
+        (None, _, _) => resolve_location(&cluster.location, &side.cluster, &job.spec.table, &side.partition_path),
+    };
     let warehouse = cluster.warehouse_root();
-    let (directories, rule) = match LocationSource::of(job, side) {
+    let (directories, rule) = match source {
         LocationSource::Template => (vec![warehouse], format!("the warehouse root of cluster `{}`", cluster.name)),
-        LocationSource::Event => (
+        LocationSource::Event | LocationSource::Metastore => (
             std::iter::once(warehouse).chain(cluster.event_roots.iter().cloned()).collect(),
             format!("the warehouse root or the event_roots of cluster `{}`", cluster.name),
         ),
         LocationSource::Request => (config.api.allowed_roots.clone(), "api.allowed_roots".to_owned()),
     };
-    let location = side
-        .location
-        .clone()
-        .unwrap_or_else(|| resolve_location(&cluster.location, &side.cluster, &job.spec.table, &side.partition_path));
-    (location, verifier::Roots { directories, rule })
+    let declared = table.as_ref().map(|table| table.declared(partition.as_ref().map(|p| p.columns.as_slice())));
+    Ok(ResolvedSide { location, source, roots: verifier::Roots { directories, rule }, table, declared })
 }
 
-/// The verifier's spec of a job: both locations and their roots, the table's key and options,
-/// the limits.
-pub fn diff_spec(config: &Config, job: &ClaimedJob, table: &TableConfig) -> verifier::DiffSpec {
-    let (baseline, baseline_roots) = side_location(config, job, Role::Baseline);
-    let (candidate, candidate_roots) = side_location(config, job, Role::Candidate);
+/// An event's partition path (`dt=2024-05-01/hour=03`, in the event's order) as the metastore
+/// names the partition: the table's partition keys in its order. `None` when the keys are not
+/// exactly the table's.
+fn hive_partition_name(table: &HiveTable, partition_path: &str) -> Option<String> {
+    if partition_path.is_empty() || !table.is_partitioned() {
+        return None;
+    }
+    let given: Vec<(String, &str)> = partition_path
+        .split('/')
+        .map(|part| part.split_once('=').map(|(key, value)| (key.to_lowercase(), value)))
+        .collect::<Option<_>>()?;
+    if given.len() != table.partition_keys.len() {
+        return None;
+    }
+    let ordered: Option<Vec<String>> = table
+        .partition_keys
+        .iter()
+        .map(|key| given.iter().find(|(k, _)| k == key).map(|(k, value)| format!("{k}={value}")))
+        .collect();
+    ordered.map(|parts| parts.join("/"))
+}
+
+/// A job made ready to run: the verifier's spec, and where its key came from when the registry
+/// has none.
+#[derive(Debug, Clone)]
+pub struct PlannedDiff {
+    /// The spec.
+    pub spec: verifier::DiffSpec,
+    /// Both sides as resolved.
+    pub sides: [ResolvedSide; 2],
+    /// The metastore table whose declared primary key is the key, when the registry has none.
+    pub key_from: Option<String>,
+}
+
+/// The verifier's spec of a job: both locations and their roots, the table's key (or the
+/// primary key its baseline metastore declares) and options, the declared columns, the limits.
+pub async fn diff_spec(config: &Config, job: &ClaimedJob, table: &TableConfig) -> Result<PlannedDiff, MetastoreError> {
+    let (baseline, candidate) =
+        tokio::try_join!(resolve_side(config, job, Role::Baseline), resolve_side(config, job, Role::Candidate))?;
     let options = &table.options;
-    let mut spec = verifier::DiffSpec::new(baseline, candidate, &[]);
-    spec.confinement = Some(verifier::Confinement { baseline: baseline_roots, candidate: candidate_roots });
+    let mut spec = verifier::DiffSpec::new(baseline.location.clone(), candidate.location.clone(), &[]);
+    spec.confinement =
+        Some(verifier::Confinement { baseline: baseline.roots.clone(), candidate: candidate.roots.clone() });
+    spec.declared = verifier::Declared { baseline: baseline.declared.clone(), candidate: candidate.declared.clone() };
     spec.stores = config.stores.clone();
     spec.key.clone_from(&table.key);
+    let mut key_from = None;
+    if spec.key.is_empty()
+        && let Some(declaring) = [&baseline, &candidate]
+            .into_iter()
+            .filter_map(|side| side.table.as_ref())
+            .find(|t| !t.primary_key.is_empty())
+    {
+        spec.key.clone_from(&declaring.primary_key);
+        key_from = Some(declaring.uri());
+    }
     spec.options.ignore.clone_from(&options.ignore);
     spec.options.rename = options.rename.clone();
     spec.options.tolerance = verifier::Tolerance { absolute: options.abs_tol, relative: options.rel_tol };
@@ -281,11 +383,11 @@ pub fn diff_spec(config: &Config, job: &ClaimedJob, table: &TableConfig) -> veri
     spec.limits.memory_limit = Some(config.memory_limit());
     spec.export =
         config.runner.export_dir.as_ref().map(|dir| dir.join(format!("job-{}-{}.parquet", job.id, job.attempts)));
-    spec
+    Ok(PlannedDiff { spec, sides: [baseline, candidate], key_from })
 }
 
 /// The stored report: the verifier's JSON report with the pair and both sides' clusters.
-fn document(job: &ClaimedJob, table: &TableConfig, mut report: serde_json::Value) -> serde_json::Value {
+fn document(job: &ClaimedJob, planned: Option<&PlannedDiff>, mut report: serde_json::Value) -> serde_json::Value {
     let Some(object) = report.as_object_mut() else { return report };
     object.insert("table".into(), job.spec.table.clone().into());
     object.insert("partition".into(), job.spec.partition.clone().into());
@@ -293,17 +395,28 @@ fn document(job: &ClaimedJob, table: &TableConfig, mut report: serde_json::Value
     object.insert("job_id".into(), job.id.into());
     object.insert("attempts".into(), job.attempts.into());
     object.insert("origin".into(), job.origin.as_str().into());
-    if table.key.is_empty() {
-        object
-            .insert("note".into(), "no key is registered for this table: its rows were compared as a multiset".into());
+    match planned {
+        Some(PlannedDiff { key_from: Some(source), .. }) => {
+            let note = format!("no key is registered for this table: the primary key that {source} declares was used");
+            object.insert("note".into(), note.into());
+        }
+        Some(planned) if planned.spec.key.is_empty() => {
+            let note = "no key is registered for this table: its rows were compared as a multiset";
+            object.insert("note".into(), note.into());
+        }
+        _ => {}
     }
-    for (name, side) in [("baseline", &job.spec.baseline), ("candidate", &job.spec.candidate)] {
+    for (index, (name, side)) in
+        [("baseline", &job.spec.baseline), ("candidate", &job.spec.candidate)].into_iter().enumerate()
+    {
         let entry = object.entry(name).or_insert_with(|| serde_json::json!({}));
         if let Some(entry) = entry.as_object_mut() {
             entry.insert("cluster".into(), side.cluster.clone().into());
             entry.insert("event_id".into(), side.event_id.clone().into());
             entry.insert("attempt".into(), side.attempt.into());
-            entry.insert("location_source".into(), serde_json::json!(LocationSource::of(job, side)));
+            if let Some(resolved) = planned.map(|planned| &planned.sides[index]) {
+                entry.insert("location_source".into(), serde_json::json!(resolved.source));
+            }
         }
     }
     report
@@ -355,7 +468,7 @@ mod tests {
 
     use super::*;
     use crate::config::TableOptions;
-    use crate::store::JobSpec;
+    use crate::store::{JobSpec, SideSpec};
 
     const CONFIG: &str = r#"
 [[clusters]]
@@ -401,8 +514,8 @@ memory_limit = "64MiB"
         assert_eq!(small, serde_json::json!({"samples": {"changed": [1, 2]}}), "a small report is left alone");
     }
 
-    #[test]
-    fn a_job_becomes_a_diff_spec_with_the_tables_key_options_and_memory_limit() {
+    #[tokio::test]
+    async fn a_job_becomes_a_diff_spec_with_the_tables_key_options_and_memory_limit() {
         let config = crate::config::parse(CONFIG, "test", &BTreeMap::new()).unwrap();
         let job = ClaimedJob {
             id: 1,
@@ -428,7 +541,7 @@ memory_limit = "64MiB"
             },
             ..TableConfig::default()
         };
-        let spec = diff_spec(&config, &job, &table);
+        let spec = diff_spec(&config, &job, &table).await.unwrap().spec;
         assert_eq!(spec.baseline, "file:///data/idc/dw.db/orders/dt=2024-05-01");
         assert_eq!(spec.candidate, "file:///elsewhere/orders", "the event's own location wins");
         assert_eq!(spec.key, vec!["order_id".to_owned()]);
@@ -436,6 +549,19 @@ memory_limit = "64MiB"
         assert_eq!(spec.options.tolerance.absolute, Some(0.01));
         assert_eq!(spec.options.sample_limit, 3);
         assert_eq!(spec.limits.memory_limit, Some(64 << 20));
+
+        // A metastore that does not answer: a failure for a later attempt, unless the event
+        // names the location itself (the metastore then only adds the declared columns).
+        let unreachable =
+            CONFIG.replacen("role = \"baseline\"\n", "role = \"baseline\"\nmetastore = \"thrift://127.0.0.1:1\"\n", 1);
+        let config = crate::config::parse(&unreachable, "test", &BTreeMap::new()).unwrap();
+        let error = diff_spec(&config, &job, &table).await.unwrap_err();
+        assert!(error.is_transient(), "{error}");
+        assert!(error.to_string().contains("the Hive Metastore thrift://127.0.0.1:1 does not answer"), "{error}");
+        let mut named = job.clone();
+        named.spec.baseline.location = Some("file:///data/idc/dw.db/orders/dt=2024-05-01".into());
+        let planned = diff_spec(&config, &named, &table).await.unwrap();
+        assert_eq!(planned.spec.declared, verifier::Declared::default());
     }
 
     #[test]

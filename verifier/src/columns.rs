@@ -10,8 +10,8 @@ use arrow::datatypes::{DataType, Schema};
 
 use crate::canonical::Domain;
 use crate::error::{Error, Result};
-use crate::report::{SchemaReport, TypeChange};
-use crate::spec::{DiffOptions, Side, Tolerance};
+use crate::report::{DeclaredMismatch, SchemaReport, TypeChange};
+use crate::spec::{DeclaredSchema, DiffOptions, Side, Tolerance};
 
 /// One compared column pair.
 #[derive(Debug, Clone)]
@@ -230,6 +230,107 @@ fn missing_key(column: &str, schema: &SchemaReport, baseline_location: &str, can
 
 /// A type as Hive would name it, so that findings read the same whatever the file format:
 /// `bigint`, `decimal(18,2)`, `timestamp`, `timestamp with local time zone`, `map<string,int>`.
+/// Where one side's files disagree with the schema its catalog declares: a declared column the
+/// files lack, a file column not declared, a type that differs (compared as Hive writes types:
+/// `varchar(n)` and `char(n)` are strings, `decimal` is `decimal(10,0)`). Ignored columns and
+/// partition columns are left out. Files whose columns are all named `_col0`, `_col1`, ... (as
+/// Hive before 2.0 wrote ORC) are matched by position, as Hive reads them.
+pub(crate) fn declared_mismatches(
+    side: Side,
+    declared: &DeclaredSchema,
+    files: &Schema,
+    options: &DiffOptions,
+) -> Vec<DeclaredMismatch> {
+    let skipped: BTreeSet<String> =
+        options.ignore.iter().chain(&declared.partition_keys).map(|c| c.to_lowercase()).collect();
+    let mismatch = |column: &str, declared_type: Option<&str>, files_type: Option<String>| DeclaredMismatch {
+        side,
+        source: declared.source.clone(),
+        column: column.to_owned(),
+        declared: declared_type.map(str::to_owned),
+        files: files_type,
+    };
+    let positional = !files.fields().is_empty()
+        && files.fields().iter().all(|f| f.name().strip_prefix("_col").is_some_and(|n| n.parse::<usize>().is_ok()));
+    let file_field = |index: usize, name: &str| {
+        if positional {
+            files.fields().get(index).map(|f| f.as_ref())
+        } else {
+            files.fields().iter().map(|f| f.as_ref()).find(|f| f.name().eq_ignore_ascii_case(name))
+        }
+    };
+    let mut found = Vec::new();
+    for (index, (name, declared_type)) in declared.columns.iter().enumerate() {
+        if skipped.contains(&name.to_lowercase()) {
+            continue;
+        }
+        match file_field(index, name) {
+            None => found.push(mismatch(name, Some(declared_type), None)),
+            Some(field) => {
+                let files_type = logical_type(field.data_type());
+                if hive_type(declared_type) != hive_type(&files_type) {
+                    found.push(mismatch(name, Some(declared_type), Some(files_type)));
+                }
+            }
+        }
+    }
+    let declared_names: BTreeSet<String> = declared.columns.iter().map(|(name, _)| name.to_lowercase()).collect();
+    for (index, field) in files.fields().iter().enumerate() {
+        let undeclared = if positional {
+            index >= declared.columns.len()
+        } else {
+            !declared_names.contains(&field.name().to_lowercase())
+        };
+        if undeclared && !skipped.contains(&field.name().to_lowercase()) {
+            found.push(mismatch(field.name(), None, Some(logical_type(field.data_type()))));
+        }
+    }
+    found
+}
+
+/// A Hive type name in the form [`logical_type`] gives: lower case, no spaces, `char(n)` and
+/// `varchar(n)` as `string`, `decimal` as `decimal(10,0)`, `integer` as `int`, `real` as `float`.
+fn hive_type(name: &str) -> String {
+    let text: String = name.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while !rest.is_empty() {
+        let word_end = rest.find(|c: char| !c.is_ascii_alphanumeric() && c != '_').unwrap_or(rest.len());
+        let (word, after) = rest.split_at(word_end);
+        if word.is_empty() {
+            let mut chars = after.chars();
+            out.extend(chars.next());
+            rest = chars.as_str();
+            continue;
+        }
+        let arguments = after.strip_prefix('(').and_then(|a| a.find(')').map(|end| (&a[..end], &a[end + 1..])));
+        match (word, arguments) {
+            ("char" | "varchar", Some((_, after))) => {
+                out.push_str("string");
+                rest = after;
+            }
+            ("decimal" | "numeric", Some((arguments, after))) => {
+                let (precision, scale) = arguments.split_once(',').unwrap_or((arguments, "0"));
+                out.push_str(&format!("decimal({precision},{scale})"));
+                rest = after;
+            }
+            ("decimal" | "numeric", None) if !after.starts_with(':') => {
+                out.push_str("decimal(10,0)");
+                rest = after;
+            }
+            _ => {
+                out.push_str(match word {
+                    "integer" => "int",
+                    "real" => "float",
+                    other => other,
+                });
+                rest = after;
+            }
+        }
+    }
+    out
+}
+
 pub(crate) fn logical_type(data_type: &DataType) -> String {
     use DataType as T;
     match data_type {
@@ -266,5 +367,78 @@ pub(crate) fn logical_type(data_type: &DataType) -> String {
             format!("struct<{}>", inner.join(","))
         }
         other => other.to_string().to_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::{Field, Fields};
+
+    use super::*;
+
+    fn declared(columns: &[(&str, &str)]) -> DeclaredSchema {
+        DeclaredSchema {
+            source: "hive://hms:9083/dw/t".to_owned(),
+            columns: columns.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())).collect(),
+            partition_keys: vec!["dt".to_owned()],
+        }
+    }
+
+    #[test]
+    fn hive_type_names_compare_as_hive_writes_them() {
+        assert_eq!(hive_type("DECIMAL(10, 2)"), "decimal(10,2)");
+        assert_eq!(hive_type("decimal"), "decimal(10,0)");
+        assert_eq!(hive_type("varchar(20)"), "string");
+        assert_eq!(hive_type("map<string, array<char(3)>>"), "map<string,array<string>>");
+        assert_eq!(hive_type("struct<decimal:int,b:varchar(2)>"), "struct<decimal:int,b:string>");
+        assert_eq!(
+            hive_type("timestamp with local time zone"),
+            hive_type(&logical_type(&DataType::Timestamp(arrow::datatypes::TimeUnit::Nanosecond, Some("UTC".into()))))
+        );
+    }
+
+    #[test]
+    fn files_that_disagree_with_the_declared_schema_are_findings() {
+        let files = Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("amount", DataType::Float64, true),
+            Field::new("note", DataType::Utf8, true),
+            Field::new("tags", DataType::Struct(Fields::from(vec![Field::new("a", DataType::Int32, true)])), true),
+            Field::new("dt", DataType::Utf8, true),
+        ]);
+        let schema = declared(&[
+            ("ID", "bigint"),
+            ("amount", "decimal(10,2)"),
+            ("note", "varchar(10)"),
+            ("tags", "struct<a:int>"),
+            ("missing", "int"),
+        ]);
+        let found = declared_mismatches(Side::Candidate, &schema, &files, &DiffOptions::default());
+        let summary: Vec<(&str, Option<&str>, Option<&str>)> =
+            found.iter().map(|m| (m.column.as_str(), m.declared.as_deref(), m.files.as_deref())).collect();
+        assert_eq!(summary, [("amount", Some("decimal(10,2)"), Some("double")), ("missing", Some("int"), None)]);
+        assert!(found.iter().all(|m| m.side == Side::Candidate && m.source == "hive://hms:9083/dw/t"));
+
+        let ignoring =
+            DiffOptions { ignore: vec!["AMOUNT".to_owned(), "missing".to_owned()], ..DiffOptions::default() };
+        assert!(declared_mismatches(Side::Candidate, &schema, &files, &ignoring).is_empty());
+    }
+
+    #[test]
+    fn positional_orc_columns_are_matched_by_position() {
+        let files = Schema::new(vec![
+            Field::new("_col0", DataType::Int64, false),
+            Field::new("_col1", DataType::Int32, true),
+            Field::new("_col2", DataType::Utf8, true),
+        ]);
+        let found = declared_mismatches(
+            Side::Baseline,
+            &declared(&[("id", "bigint"), ("qty", "bigint")]),
+            &files,
+            &DiffOptions::default(),
+        );
+        let summary: Vec<(&str, Option<&str>, Option<&str>)> =
+            found.iter().map(|m| (m.column.as_str(), m.declared.as_deref(), m.files.as_deref())).collect();
+        assert_eq!(summary, [("qty", Some("bigint"), Some("int")), ("_col2", None, Some("string"))]);
     }
 }

@@ -48,7 +48,7 @@ pub use report::{BucketSummary, Report, UnknownVerdict, Verdict};
 pub use run::{diff, diff_with_progress};
 pub use scan_floor::{ScanSummary, scan};
 pub use source::{Dataset, DatasetScanExec, DatasetTable, StoreKind, Stores, local_file, oss_endpoint, remote_under};
-pub use spec::{Confinement, DiffOptions, DiffSpec, ResourceLimits, Roots, Side, Tolerance};
+pub use spec::{Confinement, Declared, DeclaredSchema, DiffOptions, DiffSpec, ResourceLimits, Roots, Side, Tolerance};
 
 /// Rows per batch, in the scan and the engine.
 pub(crate) const BATCH_SIZE: usize = 8192;

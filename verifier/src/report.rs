@@ -160,12 +160,33 @@ pub struct SchemaReport {
     pub only_in_candidate: Vec<String>,
     /// Columns whose types differ.
     pub type_changes: Vec<TypeChange>,
+    /// Where a side's files disagree with the schema its catalog declares (a Hive Metastore).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub declared: Vec<DeclaredMismatch>,
+}
+
+/// A column where a side's files and its declared schema disagree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeclaredMismatch {
+    /// The side.
+    pub side: crate::spec::Side,
+    /// Where the declaration comes from (`hive://hms:9083/dw/orders`).
+    pub source: String,
+    /// The column.
+    pub column: String,
+    /// Its declared type; `None` when the catalog does not declare the column.
+    pub declared: Option<String>,
+    /// Its type in the files; `None` when the files lack the column.
+    pub files: Option<String>,
 }
 
 impl SchemaReport {
     /// True when the schemas agree.
     pub fn is_empty(&self) -> bool {
-        self.only_in_baseline.is_empty() && self.only_in_candidate.is_empty() && self.type_changes.is_empty()
+        self.only_in_baseline.is_empty()
+            && self.only_in_candidate.is_empty()
+            && self.type_changes.is_empty()
+            && self.declared.is_empty()
     }
 }
 

@@ -19,6 +19,25 @@ use crate::report::{BucketSummary, ColumnReport, DatasetSummary, Report, Samples
 use crate::source::{self, Dataset};
 use crate::spec::{DiffSpec, ResourceLimits, Side};
 
+/// The column plan of the two datasets, with each side's files checked against its declared
+/// schema.
+fn plan_columns(spec: &DiffSpec, baseline: &Dataset, candidate: &Dataset) -> Result<ColumnPlan> {
+    let mut plan = ColumnPlan::new(
+        &baseline.schema(),
+        &candidate.schema(),
+        &spec.key,
+        &spec.options,
+        [&spec.baseline, &spec.candidate],
+    )?;
+    for dataset in [baseline, candidate] {
+        if let Some(declared) = spec.declared.side(dataset.side()) {
+            let found = columns::declared_mismatches(dataset.side(), declared, &dataset.schema(), &spec.options);
+            plan.schema.declared.extend(found);
+        }
+    }
+    Ok(plan)
+}
+
 /// Runs the diff `spec` describes. Differences are `Ok(report)`; `Err` means dqc could not tell.
 pub async fn diff(spec: &DiffSpec) -> Result<Report> {
     diff_with_progress(spec, Arc::new(NoProgress)).await
@@ -34,13 +53,7 @@ pub async fn diff_with_progress(spec: &DiffSpec, progress: Arc<dyn Progress>) ->
         Dataset::open_within(Side::Candidate, &spec.candidate, roots(Side::Candidate), &spec.stores)
     )?;
     let (baseline, candidate) = (Arc::new(baseline), Arc::new(candidate));
-    let plan = ColumnPlan::new(
-        &baseline.schema(),
-        &candidate.schema(),
-        &spec.key,
-        &spec.options,
-        [&spec.baseline, &spec.candidate],
-    )?;
+    let plan = plan_columns(spec, &baseline, &candidate)?;
     let buckets = Buckets::for_rows(baseline.rows().max(candidate.rows()));
     let filter = spec.options.filter.as_deref();
     let sample_limit = spec.options.sample_limit;

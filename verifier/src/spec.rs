@@ -115,6 +115,40 @@ pub struct DiffSpec {
     pub confinement: Option<Confinement>,
     /// The options of the object stores the locations name (endpoints, credentials).
     pub stores: Stores,
+    /// Each side's schema as its catalog declares it, checked against its files.
+    pub declared: Declared,
+}
+
+/// A dataset's schema as a catalog declares it (a Hive Metastore's columns), which its files'
+/// schema should match: a column or type that differs is a schema finding.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeclaredSchema {
+    /// Where the declaration comes from, for the report (`hive://hms:9083/dw/orders`).
+    pub source: String,
+    /// Columns and their types in Hive's (and ORC's) syntax: `bigint`, `decimal(10,2)`,
+    /// `map<string,int>`, `varchar(20)`.
+    pub columns: Vec<(String, String)>,
+    /// Partition columns: in the directory names, not in the files, and not checked.
+    pub partition_keys: Vec<String>,
+}
+
+/// The declared schemas of both sides, where a catalog declares one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Declared {
+    /// The baseline's.
+    pub baseline: Option<DeclaredSchema>,
+    /// The candidate's.
+    pub candidate: Option<DeclaredSchema>,
+}
+
+impl Declared {
+    /// One side's.
+    pub fn side(&self, side: Side) -> Option<&DeclaredSchema> {
+        match side {
+            Side::Baseline => self.baseline.as_ref(),
+            Side::Candidate => self.candidate.as_ref(),
+        }
+    }
 }
 
 /// The directories a service may read each side from. A location outside its side's roots, or
@@ -160,6 +194,7 @@ impl DiffSpec {
             export: None,
             confinement: None,
             stores: Stores::default(),
+            declared: Declared::default(),
         }
     }
 }

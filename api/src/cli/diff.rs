@@ -13,8 +13,9 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use verifier::{DiffOptions, DiffSpec, FingerprintFile, ResourceLimits, Tolerance, Verdict};
+use verifier::{Declared, DiffOptions, DiffSpec, FingerprintFile, ResourceLimits, Tolerance, Verdict};
 
+use super::hive;
 use super::progress::with_progress;
 
 use crate::config::ByteSize;
@@ -31,8 +32,9 @@ pub enum Format {
 /// Arguments of `dqc diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The baseline dataset: a file, a directory tree or a file:// URL; or the baseline's
-    /// fingerprint file (`dqc fingerprint`), compared with the candidate's.
+    /// The baseline dataset: a file, a directory tree, a store URL (s3://, oss://, hdfs://, ...)
+    /// or hive://HOST:PORT/DB/TABLE[/k=v] (without a partition: every partition, each reported
+    /// on its own); or the baseline's fingerprint file (`dqc fingerprint`).
     #[arg(long)]
     pub baseline: String,
     /// The candidate dataset, or its fingerprint file.
@@ -136,6 +138,7 @@ impl DiffArgs {
             export: self.export.clone(),
             confinement: None,
             stores: environment(),
+            declared: Declared::default(),
         })
     }
 }
@@ -190,19 +193,78 @@ pub(crate) async fn run(args: &DiffArgs, threads: Option<usize>) -> i32 {
         (Err(error), _) | (_, Err(error)) => return fail(args, &crate::error::chain(&error)),
         (Ok(None), Ok(None)) => {}
     }
-    let outcome = match args.to_spec(threads) {
-        Ok(spec) => with_progress(|progress| verifier::diff_with_progress(&spec, progress))
-            .await
-            .map_err(|e| crate::error::chain(&e)),
-        Err(message) => Err(message),
+    let mut spec = match args.to_spec(threads) {
+        Ok(spec) => spec,
+        Err(message) => return fail(args, &message),
     };
-    match outcome {
-        Ok(report) => {
-            let json = serde_json::to_string_pretty(&report).unwrap_or_default();
-            print_outcome(args, &json, || report.to_text(), report.verdict)
-        }
-        Err(message) => fail(args, &message),
+    let (baseline, candidate) =
+        match tokio::try_join!(hive::Resolved::of(&args.baseline), hive::Resolved::of(&args.candidate)) {
+            Ok(sides) => sides,
+            Err(error) => return fail(args, &error.to_string()),
+        };
+    if spec.key.is_empty()
+        && let Some((key, source)) = baseline.primary_key().or_else(|| candidate.primary_key())
+    {
+        eprintln!("key: {} (the primary key that {source} declares)", key.join(","));
+        spec.key = key.to_vec();
     }
+    match hive::plan(&baseline, &candidate) {
+        hive::Plan::Single { baseline, candidate } => {
+            let (baseline, candidate) = (*baseline, *candidate);
+            spec.baseline = baseline.location;
+            spec.candidate = candidate.location;
+            spec.declared = Declared { baseline: baseline.declared, candidate: candidate.declared };
+            match with_progress(|progress| verifier::diff_with_progress(&spec, progress)).await {
+                Ok(report) => {
+                    let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+                    print_outcome(args, &json, || report.to_text(), report.verdict)
+                }
+                Err(error) => fail(args, &crate::error::chain(&error)),
+            }
+        }
+        hive::Plan::Partitions(pairs) => diff_partitions(args, spec, pairs).await,
+    }
+}
+
+/// Diffs a table partition by partition and prints every partition's outcome.
+async fn diff_partitions(
+    args: &DiffArgs,
+    spec: DiffSpec,
+    pairs: Vec<(String, Option<hive::Dataset>, Option<hive::Dataset>)>,
+) -> i32 {
+    if args.export.is_some() {
+        return fail(args, "--export writes the differences of one dataset: name one partition on each side");
+    }
+    if pairs.is_empty() {
+        return fail(args, "neither side has a partition: there is nothing to compare");
+    }
+    let mut outcomes = Vec::with_capacity(pairs.len());
+    for (name, baseline, candidate) in pairs {
+        let (baseline, candidate) = match (baseline, candidate) {
+            (Some(baseline), Some(candidate)) => (baseline, candidate),
+            (baseline, _) => {
+                let (missing, given) =
+                    if baseline.is_none() { ("baseline", &args.baseline) } else { ("candidate", &args.candidate) };
+                let reason = format!("the {missing} has no partition `{name}` ({given})");
+                outcomes.push(hive::PartitionOutcome::failed(name, Verdict::Divergent, reason));
+                continue;
+            }
+        };
+        let spec = DiffSpec {
+            baseline: baseline.location,
+            candidate: candidate.location,
+            declared: Declared { baseline: baseline.declared, candidate: candidate.declared },
+            ..spec.clone()
+        };
+        let outcome = match with_progress(|progress| verifier::diff_with_progress(&spec, progress)).await {
+            Ok(report) => hive::PartitionOutcome::diffed(name, &report),
+            Err(error) => hive::PartitionOutcome::failed(name, Verdict::Error, crate::error::chain(&error)),
+        };
+        outcomes.push(outcome);
+    }
+    let outcome = hive::TableOutcome::new(&args.baseline, &args.candidate, outcomes);
+    let json = serde_json::to_string_pretty(&outcome).unwrap_or_default();
+    print_outcome(args, &json, || outcome.to_text(), outcome.verdict)
 }
 
 /// Writes the JSON to `--output`, prints the outcome in the chosen format, returns the exit code.

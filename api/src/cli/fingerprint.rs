@@ -52,8 +52,23 @@ pub(crate) async fn run(args: &FingerprintArgs, threads: Option<usize>) -> i32 {
             return 2;
         }
     };
+    let uri = match super::hive::Resolved::locations(&args.uri).await {
+        Ok(locations) if locations.len() == 1 => locations.into_iter().next().unwrap_or_default(),
+        Ok(locations) => {
+            eprintln!(
+                "error: `{}` means {} datasets (the partitions of a table): a fingerprint is of one; name a partition",
+                args.uri,
+                locations.len()
+            );
+            return 2;
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 2;
+        }
+    };
     let spec = FingerprintSpec {
-        uri: args.uri.clone(),
+        uri,
         side: match args.side {
             SideArg::Baseline => Side::Baseline,
             SideArg::Candidate => Side::Candidate,

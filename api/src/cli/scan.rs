@@ -13,7 +13,8 @@ use crate::config::ByteSize;
 /// Arguments of `dqc scan`.
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// The datasets: files, directory trees or file:// URLs.
+    /// The datasets: files, directory trees, store URLs or hive://HOST:PORT/DB/TABLE[/k=v]
+    /// (a whole table: each of its partitions).
     #[arg(required = true)]
     pub uris: Vec<String>,
     /// Output format on standard output.
@@ -29,7 +30,17 @@ pub(crate) async fn run(args: &ScanArgs, threads: Option<usize>) -> i32 {
     let limits = ResourceLimits { memory_limit: args.memory_limit.map(ByteSize::bytes), threads };
     let started = std::time::Instant::now();
     let stores = super::diff::environment();
-    let scans = args.uris.iter().map(|uri| verifier::scan(uri, &limits, &stores));
+    let mut uris = Vec::with_capacity(args.uris.len());
+    for uri in &args.uris {
+        match super::hive::Resolved::locations(uri).await {
+            Ok(locations) => uris.extend(locations),
+            Err(error) => {
+                eprintln!("error: {error}");
+                return 2;
+            }
+        }
+    }
+    let scans = uris.iter().map(|uri| verifier::scan(uri, &limits, &stores));
     match futures::future::try_join_all(scans).await {
         Ok(summaries) => {
             let elapsed_ms = started.elapsed().as_millis();

@@ -23,10 +23,18 @@ pub struct ClusterConfig {
     /// location resolved from it must lie under that root, and does (names are checked and
     /// values escaped).
     pub location: String,
-    /// Directories other than the warehouse root that events of this cluster may name as an
-    /// output's `location` (a staging area, say). Event locations anywhere else are refused.
+    /// Directories other than the warehouse root where this cluster's data may be: the
+    /// `location` an event names for an output (a staging area, say), and the location its
+    /// metastore gives for a table or partition (an external table, a partition added by hand).
+    /// Locations anywhere else are refused.
     #[serde(default)]
     pub event_roots: Vec<String>,
+    /// The cluster's Hive Metastore, `thrift://host:9083`: where each table and partition really
+    /// is, their declared columns (checked against the files), owner and primary key. Event
+    /// outputs are resolved through it first, the template being the fallback for a partition it
+    /// does not have.
+    #[serde(default)]
+    pub metastore: Option<String>,
     /// Options of the object store the location is in (`[clusters.storage]`: endpoint,
     /// region, keys, or a `{ env = "NAME" }` reference; see [`storage`]).
     #[serde(default)]

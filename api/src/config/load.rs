@@ -27,6 +27,13 @@ pub fn parse(text: &str, origin: &str, env: &BTreeMap<String, String>) -> Result
     let mut config: Config = table.try_into().map_err(|error: toml::de::Error| parse_error(error.to_string()))?;
     config.validate()?;
     config.stores = storage::cluster_stores(&config.clusters, env).map_err(ConfigError::Invalid)?;
+    for cluster in &config.clusters {
+        if let Some(address) = &cluster.metastore {
+            let metastore = crate::metastore::Metastore::new(address)
+                .map_err(|error| ConfigError::Invalid(format!("clusters `{}`: metastore: {error}", cluster.name)))?;
+            config.metastores.insert(cluster.name.clone(), metastore);
+        }
+    }
     Ok(config)
 }
 

@@ -156,3 +156,18 @@ fn a_clusters_storage_options_are_checked_at_load_and_their_secrets_read_from_th
     let error = parse(&local, "dqc.toml", &secrets).unwrap_err().to_string();
     assert!(error.contains("storage options need a location in an object store"), "{error}");
 }
+
+#[test]
+fn a_clusters_metastore_is_checked_at_load() {
+    let with = |address: &str| {
+        CONFIG.replacen("role = \"baseline\"\n", &format!("role = \"baseline\"\nmetastore = \"{address}\"\n"), 1)
+    };
+    let config = parse(&with("thrift://hms.idc"), "dqc.toml", &BTreeMap::new()).unwrap();
+    assert_eq!(config.metastores["idc-hadoop"].uri(), "thrift://hms.idc:9083");
+    assert!(!config.metastores.contains_key("cloud-emr"));
+    let error = parse(&with("thrift://hms.idc:port"), "dqc.toml", &BTreeMap::new()).unwrap_err().to_string();
+    assert!(
+        error.contains("clusters `idc-hadoop`: metastore") && error.contains("the port is not a number"),
+        "{error}"
+    );
+}

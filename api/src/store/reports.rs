@@ -147,11 +147,12 @@ pub(super) async fn insert(
     Ok(())
 }
 
-/// True unless a side of the report was read from a location an event or a request named.
+/// True unless a side of the report was read from a location an event or a request named (the
+/// cluster's template and its metastore are the clusters' own word).
 fn read_where_templates_say(document: &serde_json::Value) -> bool {
-    ["baseline", "candidate"]
-        .iter()
-        .all(|side| document[side]["location_source"].as_str().is_none_or(|source| source == "template"))
+    ["baseline", "candidate"].iter().all(|side| {
+        document[side]["location_source"].as_str().is_none_or(|source| matches!(source, "template" | "metastore"))
+    })
 }
 
 const REPORT_COLUMNS: &str = "SELECT id, pair_id, generation, job_id, table_name, partition_name, run_id, verdict, reason, report, created_at, export_path FROM reports";

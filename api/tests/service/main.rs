@@ -9,6 +9,7 @@ mod collector_e2e;
 mod crash;
 mod demo;
 mod gating;
+mod metastore;
 mod notify;
 mod rest;
 mod runner;

@@ -68,6 +68,17 @@ fn write_schema(report: &Report, out: &mut String) -> std::fmt::Result {
         let note = if change.comparable { "values compared" } else { "not comparable, not compared" };
         writeln!(out, "  type changed     : {}: {} -> {} ({note})", change.name, change.baseline, change.candidate)?;
     }
+    for mismatch in &report.schema.declared {
+        let declared = mismatch.declared.as_deref().unwrap_or("not declared");
+        let files = mismatch.files.as_deref().unwrap_or("not in the files");
+        writeln!(
+            out,
+            "  {:<17}: {}: declared {declared} by {}, {files} in the files",
+            format!("{} catalog", mismatch.side),
+            mismatch.column,
+            mismatch.source
+        )?;
+    }
     Ok(())
 }
 
