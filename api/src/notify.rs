@@ -140,6 +140,17 @@ async fn route(store: &Store, config: &Config, now: DateTime<Utc>) -> Result<(),
     store.route(&ids, &rows, now).await
 }
 
+/// A table as the registry has it (a default entry if it has none), with its owner in the
+/// clusters' metastores where the registry names no owner.
+async fn owned_table(store: &Store, config: &Config, name: &str) -> Result<TableConfig, StoreError> {
+    let table = store.table(name).await?;
+    let mut table = table.unwrap_or_else(|| TableConfig { name: name.to_owned(), ..TableConfig::default() });
+    if table.owners.is_empty() {
+        table.owners.extend(metastore_owner(config, name).await);
+    }
+    Ok(table)
+}
+
 /// A table's owner in the baseline's (else the candidate's) metastore: the default owner of a
 /// table the registry names none for. A metastore that cannot tell is logged and passed over.
 async fn metastore_owner(config: &Config, table: &str) -> Option<String> {
@@ -200,7 +211,7 @@ async fn deliver(
     let link = |report: &StoredReport| format!("{}/api/v1/reports/{}", config.public_url(), report.id);
     let mut recipients = Vec::new();
     for report in &reports {
-        let table = store.table(&report.table).await?.unwrap_or_default();
+        let table = owned_table(store, config, &report.table).await?;
         recipients.extend(self::recipients(sink, &table));
     }
     recipients.sort();

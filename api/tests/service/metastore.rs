@@ -15,6 +15,7 @@ use api::metastore::client::Connection;
 use api::metastore::wire::{Database, FieldSchema, Partition, PrimaryKeyColumn, SerDeInfo, StorageDescriptor, Table};
 use serde_json::Value;
 
+use crate::notify::{Receiver, start_smtp};
 use crate::rest::{OPERATOR, Running, config_text};
 use crate::support::{event, wait_until, write_table};
 
@@ -61,14 +62,19 @@ fn connect() -> Connection {
     Connection::open(&hms().address, Duration::from_secs(5), Duration::from_secs(60)).unwrap()
 }
 
+/// A local directory as the metastore's location.
+fn file_url(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
 /// An ORC storage descriptor at `location` with `columns` (`name type` pairs).
-fn orc(location: &Path, columns: &[(&str, &str)]) -> StorageDescriptor {
+fn orc(location: &str, columns: &[(&str, &str)]) -> StorageDescriptor {
     StorageDescriptor {
         cols: columns
             .iter()
             .map(|(name, ty)| FieldSchema { name: (*name).into(), type_name: (*ty).into(), comment: String::new() })
             .collect(),
-        location: format!("file://{}", location.display()),
+        location: location.to_owned(),
         input_format: "org.apache.hadoop.hive.ql.io.orc.OrcInputFormat".into(),
         output_format: "org.apache.hadoop.hive.ql.io.orc.OrcOutputFormat".into(),
         serde_info: SerDeInfo {
@@ -79,26 +85,25 @@ fn orc(location: &Path, columns: &[(&str, &str)]) -> StorageDescriptor {
     }
 }
 
-/// Creates database `db` and its external table `table` partitioned by `dt`, owned by `owner`,
-/// with `columns`, a primary key on `id` if `primary_key`, and a partition for each
-/// `(dt, location)`.
+/// Creates database `db` and its external table `table` partitioned by `dt` under `location`,
+/// owned by `etl@example.com`, with `columns`, a primary key on `id` if `primary_key`, and a
+/// partition for each `(dt, location)`.
 fn create_table(
     db: &str,
     table: &str,
-    location: &Path,
+    location: &str,
     columns: &[(&str, &str)],
     primary_key: bool,
-    partitions: &[(&str, PathBuf)],
+    partitions: &[(&str, String)],
 ) {
     let mut hms = connect();
-    let database =
-        Database { name: db.into(), location_uri: format!("file://{}", location.display()), ..Database::default() };
+    let database = Database { name: db.into(), location_uri: location.to_owned(), ..Database::default() };
     hms.create_database(&database).unwrap();
     let definition = Table {
         table_name: table.into(),
         db_name: db.into(),
         owner: "etl@example.com".into(),
-        sd: orc(&location.join(table), columns),
+        sd: orc(&format!("{location}/{table}"), columns),
         partition_keys: vec![FieldSchema { name: "dt".into(), type_name: "string".into(), comment: String::new() }],
         parameters: BTreeMap::from([("EXTERNAL".into(), "TRUE".into())]),
         table_type: "EXTERNAL_TABLE".into(),
@@ -148,7 +153,8 @@ fn two_tables(root: &Path, suffix: &str) -> (String, String) {
         std::fs::create_dir_all(&custom).unwrap();
         std::fs::rename(partition_dir(root, cluster, "orders", "2024-05-02"), custom.join("p2")).unwrap();
     }
-    let table_dir = |cluster: &str| root.join(cluster).join("warehouse/dw.db");
+    let table_dir = |cluster: &str| file_url(&root.join(cluster).join("warehouse/dw.db"));
+    let at = |path: PathBuf| file_url(&path);
     let (baseline_db, candidate_db) = (format!("base_{suffix}"), format!("cand_{suffix}"));
     create_table(
         &baseline_db,
@@ -156,7 +162,10 @@ fn two_tables(root: &Path, suffix: &str) -> (String, String) {
         &table_dir("b"),
         &[("id", "bigint"), ("value", "string")],
         true,
-        &[("2024-05-01", partition_dir(root, "b", "orders", "2024-05-01")), ("2024-05-02", root.join("b/custom/p2"))],
+        &[
+            ("2024-05-01", at(partition_dir(root, "b", "orders", "2024-05-01"))),
+            ("2024-05-02", at(root.join("b/custom/p2"))),
+        ],
     );
     create_table(
         &candidate_db,
@@ -165,9 +174,9 @@ fn two_tables(root: &Path, suffix: &str) -> (String, String) {
         &[("id", "int"), ("value", "varchar(20)")],
         false,
         &[
-            ("2024-05-01", partition_dir(root, "c", "orders", "2024-05-01")),
-            ("2024-05-02", root.join("c/custom/p2")),
-            ("2024-05-03", partition_dir(root, "c", "orders", "2024-05-03")),
+            ("2024-05-01", at(partition_dir(root, "c", "orders", "2024-05-01"))),
+            ("2024-05-02", at(root.join("c/custom/p2"))),
+            ("2024-05-03", at(partition_dir(root, "c", "orders", "2024-05-03"))),
         ],
     );
     let location = |db: &str| format!("hive://{}/{db}/orders", hms().address);
@@ -213,6 +222,18 @@ fn a_hive_table_is_diffed_partition_by_partition_with_its_declared_key_and_colum
     let reason = partitions[2]["reason"].as_str().unwrap();
     assert!(reason.contains("the baseline has no partition `dt=2024-05-03`") && reason.contains(&baseline), "{reason}");
 
+    // For people: a line per partition, the report of each that is not consistent.
+    let output = dqc(&["diff", "--baseline", &baseline, "--candidate", &candidate]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    for line in [
+        "== dt=2024-05-01: inconsistent",
+        &format!("  candidate catalog: id: declared int by {candidate}, bigint in the files"),
+        "== dt=2024-05-03: divergent",
+        "divergent: 3 partitions (1 divergent, 2 inconsistent)",
+    ] {
+        assert!(text.contains(line), "`{line}` not in\n{text}");
+    }
+
     // One partition against a plain location: one report, as a plain diff's.
     let partition = format!("{baseline}/dt=2024-05-02");
     let plain = dir.path().join("c/custom/p2");
@@ -240,6 +261,52 @@ fn a_hive_table_is_diffed_partition_by_partition_with_its_declared_key_and_colum
         outcome["partitions"].as_array().unwrap().iter().map(|p| p["verdict"].as_str().unwrap()).collect();
     // dt=2024-05-02 moved to the custom location: not under the root, an error naming it.
     assert_eq!(verdicts, ["inconsistent", "error"], "{outcome:#}");
+}
+
+#[test]
+fn a_partition_in_an_object_store_is_read_where_the_metastore_says() {
+    // The metastore maps bucket `warehouse` of `s3a://` to a local directory (it checks every
+    // location); dqc reads it from the S3-compatible server.
+    let dir = tempfile::tempdir().unwrap();
+    for cluster in ["b", "c"] {
+        write_table(dir.path(), cluster, "events", "2024-05-01", 30, if cluster == "c" { 1 } else { 0 });
+    }
+    dqc_tests::s3::create_bucket("warehouse");
+    let partition = partition_dir(dir.path(), "b", "events", "2024-05-01");
+    dqc_tests::s3::upload_dir("warehouse", &partition, "s3db/events/dt=2024-05-01/");
+    create_table(
+        "s3db",
+        "events",
+        "s3a://warehouse/s3db",
+        &[("id", "bigint"), ("value", "string")],
+        true,
+        &[("2024-05-01", "s3a://warehouse/s3db/events/dt=2024-05-01".to_owned())],
+    );
+    let baseline = format!("hive://{}/s3db/events", hms().address);
+    let candidate = partition_dir(dir.path(), "c", "events", "2024-05-01");
+    let candidate = candidate.to_str().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_dqc"))
+        .args([
+            "diff",
+            "--baseline",
+            &format!("{baseline}/dt=2024-05-01"),
+            "--candidate",
+            candidate,
+            "--format",
+            "json",
+        ])
+        .env("AWS_ENDPOINT_URL", &dqc_tests::s3::server().endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "dqc-test")
+        .env("AWS_SECRET_ACCESS_KEY", "dqc-test-secret")
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    assert_eq!(report["baseline"]["uri"], "s3a://warehouse/s3db/events/dt=2024-05-01");
+    assert_eq!((report["baseline"]["rows"].as_u64(), report["summary"]["changed"].as_u64()), (Some(30), Some(1)));
 }
 
 #[test]
@@ -297,21 +364,21 @@ fn service_warehouse(root: &Path) -> PathBuf {
     create_table(
         "dw",
         "hms",
-        &root.join("idc-hadoop/warehouse/dw.db"),
+        &file_url(&root.join("idc-hadoop/warehouse/dw.db")),
         &[("id", "bigint"), ("value", "string")],
         true,
         &[
-            ("2024-05-01", partition_dir(root, "idc-hadoop", "hms", "2024-05-01")),
-            ("2024-05-02", staging.clone()),
-            ("2024-05-04", outside),
+            ("2024-05-01", file_url(&partition_dir(root, "idc-hadoop", "hms", "2024-05-01"))),
+            ("2024-05-02", file_url(&staging)),
+            ("2024-05-04", file_url(&outside)),
         ],
     );
     staging
 }
 
 /// Runs the service on `text` with both clusters' events for `runs` of `dw.hms`, and returns the
-/// reports by run.
-async fn reports_of(text: &str, runs: &[&str]) -> BTreeMap<String, api::store::StoredReport> {
+/// reports by run, and the running service.
+async fn reports_of(text: &str, runs: &[&str]) -> (BTreeMap<String, api::store::StoredReport>, Running) {
     let config = api::config::parse(text, "test", &BTreeMap::new()).unwrap();
     assert!(config.metastores.contains_key("idc-hadoop"), "{text}");
     let store = api::service::open_store(&config).await.unwrap();
@@ -340,8 +407,7 @@ async fn reports_of(text: &str, runs: &[&str]) -> BTreeMap<String, api::store::S
         let report = store.report(summary.id).await.unwrap().unwrap();
         reports.insert(report.run_id.clone(), report);
     }
-    running.stop().await;
-    reports
+    (reports, running)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -351,7 +417,14 @@ async fn the_service_resolves_events_through_the_metastore_and_falls_back_to_the
     let root = dir.path().to_path_buf();
     let staging = service_warehouse(&root);
     let database = format!("sqlite://{}", root.join("dqc.db").display());
-    let text = config_text(&root, "", &database).replacen(
+    // A table without owners in the registry is reported to its owner in the metastore.
+    let mail = Receiver::taking();
+    let smtp = start_smtp(mail.clone()).await;
+    let sink = format!(
+        "[notifications]\npoll_interval = \"50ms\"\n\n[[notifications.sinks]]\nname = \"mail\"\nkind = \"email\"\n\
+         url = \"{smtp}\"\nfrom = \"dqc <dqc@example.com>\"\n"
+    );
+    let text = config_text(&root, &sink, &database).replacen(
         "role = \"baseline\"\n",
         &format!(
             "role = \"baseline\"\nmetastore = \"thrift://{}\"\nevent_roots = [\"file://{}/staging\"]\n",
@@ -360,7 +433,12 @@ async fn the_service_resolves_events_through_the_metastore_and_falls_back_to_the
         ),
         1,
     );
-    let reports = reports_of(&text, &["2024-05-01", "2024-05-02", "2024-05-03", "2024-05-04"]).await;
+    let (reports, running) = reports_of(&text, &["2024-05-01", "2024-05-02", "2024-05-03", "2024-05-04"]).await;
+    wait_until("a mail to the metastore's owner", Duration::from_secs(30), || async {
+        mail.received.lock().unwrap().delivered.iter().any(|(_, _, body)| body.contains("To: etl@example.com"))
+    })
+    .await;
+    running.stop().await;
 
     let first = &reports["2024-05-01"].report;
     assert_eq!(first["verdict"], "inconsistent", "{first:#}");

@@ -19,18 +19,23 @@ const RUN: &str = "2024-05-01";
 
 /// What the receivers got: successful deliveries (sink, idempotency key, body) and refusals.
 #[derive(Debug, Default)]
-struct Received {
-    delivered: Vec<(String, String, String)>,
+pub(crate) struct Received {
+    pub(crate) delivered: Vec<(String, String, String)>,
     refused: BTreeMap<String, usize>,
 }
 
 #[derive(Debug, Clone)]
-struct Receiver {
+pub(crate) struct Receiver {
     failing: Arc<AtomicBool>,
-    received: Arc<Mutex<Received>>,
+    pub(crate) received: Arc<Mutex<Received>>,
 }
 
 impl Receiver {
+    /// A receiver that takes every message.
+    pub(crate) fn taking() -> Self {
+        Self { failing: Arc::new(AtomicBool::new(false)), received: Arc::default() }
+    }
+
     fn record(&self, sink: &str, key: String, body: String) -> bool {
         let mut received = self.received.lock().unwrap();
         if self.failing.load(Ordering::SeqCst) {
@@ -71,7 +76,7 @@ async fn start_http(receiver: Receiver) -> String {
 }
 
 /// A minimal SMTP server: `451` to MAIL while failing, else takes the message.
-async fn start_smtp(receiver: Receiver) -> String {
+pub(crate) async fn start_smtp(receiver: Receiver) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {
