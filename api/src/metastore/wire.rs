@@ -31,34 +31,25 @@ impl Wire for String {
     }
 }
 
-impl Wire for i32 {
-    const TYPE: TType = TType::I32;
-    fn read(input: &mut dyn TInputProtocol) -> thrift::Result<Self> {
-        input.read_i32()
-    }
-    fn write(&self, output: &mut dyn TOutputProtocol) -> thrift::Result<()> {
-        output.write_i32(*self)
-    }
+/// [`Wire`] for a number or a boolean: its wire type and the protocol's calls.
+macro_rules! wire_scalar {
+    ($($type:ty: $ttype:ident, $read:ident, $write:ident;)*) => {$(
+        impl Wire for $type {
+            const TYPE: TType = TType::$ttype;
+            fn read(input: &mut dyn TInputProtocol) -> thrift::Result<Self> {
+                input.$read()
+            }
+            fn write(&self, output: &mut dyn TOutputProtocol) -> thrift::Result<()> {
+                output.$write(*self)
+            }
+        }
+    )*};
 }
 
-impl Wire for i16 {
-    const TYPE: TType = TType::I16;
-    fn read(input: &mut dyn TInputProtocol) -> thrift::Result<Self> {
-        input.read_i16()
-    }
-    fn write(&self, output: &mut dyn TOutputProtocol) -> thrift::Result<()> {
-        output.write_i16(*self)
-    }
-}
-
-impl Wire for bool {
-    const TYPE: TType = TType::Bool;
-    fn read(input: &mut dyn TInputProtocol) -> thrift::Result<Self> {
-        input.read_bool()
-    }
-    fn write(&self, output: &mut dyn TOutputProtocol) -> thrift::Result<()> {
-        output.write_bool(*self)
-    }
+wire_scalar! {
+    i32: I32, read_i32, write_i32;
+    i16: I16, read_i16, write_i16;
+    bool: Bool, read_bool, write_bool;
 }
 
 impl<T: Wire> Wire for Vec<T> {
