@@ -184,6 +184,33 @@ fn recipients(sink: &crate::config::SinkConfig, table: &TableConfig) -> Vec<Stri
     recipients
 }
 
+/// The link of each report in a message: its page, with a signature that opens it until
+/// `notifications.signed_link_lifetime` from `now` when signed links are on.
+async fn page_links(store: &Store, config: &Config, now: DateTime<Utc>) -> impl Fn(&StoredReport) -> String {
+    let key = if config.notifications.signed_links {
+        match crate::rest::ui::links::key(store).await {
+            Ok(key) => Some(key),
+            Err(error) => {
+                tracing::warn!(%error, "cannot sign report links; they will need a session");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let lifetime =
+        chrono::Duration::from_std(config.notifications.signed_link_lifetime).unwrap_or(chrono::Duration::MAX);
+    let expires = now.checked_add_signed(lifetime).unwrap_or(DateTime::<Utc>::MAX_UTC).timestamp();
+    let public_url = config.public_url();
+    move |report: &StoredReport| {
+        let page = format!("{public_url}/reports/{}", report.id);
+        match &key {
+            Some(key) => format!("{page}?{}", crate::rest::ui::links::query(key, report.id, expires)),
+            None => page,
+        }
+    }
+}
+
 #[expect(clippy::too_many_arguments, reason = "one delivery's whole context")]
 async fn deliver(
     store: &Store,
@@ -208,7 +235,8 @@ async fn deliver(
             reports.push(report);
         }
     }
-    let link = |report: &StoredReport| format!("{}/api/v1/reports/{}", config.public_url(), report.id);
+    let link = page_links(store, config, now).await;
+    let public_url = config.public_url();
     let mut recipients = Vec::new();
     for report in &reports {
         let table = owned_table(store, config, &report.table).await?;
@@ -221,12 +249,12 @@ async fn deliver(
         (None, [report]) => (
             format!("dqc-report-{}-{sink_name}", report.id),
             message::report(report, &link(report)),
-            serde_json::json!({ "kind": "report", "report": summary(report, &link(report)) }),
+            serde_json::json!({ "kind": "report", "report": summary(report, &link(report), &public_url) }),
         ),
         (day, reports) => {
             let day = day.unwrap_or_default();
             let linked: Vec<(StoredReport, String)> = reports.iter().map(|r| (r.clone(), link(r))).collect();
-            let summaries: Vec<serde_json::Value> = linked.iter().map(|(r, l)| summary(r, l)).collect();
+            let summaries: Vec<serde_json::Value> = linked.iter().map(|(r, l)| summary(r, l, &public_url)).collect();
             (
                 format!("dqc-digest-{day}-{first}-{sink_name}"),
                 message::digest(day, &linked),
@@ -258,7 +286,9 @@ async fn deliver(
 }
 
 /// A report in a webhook payload.
-fn summary(report: &StoredReport, link: &str) -> serde_json::Value {
+/// A report in a webhook's payload: `url` is the JSON API's address of the report (for
+/// programs, with a token), `page` the page people open (signed when signed links are on).
+fn summary(report: &StoredReport, page: &str, api: &str) -> serde_json::Value {
     serde_json::json!({
         "id": report.id,
         "table": report.table,
@@ -267,6 +297,7 @@ fn summary(report: &StoredReport, link: &str) -> serde_json::Value {
         "verdict": report.verdict,
         "reason": report.reason,
         "summary": report.report.get("summary"),
-        "url": link,
+        "url": format!("{api}/api/v1/reports/{}", report.id),
+        "page": page,
     })
 }

@@ -19,6 +19,7 @@ mod locations;
 mod ops;
 mod reports;
 mod tables;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -174,6 +175,7 @@ fn with_common_responses(doc: &mut utoipa::openapi::OpenApi) {
 /// The router and the OpenAPI document generated from it.
 pub fn router(state: AppState) -> Result<(Router, utoipa::openapi::OpenApi), ConfigError> {
     let state_config = Arc::clone(&state.inner.config);
+    let state_for_pages = state.clone();
     let (router, doc) =
         routes().layer(DefaultBodyLimit::max(state.config().api.max_body.bytes())).with_state(state).split_for_parts();
     let doc = with_document_route(doc);
@@ -186,7 +188,17 @@ pub fn router(state: AppState) -> Result<(Router, utoipa::openapi::OpenApi), Con
                 async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], (*json).clone()) }
             }),
         )
-        .fallback(|| async { ApiError::not_found("no such route") });
+        .merge(ui::routes().with_state(state_for_pages))
+        .fallback(|uri: axum::http::Uri| async move {
+            use axum::response::IntoResponse as _;
+            if uri.path().starts_with("/api/") {
+                ApiError::not_found("no such route").into_response()
+            } else {
+                ui::not_found()
+            }
+        })
+        .layer(axum::middleware::from_fn(ui::page_headers))
+        .layer(axum::middleware::from_fn(ui::browser_links));
     let api = &state_config.api;
     Ok((limited(router, api.request_timeout, api.max_concurrent_requests), doc))
 }

@@ -20,6 +20,7 @@ mod pairs;
 mod registry;
 mod reports;
 mod retention;
+mod sessions;
 mod transitions;
 
 use std::time::Duration;
@@ -35,6 +36,7 @@ pub use outbox::{ClaimedNotification, NewNotification, NotificationStatus, Stats
 pub use registry::RegistryChange;
 pub use reports::{ListedReport, NewReport, ReportFilter, StoredDeadLetter, StoredReport, Verdict};
 pub use retention::Pruned;
+pub use sessions::Session;
 pub use transitions::{NewTransition, RerunWarning, Transition};
 
 /// Why the store failed.

@@ -168,6 +168,21 @@ pub struct NotificationsConfig {
     /// Timeout of one delivery.
     #[serde(default = "default_timeout", deserialize_with = "duration::deserialize")]
     pub timeout: Duration,
+    /// Whether a notification links to its report's page with a signature that opens that one
+    /// report, read-only, without signing in (for owners reading on a phone), for
+    /// `signed_link_lifetime`. Off: the link needs a session or `api.anonymous_role`.
+    #[serde(default = "default_signed_links")]
+    pub signed_links: bool,
+    /// How long a signed link opens its report.
+    #[serde(default = "default_signed_link_lifetime", deserialize_with = "duration::deserialize")]
+    pub signed_link_lifetime: Duration,
+}
+
+fn default_signed_links() -> bool {
+    true
+}
+fn default_signed_link_lifetime() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
 }
 
 impl Default for NotificationsConfig {
@@ -181,6 +196,8 @@ impl Default for NotificationsConfig {
             timezone: TimeZone::UTC,
             poll_interval: default_poll(),
             timeout: default_timeout(),
+            signed_links: default_signed_links(),
+            signed_link_lifetime: default_signed_link_lifetime(),
         }
     }
 }

@@ -19,8 +19,8 @@ use crate::config::{AccessRole, Config, ConfigError};
 #[derive(Debug, Clone)]
 pub(super) struct Token {
     digest: [u8; 32],
-    role: AccessRole,
-    name: String,
+    pub(super) role: AccessRole,
+    pub(super) name: String,
 }
 
 /// The configured tokens, decoded.
@@ -123,7 +123,7 @@ impl<R: Needs> FromRequestParts<AppState> for Caller<R> {
     }
 }
 
-fn find<'a>(tokens: &'a [Token], token: &str) -> Option<&'a Token> {
+pub(super) fn find<'a>(tokens: &'a [Token], token: &str) -> Option<&'a Token> {
     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     let mut found = None;
     for candidate in tokens {

@@ -11,6 +11,7 @@ mod demo;
 mod gating;
 mod metastore;
 mod notify;
+mod pages;
 mod rest;
 mod runner;
 mod security;

@@ -280,11 +280,14 @@ fn check_messages(delivered: &[(String, String, String)], changed: i64) {
     let body = |sink: &str, key: &str| {
         delivered.iter().find(|(s, k, _)| s == sink && k.contains(key)).map(|(_, _, body)| body.clone()).unwrap()
     };
-    let report_url = format!("/api/v1/reports/{changed}");
+    // People get the report's page with a signed link; a webhook also the API's address.
+    let report_url = format!("/reports/{changed}?exp=");
     let hook: Value = serde_json::from_str(&body("hook", &format!("-{changed}-"))).unwrap();
     assert_eq!(hook["idempotency_key"], format!("dqc-report-{changed}-hook"));
     assert_eq!(hook["report"]["summary"]["changed"], 3, "{hook}");
-    assert!(hook["report"]["url"].as_str().unwrap().ends_with(&report_url), "{hook}");
+    assert!(hook["report"]["url"].as_str().unwrap().ends_with(&format!("/api/v1/reports/{changed}")), "{hook}");
+    let page = hook["report"]["page"].as_str().unwrap();
+    assert!(page.contains(&report_url) && page.contains("&sig="), "{hook}");
     let slack: Value = serde_json::from_str(&body("slack", "")).unwrap();
     let text = slack["text"].as_str().unwrap();
     for part in [

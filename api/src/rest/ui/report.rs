@@ -1,0 +1,440 @@
+//! `/reports/{id}`: the page a notification links to, in reading order on a phone: the verdict,
+//! the counts with a bar in which no non-zero part disappears, the columns that differ (worst
+//! first, the differing middle of strings marked, numbers with their delta), the changed rows
+//! side by side with the equal cells folded, the rows on one side only, the schema findings,
+//! and what was compared.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::{Visitor, login_redirect, message, render, stylesheet_path};
+use crate::config::AccessRole;
+use crate::rest::AppState;
+use crate::store::{ReportFilter, StoredReport};
+
+/// A signed link's query.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct LinkQuery {
+    exp: Option<i64>,
+    sig: Option<String>,
+}
+
+pub(super) async fn page(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(link): Query<LinkQuery>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let visitor = match state.visitor(&headers).await {
+        Ok(visitor) => visitor,
+        Err(error) => return error.into_response(),
+    };
+    let visitor = match (visitor, link.exp, link.sig) {
+        (Some(visitor), _, _) => visitor,
+        (None, Some(expires), Some(signature)) => {
+            let key = match super::links::key(state.store()).await {
+                Ok(key) => key,
+                Err(error) => return crate::rest::ApiError::internal(error.as_ref()).into_response(),
+            };
+            if let Err(reason) = super::links::check(&key, id, expires, &signature, chrono::Utc::now().timestamp()) {
+                tracing::info!(report = id, reason, "a signed link refused");
+                return message(StatusCode::FORBIDDEN, "This link does not open the report", reason);
+            }
+            tracing::info!(report = id, "a report opened through a signed link");
+            Visitor { name: "link".into(), role: AccessRole::Viewer, session: false }
+        }
+        (None, _, _) => return login_redirect(uri.path_and_query().map_or("/", |p| p.as_str())),
+    };
+    let report = match state.store().report(id).await {
+        Ok(Some(report)) => report,
+        Ok(None) => return message(StatusCode::NOT_FOUND, "No such report", &format!("There is no report {id}.")),
+        Err(error) => return crate::rest::ApiError::from(error).into_response(),
+    };
+    let filter = ReportFilter {
+        table: Some(report.table.clone()),
+        partition: Some(report.partition.clone()),
+        run_id: Some(report.run_id.clone()),
+        limit: Some(1),
+        ..ReportFilter::default()
+    };
+    let newer = match state.store().reports(&filter).await {
+        Ok(listed) => listed.into_iter().next().filter(|newest| newest.id > id).map(|n| (n.id, n.verdict.as_str())),
+        Err(error) => return crate::rest::ApiError::from(error).into_response(),
+    };
+    render(StatusCode::OK, &ReportPage::new(&report, newer, &visitor))
+}
+
+/// The page.
+#[derive(Debug, Template)]
+#[template(path = "report.html")]
+pub(crate) struct ReportPage {
+    stylesheet: &'static str,
+    visitor: Visitor,
+    id: i64,
+    verdict: String,
+    table: String,
+    partition: String,
+    run_id: String,
+    created_at: String,
+    elapsed_ms: Option<u64>,
+    /// A newer report of the same table, partition and run: (id, verdict).
+    newer: Option<(i64, &'static str)>,
+    reason: Option<String>,
+    note: Option<String>,
+    counts: Vec<Count>,
+    bar: Vec<Segment>,
+    match_share: Option<String>,
+    other_counts: Vec<(String, u64)>,
+    columns: Vec<ColumnCard>,
+    equal_columns: usize,
+    changed: Vec<ChangedRow>,
+    only_in: Vec<(String, Vec<String>)>,
+    schema: Vec<String>,
+    sides: Vec<SideView>,
+    key: String,
+}
+
+/// A count of the summary.
+#[derive(Debug)]
+struct Count {
+    label: &'static str,
+    class: &'static str,
+    value: u64,
+}
+
+/// A part of the summary bar: where it starts and how wide it is, in percent.
+#[derive(Debug)]
+struct Segment {
+    class: &'static str,
+    x: String,
+    width: String,
+    title: String,
+}
+
+#[derive(Debug)]
+struct ColumnCard {
+    index: usize,
+    name: String,
+    candidate_name: Option<String>,
+    baseline_type: String,
+    candidate_type: String,
+    mismatches: u64,
+    share: String,
+    width: String,
+    samples: Vec<ValuePair>,
+}
+
+/// A differing value: the key, and both values split where they differ.
+#[derive(Debug)]
+struct ValuePair {
+    key: String,
+    baseline: Marked,
+    candidate: Marked,
+    delta: Option<String>,
+}
+
+/// A value with its differing middle apart: `before`, `middle` (marked), `after`.
+#[derive(Debug, Default)]
+struct Marked {
+    before: String,
+    middle: String,
+    after: String,
+}
+
+#[derive(Debug)]
+struct ChangedRow {
+    key: String,
+    cells: Vec<(String, ValuePair)>,
+    folded: usize,
+}
+
+#[derive(Debug)]
+struct SideView {
+    side: &'static str,
+    uri: String,
+    rows: String,
+    files: String,
+    cluster: String,
+}
+
+/// A value as people read it: strings bare, the rest as JSON.
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Null => "NULL".into(),
+        other => other.to_string(),
+    }
+}
+
+/// `k=v, k=v` of a row or key object.
+fn row_text(row: &Value, limit: usize) -> String {
+    let Some(object) = row.as_object() else { return text(row) };
+    let mut parts: Vec<String> = object.iter().take(limit).map(|(k, v)| format!("{k}={}", text(v))).collect();
+    if object.len() > limit {
+        parts.push(format!("… {} more", object.len() - limit));
+    }
+    parts.join(", ")
+}
+
+/// Both values with their common beginning and end apart, and a delta for numbers.
+fn pair(key: String, baseline: &Value, candidate: &Value) -> ValuePair {
+    let (b, c) = (text(baseline), text(candidate));
+    let prefix = b.chars().zip(c.chars()).take_while(|(x, y)| x == y).count();
+    let (b_rest, c_rest): (Vec<char>, Vec<char>) = (b.chars().skip(prefix).collect(), c.chars().skip(prefix).collect());
+    let suffix = b_rest.iter().rev().zip(c_rest.iter().rev()).take_while(|(x, y)| x == y).count();
+    let split = |whole: &str, rest: &[char]| Marked {
+        before: whole.chars().take(prefix).collect(),
+        middle: rest[..rest.len() - suffix].iter().collect(),
+        after: rest[rest.len() - suffix..].iter().collect(),
+    };
+    let number = |value: &Value| value.as_f64().or_else(|| value.as_str().and_then(|s| s.parse::<f64>().ok()));
+    let delta = match (number(baseline), number(candidate)) {
+        (Some(x), Some(y)) if baseline.is_number() || candidate.is_number() || x != y => {
+            let relative = if x == 0.0 { String::new() } else { format!(" ({:+.2}%)", (y - x) / x.abs() * 100.0) };
+            Some(format!("{:+}{relative}", y - x))
+        }
+        _ => None,
+    };
+    ValuePair { key, baseline: split(&b, &b_rest), candidate: split(&c, &c_rest), delta }
+}
+
+fn u64_at(document: &Value, path: &[&str]) -> u64 {
+    path.iter().fold(document, |value, key| &value[*key]).as_u64().unwrap_or(0)
+}
+
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 { "0%".into() } else { format!("{:.1}%", part as f64 * 100.0 / whole as f64) }
+}
+
+/// The bar's segments: each non-zero count at least 3% wide, so that none disappears.
+fn segments(counts: &[Count]) -> Vec<Segment> {
+    let shown: Vec<&Count> = counts.iter().filter(|count| count.value > 0).collect();
+    let total: u64 = shown.iter().map(|count| count.value).sum();
+    if total == 0 {
+        return Vec::new();
+    }
+    let least = 3.0_f64;
+    let spare = 100.0 - least * shown.len() as f64;
+    let mut x = 0.0;
+    shown
+        .iter()
+        .map(|count| {
+            let width = least + spare.max(0.0) * count.value as f64 / total as f64;
+            let segment = Segment {
+                class: count.class,
+                x: format!("{x:.2}"),
+                width: format!("{width:.2}"),
+                title: format!("{}: {}", count.label, count.value),
+            };
+            x += width;
+            segment
+        })
+        .collect()
+}
+
+impl ReportPage {
+    fn new(report: &StoredReport, newer: Option<(i64, &'static str)>, visitor: &Visitor) -> Self {
+        let document = &report.report;
+        let summary = |name: &str| u64_at(document, &["summary", name]);
+        let counts = vec![
+            Count { label: "matched", class: "matched", value: summary("matched") },
+            Count { label: "changed", class: "changed", value: summary("changed") },
+            Count { label: "only in baseline", class: "baseline", value: summary("only_in_baseline") },
+            Count { label: "only in candidate", class: "candidate", value: summary("only_in_candidate") },
+        ];
+        let other_counts = [
+            ("duplicate keys in the baseline", "duplicate_keys_baseline"),
+            ("duplicate keys in the candidate", "duplicate_keys_candidate"),
+            ("NULL keys in the baseline", "null_keys_baseline"),
+            ("NULL keys in the candidate", "null_keys_candidate"),
+        ]
+        .into_iter()
+        .map(|(label, name)| (label.to_owned(), summary(name)))
+        .filter(|(_, value)| *value > 0)
+        .collect();
+        let rows = u64_at(document, &["baseline", "rows"]).max(u64_at(document, &["candidate", "rows"]));
+        let compared = summary("matched") + summary("changed");
+        let columns = column_cards(document, compared);
+        let equal_columns = document["columns"].as_array().map_or(0, Vec::len).saturating_sub(columns.len());
+        Self {
+            stylesheet: stylesheet_path(),
+            visitor: visitor.clone(),
+            id: report.id,
+            verdict: report.verdict.as_str().to_owned(),
+            table: report.table.clone(),
+            partition: report.partition.clone(),
+            run_id: report.run_id.clone(),
+            created_at: report.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            elapsed_ms: document["elapsed_ms"].as_u64(),
+            newer,
+            reason: report.reason.clone(),
+            note: document["note"].as_str().map(str::to_owned),
+            bar: segments(&counts),
+            match_share: (rows > 0).then(|| percent(summary("matched"), rows)),
+            counts,
+            other_counts,
+            columns,
+            equal_columns,
+            changed: changed_rows(document),
+            only_in: only_in(document),
+            schema: schema_findings(&document["schema"]),
+            sides: ["baseline", "candidate"]
+                .into_iter()
+                .map(|side| SideView {
+                    side,
+                    uri: text(&document[side]["uri"]),
+                    rows: text(&document[side]["rows"]),
+                    files: text(&document[side]["files"]),
+                    cluster: document[side]["cluster"].as_str().unwrap_or("").to_owned(),
+                })
+                .collect(),
+            key: document["key"]
+                .as_array()
+                .map(|k| k.iter().map(text).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The columns with mismatches, worst first.
+fn column_cards(document: &Value, compared: u64) -> Vec<ColumnCard> {
+    let mut cards: Vec<ColumnCard> = document["columns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, column)| column["mismatches"].as_u64().unwrap_or(0) > 0)
+        .map(|(index, column)| {
+            let mismatches = column["mismatches"].as_u64().unwrap_or(0);
+            let share = if compared == 0 { 0.0 } else { mismatches as f64 * 100.0 / compared as f64 };
+            ColumnCard {
+                index,
+                name: text(&column["name"]),
+                candidate_name: column["candidate_name"].as_str().map(str::to_owned),
+                baseline_type: text(&column["baseline_type"]),
+                candidate_type: text(&column["candidate_type"]),
+                mismatches,
+                share: percent(mismatches, compared),
+                width: format!("{:.2}", share.clamp(1.0, 100.0)),
+                samples: column["samples"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|sample| pair(row_text(&sample["key"], 4), &sample["baseline"], &sample["candidate"]))
+                    .collect(),
+            }
+        })
+        .collect();
+    cards.sort_by(|a, b| b.mismatches.cmp(&a.mismatches).then(a.index.cmp(&b.index)));
+    cards
+}
+
+/// The changed rows: the differing cells side by side, the equal ones counted.
+fn changed_rows(document: &Value) -> Vec<ChangedRow> {
+    document["samples"]["changed"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|sample| {
+            let differing: Vec<String> = sample["columns"].as_array().into_iter().flatten().map(text).collect();
+            let cells = differing
+                .iter()
+                .map(|column| {
+                    let candidate = &sample["candidate"][column.as_str()];
+                    (column.clone(), pair(String::new(), &sample["baseline"][column.as_str()], candidate))
+                })
+                .collect();
+            let width = sample["baseline"].as_object().map_or(0, serde_json::Map::len);
+            ChangedRow { key: row_text(&sample["key"], 4), cells, folded: width.saturating_sub(differing.len()) }
+        })
+        .collect()
+}
+
+/// The rows on one side only, NULL keys and duplicate keys, by kind.
+fn only_in(document: &Value) -> Vec<(String, Vec<String>)> {
+    let samples = &document["samples"];
+    let mut kinds: Vec<(String, Vec<String>)> = [
+        ("Only in the baseline", "only_in_baseline"),
+        ("Only in the candidate", "only_in_candidate"),
+        ("NULL keys in the baseline", "null_keys_baseline"),
+        ("NULL keys in the candidate", "null_keys_candidate"),
+    ]
+    .into_iter()
+    .map(|(title, kind)| {
+        (title.to_owned(), samples[kind].as_array().into_iter().flatten().map(|row| row_text(row, 8)).collect())
+    })
+    .collect();
+    let duplicates = samples["duplicate_keys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|group| {
+            format!(
+                "{}: {} rows in the baseline, {} in the candidate",
+                row_text(&group["key"], 4),
+                text(&group["baseline_rows"]),
+                text(&group["candidate_rows"])
+            )
+        })
+        .collect();
+    kinds.push(("Duplicate keys".to_owned(), duplicates));
+    kinds.retain(|(_, rows)| !rows.is_empty());
+    kinds
+}
+
+/// The schema findings as sentences.
+fn schema_findings(schema: &Value) -> Vec<String> {
+    let list = |name: &str| schema[name].as_array().cloned().unwrap_or_default();
+    let mut findings: Vec<String> =
+        list("only_in_baseline").iter().map(|c| format!("{} is only in the baseline", text(c))).collect();
+    findings.extend(list("only_in_candidate").iter().map(|c| format!("{} is only in the candidate", text(c))));
+    findings.extend(list("type_changes").iter().map(|change| {
+        let compared = if change["comparable"].as_bool() == Some(true) { "values compared" } else { "not compared" };
+        format!(
+            "{}: {} → {} ({compared})",
+            text(&change["name"]),
+            text(&change["baseline"]),
+            text(&change["candidate"])
+        )
+    }));
+    findings.extend(list("declared").iter().map(|m| {
+        let declared = m["declared"].as_str().unwrap_or("not declared");
+        let files = m["files"].as_str().unwrap_or("missing");
+        format!(
+            "{} ({}): declared {declared} by {}, {files} in the files",
+            text(&m["column"]),
+            text(&m["side"]),
+            text(&m["source"])
+        )
+    }));
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_split_where_they_differ_and_numbers_get_a_delta() {
+        let marked = pair(String::new(), &Value::from("order-1234-a"), &Value::from("order-1299-a"));
+        assert_eq!((marked.baseline.before.as_str(), marked.baseline.middle.as_str()), ("order-12", "34"));
+        assert_eq!((marked.candidate.middle.as_str(), marked.candidate.after.as_str()), ("99", "-a"));
+        assert_eq!(marked.delta, None);
+        let number = pair(String::new(), &serde_json::json!(10.5), &serde_json::json!(11.5));
+        assert_eq!(number.delta.as_deref(), Some("+1 (+9.52%)"));
+    }
+
+    #[test]
+    fn no_non_zero_count_disappears_from_the_bar() {
+        let count = |label, value| Count { label, class: "c", value };
+        let bar = segments(&[count("matched", 1_000_000), count("changed", 1), count("only", 0)]);
+        assert_eq!(bar.len(), 2);
+        assert!(bar[1].width.parse::<f64>().unwrap() >= 3.0);
+        let total: f64 = bar.iter().map(|s| s.width.parse::<f64>().unwrap()).sum();
+        assert!((total - 100.0).abs() < 0.1, "{total}");
+    }
+}
