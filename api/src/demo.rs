@@ -352,13 +352,15 @@ fn print_reports(reports: &[serde_json::Value], url: &str, token: &str) {
             text(report, "table"),
             text(report, "partition")
         );
+        println!("              {url}/reports/{}   (its page)", report["id"]);
         println!("              {}", text(report, "url"));
         if text(report, "verdict") == "inconsistent" {
             println!("              {}/rows   (the differing rows, page by page)", text(report, "url"));
         }
     }
     println!("\nOpen:");
-    println!("  {url}/api/v1/reports                 every report (viewer access needs no token here)");
+    println!("  {url}/reports                        the reports' pages (viewer access needs no token here)");
+    println!("  {url}/api/v1/reports                 every report as JSON");
     println!("  {url}/api/v1/tables                  the table registry");
     println!("  {url}/api/v1/openapi.json            the API");
     println!("  {url}/metrics                        Prometheus metrics");

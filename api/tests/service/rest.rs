@@ -283,6 +283,10 @@ async fn the_anonymous_role_reads_but_does_not_write() {
     assert_eq!(harness.call("GET", "/api/v1/reports", None, None).await.0, StatusCode::OK);
     let (status, error) = harness.call("POST", "/api/v1/diffs", None, Some("{}")).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{error}");
+    // The pages too: read without signing in.
+    let (status, page) = harness.call("GET", "/reports", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.as_str().unwrap().contains("<h1>Reports</h1>"), "{page}");
 }
 
 #[tokio::test]

@@ -206,8 +206,15 @@ fn u64_at(document: &Value, path: &[&str]) -> u64 {
     path.iter().fold(document, |value, key| &value[*key]).as_u64().unwrap_or(0)
 }
 
+/// `part` of `whole` in percent, never rounded to 0% or 100% when it is not.
 fn percent(part: u64, whole: u64) -> String {
-    if whole == 0 { "0%".into() } else { format!("{:.1}%", part as f64 * 100.0 / whole as f64) }
+    let share = if whole == 0 { 0.0 } else { part as f64 * 100.0 / whole as f64 };
+    match share {
+        _ if part == 0 || part >= whole => format!("{share:.0}%"),
+        share if share < 0.01 => "<0.01%".to_owned(),
+        share if share > 99.99 => ">99.99%".to_owned(),
+        share => format!("{share:.2}%"),
+    }
 }
 
 /// The bar's segments: each non-zero count at least 3% wide, so that none disappears.
@@ -426,6 +433,17 @@ mod tests {
         assert_eq!(marked.delta, None);
         let number = pair(String::new(), &serde_json::json!(10.5), &serde_json::json!(11.5));
         assert_eq!(number.delta.as_deref(), Some("+1 (+9.52%)"));
+    }
+
+    #[test]
+    fn a_share_is_never_rounded_to_none_or_all() {
+        assert_eq!(percent(19_996, 20_000), "99.98%");
+        assert_eq!(percent(199_999, 200_000), ">99.99%");
+        assert_eq!(percent(3, 1_000_000), "<0.01%");
+        assert_eq!(
+            (percent(0, 10), percent(10, 10), percent(0, 0)),
+            ("0%".to_owned(), "100%".to_owned(), "0%".to_owned())
+        );
     }
 
     #[test]
