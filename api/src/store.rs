@@ -34,7 +34,7 @@ pub use gating::{Actor, DagChange, Imported};
 pub use jobs::{ClaimedJob, JobOrigin, JobSpec, JobState, JobStatus, SideSpec};
 pub use outbox::{ClaimedNotification, NewNotification, NotificationStatus, Stats, UnroutedReport};
 pub use registry::RegistryChange;
-pub use reports::{ListedReport, NewReport, ReportFilter, StoredDeadLetter, StoredReport, Verdict};
+pub use reports::{Activity, ListedReport, NewReport, ReportFilter, StoredDeadLetter, StoredReport, Verdict};
 pub use retention::Pruned;
 pub use sessions::Session;
 pub use transitions::{NewTransition, RerunWarning, Transition};

@@ -15,6 +15,7 @@
 //! templates.
 
 pub mod links;
+mod overview;
 mod report;
 mod reports;
 
@@ -55,7 +56,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
-        .route("/", get(|| async { Redirect::to("/reports?verdict=inconsistent") }))
+        .route("/", get(overview::page))
         .route("/reports", get(reports::page))
         .route("/reports/{id}", get(report::page))
         .route("/static/{digest}/dqc.css", get(stylesheet))

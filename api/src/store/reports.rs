@@ -279,3 +279,48 @@ fn bind_filter<'q>(
         .bind(filter.partition.clone())
         .bind(filter.run_id.clone())
 }
+
+/// What the overview page counts besides the gating model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Diff jobs queued (waiting for a runner or a run window).
+    pub queued: i64,
+    /// Diff jobs running.
+    pub running: i64,
+    /// Dead letters kept.
+    pub dead_letters: i64,
+    /// Re-run warnings recorded.
+    pub rerun_warnings: i64,
+}
+
+impl Store {
+    /// The open problems: the latest report of each (table, partition, run) when it is not
+    /// `consistent`, newest first, at most `limit`.
+    pub async fn open_problems(&self, limit: i64) -> Result<Vec<ListedReport>> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.table_name, r.partition_name, r.run_id, r.verdict, r.reason, r.summary, r.created_at \
+             FROM reports r JOIN (SELECT MAX(id) AS id FROM reports GROUP BY table_name, partition_name, run_id) latest \
+             ON latest.id = r.id WHERE r.verdict <> 'consistent' ORDER BY r.id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(listed_report).collect()
+    }
+
+    /// Queued and running jobs, dead letters and re-run warnings, in one query.
+    pub async fn activity(&self) -> Result<Activity> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM jobs WHERE state = 'queued'), (SELECT COUNT(*) FROM jobs WHERE state = 'running'), \
+                    (SELECT COUNT(*) FROM dead_letters), (SELECT COUNT(*) FROM rerun_warnings)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Activity {
+            queued: row.try_get(0)?,
+            running: row.try_get(1)?,
+            dead_letters: row.try_get(2)?,
+            rerun_warnings: row.try_get(3)?,
+        })
+    }
+}

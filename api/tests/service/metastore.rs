@@ -31,6 +31,7 @@ struct Hms {
 fn hms() -> &'static Hms {
     static SERVER: OnceLock<Hms> = OnceLock::new();
     SERVER.get_or_init(|| {
+        let _quiet = crate::support::quiet_machine();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = tempfile::tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/hms-server.sh");

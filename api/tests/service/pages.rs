@@ -228,3 +228,17 @@ async fn the_reports_list_filters_by_get_parameters_and_pages() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(get(&harness, "/reports", &[]).await.0, StatusCode::SEE_OTHER, "no session");
 }
+
+#[tokio::test]
+async fn the_overview_lists_the_open_problems_and_the_activity() {
+    let harness = Harness::start("").await;
+    let id = stored_report(&harness, "dw.changed").await;
+    let (status, headers, _) = get(&harness, "/", &[]).await;
+    assert_eq!((status, headers[header::LOCATION].to_str().unwrap()), (StatusCode::SEE_OTHER, "/login?next=%2F"));
+    let (_, cookies) = sign_in(&harness, VIEWER).await;
+    let (status, _, body) = get(&harness, "/", &[("cookie", &cookies)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("Open problems") && body.contains(&format!("href=\"/reports/{id}\"")), "{body}");
+    assert!(body.contains("No workflow is known yet"), "{body}");
+    assert!(body.contains("<dt>diffs queued</dt><dd>0</dd>"), "{body}");
+}

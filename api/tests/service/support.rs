@@ -181,3 +181,10 @@ pub(crate) fn init_tracing() {
         .with_test_writer()
         .try_init();
 }
+
+/// Taken by a test whose timing matters (a Kafka group's rebalance) and by what loads the machine
+/// hard for seconds (starting the metastore's JVM), so that the one does not starve the other.
+pub(crate) fn quiet_machine() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -100,19 +100,19 @@ pub(crate) struct ReportPage {
 
 /// A count of the summary.
 #[derive(Debug)]
-struct Count {
-    label: &'static str,
-    class: &'static str,
-    value: u64,
+pub(super) struct Count {
+    pub(super) label: &'static str,
+    pub(super) class: &'static str,
+    pub(super) value: u64,
 }
 
 /// A part of the summary bar: where it starts and how wide it is, in percent.
 #[derive(Debug)]
-struct Segment {
-    class: &'static str,
-    x: String,
-    width: String,
-    title: String,
+pub(super) struct Segment {
+    pub(super) class: &'static str,
+    pub(super) x: String,
+    pub(super) width: String,
+    pub(super) title: String,
 }
 
 #[derive(Debug)]
@@ -218,7 +218,7 @@ fn percent(part: u64, whole: u64) -> String {
 }
 
 /// The bar's segments: each non-zero count at least 3% wide, so that none disappears.
-fn segments(counts: &[Count]) -> Vec<Segment> {
+pub(super) fn segments(counts: &[Count]) -> Vec<Segment> {
     let shown: Vec<&Count> = counts.iter().filter(|count| count.value > 0).collect();
     let total: u64 = shown.iter().map(|count| count.value).sum();
     if total == 0 {

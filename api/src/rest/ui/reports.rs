@@ -39,18 +39,19 @@ struct ReportsPage {
     next: Option<String>,
 }
 
+/// A report in a list.
 #[derive(Debug)]
-struct Row {
-    id: i64,
-    verdict: &'static str,
-    table: String,
-    partition: String,
-    run_id: String,
-    counts: String,
-    created_at: String,
+pub(super) struct Row {
+    pub(super) id: i64,
+    pub(super) verdict: &'static str,
+    pub(super) table: String,
+    pub(super) partition: String,
+    pub(super) run_id: String,
+    pub(super) counts: String,
+    pub(super) created_at: String,
 }
 
-fn row(report: ListedReport) -> Row {
+pub(super) fn row(report: ListedReport) -> Row {
     let count = |name: &str| report.summary.as_ref().and_then(|s| s[name].as_u64()).unwrap_or(0);
     let counts = if report.summary.is_some() {
         format!(
