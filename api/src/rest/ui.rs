@@ -17,6 +17,7 @@
 pub mod links;
 mod overview;
 mod report;
+pub use report::render_page;
 mod reports;
 
 use askama::Template;

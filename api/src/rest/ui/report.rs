@@ -15,6 +15,12 @@ use crate::config::AccessRole;
 use crate::rest::AppState;
 use crate::store::{ReportFilter, StoredReport};
 
+/// Samples shown per column (the report keeps up to its `sample` setting; the rest are in the
+/// JSON report): a phone gets pages of tens of kilobytes, not megabytes, for the widest tables.
+const COLUMN_SAMPLES: usize = 5;
+/// Differing cells shown per changed row; the others are counted.
+const ROW_CELLS: usize = 12;
+
 /// A signed link's query.
 #[derive(Debug, serde::Deserialize)]
 pub(super) struct LinkQuery {
@@ -66,6 +72,13 @@ pub(super) async fn page(
         Err(error) => return crate::rest::ApiError::from(error).into_response(),
     };
     render(StatusCode::OK, &ReportPage::new(&report, newer, &visitor))
+}
+
+/// The HTML of a report's page as a signed-in viewer sees it (for benchmarks: what rendering
+/// costs, without the store).
+pub fn render_page(report: &StoredReport) -> Result<String, askama::Error> {
+    let visitor = Visitor { name: "viewer".into(), role: AccessRole::Viewer, session: true };
+    ReportPage::new(report, None, &visitor).render()
 }
 
 /// The page.
@@ -149,6 +162,9 @@ struct Marked {
 struct ChangedRow {
     key: String,
     cells: Vec<(String, ValuePair)>,
+    /// Differing cells not shown.
+    more: usize,
+    /// Equal cells.
     folded: usize,
 }
 
@@ -331,6 +347,7 @@ fn column_cards(document: &Value, compared: u64) -> Vec<ColumnCard> {
                     .as_array()
                     .into_iter()
                     .flatten()
+                    .take(COLUMN_SAMPLES)
                     .map(|sample| pair(row_text(&sample["key"], 4), &sample["baseline"], &sample["candidate"]))
                     .collect(),
             }
@@ -350,13 +367,19 @@ fn changed_rows(document: &Value) -> Vec<ChangedRow> {
             let differing: Vec<String> = sample["columns"].as_array().into_iter().flatten().map(text).collect();
             let cells = differing
                 .iter()
+                .take(ROW_CELLS)
                 .map(|column| {
                     let candidate = &sample["candidate"][column.as_str()];
                     (column.clone(), pair(String::new(), &sample["baseline"][column.as_str()], candidate))
                 })
                 .collect();
             let width = sample["baseline"].as_object().map_or(0, serde_json::Map::len);
-            ChangedRow { key: row_text(&sample["key"], 4), cells, folded: width.saturating_sub(differing.len()) }
+            ChangedRow {
+                key: row_text(&sample["key"], 4),
+                cells,
+                more: differing.len().saturating_sub(ROW_CELLS),
+                folded: width.saturating_sub(differing.len()),
+            }
         })
         .collect()
 }
