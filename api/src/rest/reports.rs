@@ -217,7 +217,7 @@ pub(crate) async fn rows(
 }
 
 /// Rows `offset..offset + limit` of an export, as JSON objects, and its row count.
-fn read_rows(path: &str, limit: i64, offset: i64) -> crate::error::Result<(i64, Vec<serde_json::Value>)> {
+pub(super) fn read_rows(path: &str, limit: i64, offset: i64) -> crate::error::Result<(i64, Vec<serde_json::Value>)> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let failed = |error: &dyn std::fmt::Display| {
         crate::error::Error::io(format!("read the exported rows `{path}`"), error.to_string())

@@ -19,6 +19,7 @@ mod overview;
 mod report;
 pub use report::render_page;
 mod reports;
+mod rows;
 
 use askama::Template;
 use axum::Router;
@@ -60,6 +61,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/", get(overview::page))
         .route("/reports", get(reports::page))
         .route("/reports/{id}", get(report::page))
+        .route("/reports/{id}/rows", get(rows::page))
         .route("/static/{digest}/dqc.css", get(stylesheet))
 }
 

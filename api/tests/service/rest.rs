@@ -702,6 +702,7 @@ async fn on_demand_diffs_run_to_reports_with_pages_of_rows_over_real_http_on(sto
     let row = &rest["rows"][0];
     assert_eq!(row["kind"], "changed", "{row}");
     assert_ne!(row["baseline_value"], row["candidate_value"], "{row}");
+    rows_pages(url, &harness.store, detail["id"].as_i64().unwrap()).await;
     let same_report = get(format!("{url}/api/v1/diffs/{}", ids[1])).await.1["report_id"].as_i64().unwrap();
     let (status, _) = get(format!("{url}/api/v1/reports/{same_report}/rows")).await;
     assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "a consistent report has no rows");
@@ -714,6 +715,21 @@ async fn on_demand_diffs_run_to_reports_with_pages_of_rows_over_real_http_on(sto
         .unwrap_or(0);
     assert!(rows >= 2000, "both sides of both tables were read at least once: {metrics}");
     running.stop().await;
+}
+
+/// The report's page and its rows' pages, through a signed link (as a notification gives).
+async fn rows_pages(url: &str, store: &Store, id: i64) {
+    let key = api::rest::ui::links::key(store).await.unwrap();
+    let link = api::rest::ui::links::query(&key, id, chrono::Utc::now().timestamp() + 60);
+    let page = |path: String| async move { reqwest::get(path).await.unwrap().text().await.unwrap() };
+    let report = page(format!("{url}/reports/{id}?{link}")).await;
+    let rows_link = format!("/reports/{id}/rows?{link}");
+    assert!(report.contains(&rows_link.replace('&', "&#38;")) || report.contains(&rows_link), "{report}");
+    let rows = page(format!("{url}{rows_link}")).await;
+    assert!(rows.contains("Rows 1 to 3 of 3.") && rows.matches("<h3>changed</h3>").count() == 3, "{rows}");
+    assert!(rows.contains("<dt>value</dt>") && rows.contains("<ins>"), "the changed cells, marked: {rows}");
+    let other = reqwest::get(format!("{url}/reports/{}/rows?{link}", id + 1)).await.unwrap();
+    assert_eq!(other.status(), reqwest::StatusCode::FORBIDDEN, "a link opens its own report's rows only");
 }
 
 #[tokio::test]

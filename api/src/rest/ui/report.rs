@@ -22,10 +22,39 @@ const COLUMN_SAMPLES: usize = 5;
 const ROW_CELLS: usize = 12;
 
 /// A signed link's query.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize)]
 pub(super) struct LinkQuery {
-    exp: Option<i64>,
-    sig: Option<String>,
+    pub(super) exp: Option<i64>,
+    pub(super) sig: Option<String>,
+}
+
+/// Who may read report `id`: a signed-in or anonymous visitor, or anyone with a valid signed
+/// link to it (then the link's query, to carry to the report's other pages); else the answer
+/// to give instead (the sign-in page, or why the link does not open it).
+pub(super) async fn report_visitor(
+    state: &AppState,
+    id: i64,
+    link: LinkQuery,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<(Visitor, Option<String>), Response> {
+    let visitor = state.visitor(headers).await.map_err(IntoResponse::into_response)?;
+    match (visitor, link.exp, link.sig) {
+        (Some(visitor), _, _) => Ok((visitor, None)),
+        (None, Some(expires), Some(signature)) => {
+            let key = super::links::key(state.store())
+                .await
+                .map_err(|error| crate::rest::ApiError::internal(error.as_ref()).into_response())?;
+            if let Err(reason) = super::links::check(&key, id, expires, &signature, chrono::Utc::now().timestamp()) {
+                tracing::info!(report = id, reason, "a signed link refused");
+                return Err(message(StatusCode::FORBIDDEN, "This link does not open the report", reason));
+            }
+            tracing::info!(report = id, "a report opened through a signed link");
+            let visitor = Visitor { name: "link".into(), role: AccessRole::Viewer, session: false };
+            Ok((visitor, Some(format!("exp={expires}&sig={signature}"))))
+        }
+        (None, _, _) => Err(login_redirect(uri.path_and_query().map_or("/", |p| p.as_str()))),
+    }
 }
 
 pub(super) async fn page(
@@ -35,25 +64,9 @@ pub(super) async fn page(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let visitor = match state.visitor(&headers).await {
-        Ok(visitor) => visitor,
-        Err(error) => return error.into_response(),
-    };
-    let visitor = match (visitor, link.exp, link.sig) {
-        (Some(visitor), _, _) => visitor,
-        (None, Some(expires), Some(signature)) => {
-            let key = match super::links::key(state.store()).await {
-                Ok(key) => key,
-                Err(error) => return crate::rest::ApiError::internal(error.as_ref()).into_response(),
-            };
-            if let Err(reason) = super::links::check(&key, id, expires, &signature, chrono::Utc::now().timestamp()) {
-                tracing::info!(report = id, reason, "a signed link refused");
-                return message(StatusCode::FORBIDDEN, "This link does not open the report", reason);
-            }
-            tracing::info!(report = id, "a report opened through a signed link");
-            Visitor { name: "link".into(), role: AccessRole::Viewer, session: false }
-        }
-        (None, _, _) => return login_redirect(uri.path_and_query().map_or("/", |p| p.as_str())),
+    let (visitor, link) = match report_visitor(&state, id, link, &uri, &headers).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let report = match state.store().report(id).await {
         Ok(Some(report)) => report,
@@ -71,7 +84,12 @@ pub(super) async fn page(
         Ok(listed) => listed.into_iter().next().filter(|newest| newest.id > id).map(|n| (n.id, n.verdict.as_str())),
         Err(error) => return crate::rest::ApiError::from(error).into_response(),
     };
-    render(StatusCode::OK, &ReportPage::new(&report, newer, &visitor))
+    let mut page = ReportPage::new(&report, newer, &visitor);
+    page.rows_link = report.export_path.is_some().then(|| match link {
+        Some(link) => format!("/reports/{id}/rows?{link}"),
+        None => format!("/reports/{id}/rows"),
+    });
+    render(StatusCode::OK, &page)
 }
 
 /// The HTML of a report's page as a signed-in viewer sees it (for benchmarks: what rendering
@@ -109,6 +127,8 @@ pub(crate) struct ReportPage {
     schema: Vec<String>,
     sides: Vec<SideView>,
     key: String,
+    /// The differing rows' page, when they were exported.
+    rows_link: Option<String>,
 }
 
 /// A count of the summary.
@@ -143,19 +163,19 @@ struct ColumnCard {
 
 /// A differing value: the key, and both values split where they differ.
 #[derive(Debug)]
-struct ValuePair {
-    key: String,
-    baseline: Marked,
-    candidate: Marked,
-    delta: Option<String>,
+pub(super) struct ValuePair {
+    pub(super) key: String,
+    pub(super) baseline: Marked,
+    pub(super) candidate: Marked,
+    pub(super) delta: Option<String>,
 }
 
 /// A value with its differing middle apart: `before`, `middle` (marked), `after`.
 #[derive(Debug, Default)]
-struct Marked {
-    before: String,
-    middle: String,
-    after: String,
+pub(super) struct Marked {
+    pub(super) before: String,
+    pub(super) middle: String,
+    pub(super) after: String,
 }
 
 #[derive(Debug)]
@@ -178,7 +198,7 @@ struct SideView {
 }
 
 /// A value as people read it: strings bare, the rest as JSON.
-fn text(value: &Value) -> String {
+pub(super) fn text(value: &Value) -> String {
     match value {
         Value::String(text) => text.clone(),
         Value::Null => "NULL".into(),
@@ -197,7 +217,7 @@ fn row_text(row: &Value, limit: usize) -> String {
 }
 
 /// Both values with their common beginning and end apart, and a delta for numbers.
-fn pair(key: String, baseline: &Value, candidate: &Value) -> ValuePair {
+pub(super) fn pair(key: String, baseline: &Value, candidate: &Value) -> ValuePair {
     let (b, c) = (text(baseline), text(candidate));
     let prefix = b.chars().zip(c.chars()).take_while(|(x, y)| x == y).count();
     let (b_rest, c_rest): (Vec<char>, Vec<char>) = (b.chars().skip(prefix).collect(), c.chars().skip(prefix).collect());
@@ -319,6 +339,7 @@ impl ReportPage {
                 .as_array()
                 .map(|k| k.iter().map(text).collect::<Vec<_>>().join(", "))
                 .unwrap_or_default(),
+            rows_link: None,
         }
     }
 }
