@@ -50,32 +50,32 @@ pub(crate) struct DiffCreated {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct DiffView {
     /// The diff's id (a job of the runner).
-    id: i64,
+    pub(super) id: i64,
     /// `db.table`.
-    table: String,
+    pub(super) table: String,
     /// The partition name.
-    partition: String,
+    pub(super) partition: String,
     /// `on_demand`, or `automatic` for a pair's diff.
     #[schema(value_type = String)]
-    origin: JobOrigin,
+    pub(super) origin: JobOrigin,
     /// `queued`, `running`, `done`, `superseded` or `cancelled`.
     #[schema(value_type = String)]
-    state: JobState,
+    pub(super) state: JobState,
     /// Attempts so far.
-    attempts: u32,
+    pub(super) attempts: u32,
     /// The last failure, when it was retried.
-    last_error: Option<String>,
+    pub(super) last_error: Option<String>,
     /// Progress while it runs in the instance that answers.
-    progress: Option<ProgressView>,
+    pub(super) progress: Option<ProgressView>,
     /// When it was queued.
-    created_at: DateTime<Utc>,
+    pub(super) created_at: DateTime<Utc>,
     /// The report's id, once done.
-    report_id: Option<i64>,
+    pub(super) report_id: Option<i64>,
     /// The report's URL, once done.
-    report_url: Option<String>,
+    pub(super) report_url: Option<String>,
     /// The report, once done.
     #[schema(value_type = Option<Object>)]
-    report: Option<serde_json::Value>,
+    pub(super) report: Option<serde_json::Value>,
 }
 
 #[utoipa::path(post, path = "/diffs", operation_id = "create_diff", tag = "diffs", request_body = DiffRequest, security(("bearer" = [])),
@@ -92,6 +92,13 @@ pub(crate) async fn create(
     caller: Caller<Operator>,
     Body(request): Body<DiffRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let id = queue(&state, request, &caller.name).await?;
+    let url = state.link(&format!("/diffs/{id}"));
+    Ok((StatusCode::ACCEPTED, [(axum::http::header::LOCATION, url.clone())], axum::Json(DiffCreated { id, url })))
+}
+
+/// Queues the on-demand diff `request` asks for, on behalf of `by`; its id.
+pub(super) async fn queue(state: &AppState, request: DiffRequest, by: &str) -> Result<i64, ApiError> {
     let store = state.store();
     if store.table(&request.table).await?.is_none() {
         return Err(ApiError::invalid(format!(
@@ -121,9 +128,29 @@ pub(crate) async fn create(
         candidate: side(Role::Candidate, checked(&request.candidate_location)?),
     };
     let id = store.enqueue(&spec, Utc::now()).await?;
-    tracing::info!(job = id, table = %spec.table, partition = %spec.partition, by = %caller.name, "on-demand diff queued");
-    let url = state.link(&format!("/diffs/{id}"));
-    Ok((StatusCode::ACCEPTED, [(axum::http::header::LOCATION, url.clone())], axum::Json(DiffCreated { id, url })))
+    tracing::info!(job = id, table = %spec.table, partition = %spec.partition, by = %by, "on-demand diff queued");
+    Ok(id)
+}
+
+impl DiffRequest {
+    /// A request from the diff form of the pages: the table, the partition as `k=v/k=v` (values
+    /// as typed, not escaped), a run.
+    pub(super) fn from_form(table: &str, partition: &str, run_id: &str) -> Result<Self, ApiError> {
+        let table =
+            collector::TableName::parse_as("table", table.trim()).map_err(|e| ApiError::invalid(e.to_string()))?;
+        let mut values = serde_json::Map::new();
+        for part in partition.split('/').map(str::trim).filter(|part| !part.is_empty()) {
+            let (key, value) = part
+                .split_once('=')
+                .ok_or_else(|| ApiError::invalid(format!("partition `{part}`: expected column=value")))?;
+            values.insert(key.trim().to_owned(), serde_json::Value::String(value.trim().to_owned()));
+        }
+        let run_id = match run_id.trim() {
+            "" => None,
+            run => Some(collector::RunId::parse_as("run_id", run).map_err(|e| ApiError::invalid(e.to_string()))?),
+        };
+        Ok(Self { table, partition: values, run_id, baseline_location: None, candidate_location: None })
+    }
 }
 
 #[utoipa::path(get, path = "/diffs/{id}", operation_id = "get_diff", tag = "diffs", security(("bearer" = [])),
@@ -143,7 +170,7 @@ pub(crate) async fn get(
     view(&state, job).await.map(axum::Json)
 }
 
-async fn view(state: &AppState, job: JobStatus) -> Result<DiffView, ApiError> {
+pub(super) async fn view(state: &AppState, job: JobStatus) -> Result<DiffView, ApiError> {
     let report = match job.report_id {
         Some(report) => state.store().report(report).await?.map(|stored| stored.report),
         None => None,

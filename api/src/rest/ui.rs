@@ -14,6 +14,7 @@
 //! `nosniff`, `frame-ancestors 'none'` and `no-store`; every value from data is escaped by the
 //! templates.
 
+mod diffs;
 pub mod links;
 mod overview;
 mod report;
@@ -62,6 +63,9 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/reports", get(reports::page))
         .route("/reports/{id}", get(report::page))
         .route("/reports/{id}/rows", get(rows::page))
+        .route("/diffs/new", get(diffs::form).post(diffs::start))
+        .route("/diffs/{id}", get(diffs::progress))
+        .route("/diffs/{id}/cancel", post(diffs::cancel))
         .route("/static/{digest}/dqc.css", get(stylesheet))
 }
 

@@ -242,3 +242,49 @@ async fn the_overview_lists_the_open_problems_and_the_activity() {
     assert!(body.contains("No workflow is known yet"), "{body}");
     assert!(body.contains("<dt>diffs queued</dt><dd>0</dd>"), "{body}");
 }
+
+#[tokio::test]
+async fn an_operator_starts_a_diff_from_the_form_and_watches_it() {
+    let harness = Harness::start("").await;
+    let id = stored_report(&harness, "dw.changed").await;
+    let (_, cookies) = sign_in(&harness, crate::rest::OPERATOR).await;
+    let (_, _, report) = get(&harness, &format!("/reports/{id}"), &[("cookie", &cookies)]).await;
+    let again = "/diffs/new?table=dw.changed&amp;partition=dt%3D2024-05-01&amp;run_id=2024-05-01";
+    assert!(report.contains(again), "a report offers to diff again: {report}");
+    let (status, _, form) = get(&harness, &again.replace("&amp;", "&"), &[("cookie", &cookies)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains(r#"name="partition" value="dt=2024-05-01""#), "pre-filled: {form}");
+
+    let post = |cookie: &str, origin: &str, body: &str| {
+        Request::post("/diffs/new")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::HOST, "dqc.test")
+            .header(header::ORIGIN, origin)
+            .header(header::COOKIE, cookie)
+            .body(Body::from(body.to_owned()))
+            .unwrap()
+    };
+    let body = "table=dw.changed&partition=dt%3D2024-05-01&run_id=";
+    assert_eq!(send(&harness, post(&cookies, "http://chat.example", body)).await.0, StatusCode::FORBIDDEN);
+    let (status, _, page) = send(&harness, post(&cookies, "http://dqc.test", "table=dw.nope&partition=")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("is not registered"), "{page}");
+    let (status, headers, _) = send(&harness, post(&cookies, "http://dqc.test", body)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let progress = headers[header::LOCATION].to_str().unwrap().to_owned();
+    let (status, _, page) = get(&harness, &progress, &[("cookie", &cookies)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("queued") && page.contains(r#"<meta http-equiv="refresh" content="2">"#), "{page}");
+
+    let (_, viewer) = sign_in(&harness, VIEWER).await;
+    assert_eq!(send(&harness, post(&viewer, "http://dqc.test", body)).await.0, StatusCode::FORBIDDEN, "a viewer");
+    let cancel = Request::post(format!("{progress}/cancel"))
+        .header(header::HOST, "dqc.test")
+        .header(header::ORIGIN, "http://dqc.test")
+        .header(header::COOKIE, &cookies)
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&harness, cancel).await.0, StatusCode::SEE_OTHER);
+    let (_, _, page) = get(&harness, &progress, &[("cookie", &cookies)]).await;
+    assert!(page.contains("cancelled") && !page.contains("http-equiv"), "a cancelled diff stops reloading: {page}");
+}

@@ -129,6 +129,8 @@ pub(crate) struct ReportPage {
     key: String,
     /// The differing rows' page, when they were exported.
     rows_link: Option<String>,
+    /// Whether the visitor may diff the partition again.
+    diff_again: bool,
 }
 
 /// A count of the summary.
@@ -340,6 +342,7 @@ impl ReportPage {
                 .map(|k| k.iter().map(text).collect::<Vec<_>>().join(", "))
                 .unwrap_or_default(),
             rows_link: None,
+            diff_again: visitor.role >= AccessRole::Operator && visitor.session,
         }
     }
 }

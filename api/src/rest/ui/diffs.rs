@@ -1,0 +1,149 @@
+//! On-demand diffs from the pages: `/diffs/new` (a form, pre-filled from a report's "diff
+//! again"), `/diffs/{id}` (its progress, which reloads itself every 2 seconds while the diff is
+//! queued or running, then links to the report), and cancelling it. Starting and cancelling
+//! need the operator role and the proof of origin of every write.
+
+use askama::Template;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::{Visitor, login_redirect, message, render, stylesheet_path};
+use crate::config::AccessRole;
+use crate::rest::AppState;
+use crate::rest::diffs::{DiffRequest, queue, view};
+use crate::store::JobState;
+
+/// The form's fields, as given or as typed.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct DiffForm {
+    #[serde(default)]
+    table: String,
+    #[serde(default)]
+    partition: String,
+    #[serde(default)]
+    run_id: String,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "diff_new.html")]
+struct NewDiffPage {
+    stylesheet: &'static str,
+    visitor: Visitor,
+    form: DiffForm,
+    error: Option<String>,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "diff.html")]
+struct DiffPage {
+    stylesheet: &'static str,
+    visitor: Visitor,
+    id: i64,
+    table: String,
+    partition: String,
+    state: &'static str,
+    active: bool,
+    attempts: u32,
+    last_error: Option<String>,
+    pass: Option<String>,
+    rows: u64,
+    total_rows: u64,
+    report_id: Option<i64>,
+}
+
+/// The visitor when at least an operator; else the answer instead.
+async fn operator(state: &AppState, headers: &HeaderMap, here: &str) -> Result<Visitor, Response> {
+    match state.visitor(headers).await {
+        Ok(Some(visitor)) if visitor.role >= AccessRole::Operator => Ok(visitor),
+        Ok(Some(visitor)) => Err(message(
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            &format!("`{}` has the role {}; starting a diff needs operator.", visitor.name, visitor.role.as_str()),
+        )),
+        Ok(None) => Err(login_redirect(here)),
+        Err(error) => Err(error.into_response()),
+    }
+}
+
+pub(super) async fn form(State(state): State<AppState>, Query(form): Query<DiffForm>, headers: HeaderMap) -> Response {
+    let visitor = match operator(&state, &headers, "/diffs/new").await {
+        Ok(visitor) => visitor,
+        Err(answer) => return answer,
+    };
+    render(StatusCode::OK, &NewDiffPage { stylesheet: stylesheet_path(), visitor, form, error: None })
+}
+
+pub(super) async fn start(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<DiffForm>) -> Response {
+    let visitor = match operator(&state, &headers, "/diffs/new").await {
+        Ok(visitor) => visitor,
+        Err(answer) => return answer,
+    };
+    if let Err(reason) = state.same_origin(&headers, visitor.session) {
+        return message(StatusCode::FORBIDDEN, "Refused", &reason);
+    }
+    let queued = match DiffRequest::from_form(&form.table, &form.partition, &form.run_id) {
+        Ok(request) => queue(&state, request, &visitor.name).await,
+        Err(error) => Err(error),
+    };
+    match queued {
+        Ok(id) => Redirect::to(&format!("/diffs/{id}")).into_response(),
+        Err(error) => {
+            let page = NewDiffPage { stylesheet: stylesheet_path(), visitor, form, error: Some(error.message) };
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+    }
+}
+
+pub(super) async fn progress(State(state): State<AppState>, Path(id): Path<i64>, headers: HeaderMap) -> Response {
+    let visitor = match state.visitor(&headers).await {
+        Ok(Some(visitor)) => visitor,
+        Ok(None) => return login_redirect(&format!("/diffs/{id}")),
+        Err(error) => return error.into_response(),
+    };
+    let job = match state.store().job(id).await {
+        Ok(Some(job)) => job,
+        Ok(None) => return message(StatusCode::NOT_FOUND, "No such diff", &format!("There is no diff {id}.")),
+        Err(error) => return crate::rest::ApiError::from(error).into_response(),
+    };
+    let diff = match view(&state, job).await {
+        Ok(diff) => diff,
+        Err(error) => return error.into_response(),
+    };
+    let (pass, rows, total_rows) = diff.progress.map_or((None, 0, 0), |p| (p.pass, p.rows, p.total_rows));
+    let page = DiffPage {
+        stylesheet: stylesheet_path(),
+        visitor,
+        id,
+        table: diff.table,
+        partition: diff.partition,
+        state: diff.state.as_str(),
+        active: matches!(diff.state, JobState::Queued | JobState::Running),
+        attempts: diff.attempts,
+        last_error: diff.last_error,
+        pass,
+        rows,
+        total_rows,
+        report_id: diff.report_id,
+    };
+    render(StatusCode::OK, &page)
+}
+
+pub(super) async fn cancel(State(state): State<AppState>, Path(id): Path<i64>, headers: HeaderMap) -> Response {
+    let visitor = match operator(&state, &headers, &format!("/diffs/{id}")).await {
+        Ok(visitor) => visitor,
+        Err(answer) => return answer,
+    };
+    if let Err(reason) = state.same_origin(&headers, visitor.session) {
+        return message(StatusCode::FORBIDDEN, "Refused", &reason);
+    }
+    match state.store().cancel(id, chrono::Utc::now()).await {
+        Ok(cancelled) => {
+            if cancelled {
+                tracing::info!(job = id, by = %visitor.name, "diff cancelled");
+            }
+            Redirect::to(&format!("/diffs/{id}")).into_response()
+        }
+        Err(error) => crate::rest::ApiError::from(error).into_response(),
+    }
+}
