@@ -288,3 +288,20 @@ async fn an_operator_starts_a_diff_from_the_form_and_watches_it() {
     let (_, _, page) = get(&harness, &progress, &[("cookie", &cookies)]).await;
     assert!(page.contains("cancelled") && !page.contains("http-equiv"), "a cancelled diff stops reloading: {page}");
 }
+
+#[tokio::test]
+async fn an_older_report_says_it_is_superseded_and_shows_the_partitions_history() {
+    let harness = Harness::start("").await;
+    let first = stored_report(&harness, "dw.changed").await;
+    let second = stored_report(&harness, "dw.changed").await;
+    let (_, cookies) = sign_in(&harness, VIEWER).await;
+    let (_, _, old) = get(&harness, &format!("/reports/{first}"), &[("cookie", &cookies)]).await;
+    assert!(
+        old.contains(&format!("Superseded by <a href=\"/reports/{second}\">report {second}</a> (inconsistent)")),
+        "{old}"
+    );
+    assert_eq!(old.matches("<rect class=\"inconsistent").count(), 2, "two reports in the history: {old}");
+    assert!(old.contains("<rect class=\"inconsistent current\"") && old.contains("History of this partition"));
+    let (_, _, new) = get(&harness, &format!("/reports/{second}"), &[("cookie", &cookies)]).await;
+    assert!(!new.contains("Superseded"), "the newest is not superseded");
+}

@@ -21,6 +21,34 @@ const COLUMN_SAMPLES: usize = 5;
 /// Differing cells shown per changed row; the others are counted.
 const ROW_CELLS: usize = 12;
 
+/// Reports of the same table and partition shown as its history.
+const HISTORY: i64 = 30;
+
+/// A square of the history: a report, oldest first, the current one marked.
+#[derive(Debug)]
+struct Mark {
+    id: i64,
+    verdict: &'static str,
+    x: usize,
+    current: bool,
+    title: String,
+}
+
+fn history_marks(history: &[crate::store::ListedReport], current: i64) -> Vec<Mark> {
+    history
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(index, report)| Mark {
+            id: report.id,
+            verdict: report.verdict.as_str(),
+            x: index * 12,
+            current: report.id == current,
+            title: format!("report {}: run {}, {}", report.id, report.run_id, report.verdict.as_str()),
+        })
+        .collect()
+}
+
 /// A signed link's query.
 #[derive(Debug, Default, serde::Deserialize)]
 pub(super) struct LinkQuery {
@@ -80,11 +108,25 @@ pub(super) async fn page(
         limit: Some(1),
         ..ReportFilter::default()
     };
-    let newer = match state.store().reports(&filter).await {
-        Ok(listed) => listed.into_iter().next().filter(|newest| newest.id > id).map(|n| (n.id, n.verdict.as_str())),
+    // The table's partition's last reports (any run), newest first; and the notifications.
+    let history_filter = ReportFilter { run_id: None, limit: Some(HISTORY), ..filter.clone() };
+    let store = state.store();
+    let found = tokio::try_join!(store.reports(&filter), store.reports(&history_filter), store.notifications(id));
+    let (latest, history, notifications) = match found {
+        Ok(found) => found,
         Err(error) => return crate::rest::ApiError::from(error).into_response(),
     };
+    let newer = latest.into_iter().next().filter(|newest| newest.id > id).map(|n| (n.id, n.verdict.as_str()));
     let mut page = ReportPage::new(&report, newer, &visitor);
+    page.history = history_marks(&history, id);
+    page.notifications = notifications
+        .into_iter()
+        .map(|n| {
+            let when = n.sent_at.map(|at| at.format(" %Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default();
+            let error = n.last_error.map(|e| format!(": {e}")).unwrap_or_default();
+            format!("{}: {}{when} ({} attempts){error}", n.sink, n.state, n.attempts)
+        })
+        .collect();
     page.rows_link = report.export_path.is_some().then(|| match link {
         Some(link) => format!("/reports/{id}/rows?{link}"),
         None => format!("/reports/{id}/rows"),
@@ -131,6 +173,10 @@ pub(crate) struct ReportPage {
     rows_link: Option<String>,
     /// Whether the visitor may diff the partition again.
     diff_again: bool,
+    /// The table's partition's last reports.
+    history: Vec<Mark>,
+    /// The notifications of this report, as sentences.
+    notifications: Vec<String>,
 }
 
 /// A count of the summary.
@@ -343,6 +389,8 @@ impl ReportPage {
                 .unwrap_or_default(),
             rows_link: None,
             diff_again: visitor.role >= AccessRole::Operator && visitor.session,
+            history: Vec::new(),
+            notifications: Vec::new(),
         }
     }
 }
