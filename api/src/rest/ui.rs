@@ -14,6 +14,7 @@
 //! `nosniff`, `frame-ancestors 'none'` and `no-store`; every value from data is escaped by the
 //! templates.
 
+mod dead_letters;
 mod diffs;
 pub mod links;
 mod overview;
@@ -63,6 +64,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/reports", get(reports::page))
         .route("/reports/{id}", get(report::page))
         .route("/reports/{id}/rows", get(rows::page))
+        .route("/dead-letters", get(dead_letters::page))
+        .route("/dead-letters/{id}/delete", post(dead_letters::delete))
         .route("/diffs/new", get(diffs::form).post(diffs::start))
         .route("/diffs/{id}", get(diffs::progress))
         .route("/diffs/{id}/cancel", post(diffs::cancel))

@@ -305,3 +305,32 @@ async fn an_older_report_says_it_is_superseded_and_shows_the_partitions_history(
     let (_, _, new) = get(&harness, &format!("/reports/{second}"), &[("cookie", &cookies)]).await;
     assert!(!new.contains("Superseded"), "the newest is not superseded");
 }
+
+#[tokio::test]
+async fn dead_letters_are_shown_escaped_to_operators_and_deleted_by_admins() {
+    let harness = Harness::start("").await;
+    let payload = r#"{"event_id": "<img src=x>", "oops"#;
+    let (status, _) = harness.call("POST", "/api/v1/events", Some(crate::rest::OPERATOR), Some(payload)).await;
+    assert!(status.is_client_error(), "{status}");
+    let letter = harness.store.dead_letters().await.unwrap().pop().expect("the payload was kept as a dead letter");
+    let (_, viewer) = sign_in(&harness, VIEWER).await;
+    assert_eq!(get(&harness, "/dead-letters", &[("cookie", &viewer)]).await.0, StatusCode::FORBIDDEN);
+    let (_, operator) = sign_in(&harness, crate::rest::OPERATOR).await;
+    let (status, _, page) = get(&harness, "/dead-letters", &[("cookie", &operator)]).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains(&format!("dead-letter-{}", letter.id)) && !page.contains("<img"), "{page}");
+    assert!(!page.contains("/delete"), "only admins may delete");
+    let (_, admin) = sign_in(&harness, ADMIN).await;
+    let delete = |origin: &str| {
+        Request::post(format!("/dead-letters/{}/delete", letter.id))
+            .header(header::HOST, "dqc.test")
+            .header(header::ORIGIN, origin)
+            .header(header::COOKIE, &admin)
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(send(&harness, delete("http://chat.example")).await.0, StatusCode::FORBIDDEN);
+    assert!(!harness.store.dead_letters().await.unwrap().is_empty(), "a foreign form deletes nothing");
+    assert_eq!(send(&harness, delete("http://dqc.test")).await.0, StatusCode::SEE_OTHER);
+    assert!(harness.store.dead_letters().await.unwrap().is_empty());
+}
