@@ -22,6 +22,7 @@ mod report;
 pub use report::render_page;
 mod reports;
 mod rows;
+mod tables;
 
 use askama::Template;
 use axum::Router;
@@ -64,6 +65,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/reports", get(reports::page))
         .route("/reports/{id}", get(report::page))
         .route("/reports/{id}/rows", get(rows::page))
+        .route("/tables", get(tables::list))
+        .route("/tables/{name}", get(tables::page))
         .route("/dead-letters", get(dead_letters::page))
         .route("/dead-letters/{id}/delete", post(dead_letters::delete))
         .route("/diffs/new", get(diffs::form).post(diffs::start))

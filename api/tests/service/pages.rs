@@ -334,3 +334,22 @@ async fn dead_letters_are_shown_escaped_to_operators_and_deleted_by_admins() {
     assert_eq!(send(&harness, delete("http://dqc.test")).await.0, StatusCode::SEE_OTHER);
     assert!(harness.store.dead_letters().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_tables_show_their_latest_run_and_the_evidence_they_need() {
+    let harness = Harness::start("").await;
+    let id = stored_report(&harness, "dw.changed").await;
+    let (_, cookies) = sign_in(&harness, VIEWER).await;
+    let (status, _, page) = get(&harness, "/tables", &[("cookie", &cookies)]).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    // Both registered tables. The stored report is an on-demand one, which is not evidence: no
+    // run is recorded, and neither table has a consistent run of the 3 it needs.
+    assert!(page.contains("<strong>dw.changed</strong>") && page.contains("<strong>dw.same</strong>"), "{page}");
+    assert!(page.contains("0 of 3 consistent runs needed"), "{page}");
+    let (_, _, filtered) = get(&harness, "/tables?q=SAME", &[("cookie", &cookies)]).await;
+    assert!(filtered.contains("dw.same") && !filtered.contains("<strong>dw.changed"), "{filtered}");
+    let (status, _, table) = get(&harness, "/tables/dw.changed", &[("cookie", &cookies)]).await;
+    assert_eq!(status, StatusCode::OK, "{table}");
+    assert!(table.contains(&format!("href=\"/reports/{id}\"")) && table.contains("notify"), "{table}");
+    assert_eq!(get(&harness, "/tables/dw.nope", &[("cookie", &cookies)]).await.0, StatusCode::NOT_FOUND);
+}
