@@ -66,6 +66,7 @@ java -Xmx512m -cp "$dir/conf:$jars/*" -Dhive.async.log.enabled=false -Dhive.log.
   -Dhive.metastore.warehouse.dir="$dir/warehouse" \
   -Djavax.jdo.option.ConnectionURL="jdbc:derby:;databaseName=$dir/metastore_db;create=true" \
   -Ddatanucleus.schema.autoCreateAll=true -Dhive.metastore.schema.verification=false \
+  -Dderby.stream.error.file="$dir/derby.log" \
   org.apache.hadoop.hive.metastore.HiveMetaStore -p "$port" >"$dir/hms.out" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null' EXIT
