@@ -156,8 +156,9 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value)
 }
 
+/// The store's name of a session: the SHA-256 of its id, as tokens are hashed.
 fn digest(id: &str) -> String {
-    Sha256::digest(id.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
+    super::hash_token(id)
 }
 
 impl AppState {
@@ -173,6 +174,26 @@ impl AppState {
             }
         }
         Ok(self.config().api.anonymous_role.map(|role| Visitor { name: "anonymous".into(), role, session: false }))
+    }
+
+    /// The visitor when at least `role`; else the answer to give instead: the sign-in page
+    /// (coming back to `here`), or why the role is too low.
+    pub(crate) async fn visitor_at_least(
+        &self,
+        headers: &HeaderMap,
+        role: AccessRole,
+        here: &str,
+    ) -> Result<Visitor, Response> {
+        match self.visitor(headers).await {
+            Ok(Some(visitor)) if visitor.role >= role => Ok(visitor),
+            Ok(Some(visitor)) => Err(message(
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                &format!("`{}` has the role {}; this needs {}.", visitor.name, visitor.role.as_str(), role.as_str()),
+            )),
+            Ok(None) => Err(login_redirect(here)),
+            Err(error) => Err(error.into_response()),
+        }
     }
 
     /// The origin pages are served from: `api.public_url`'s, else the request's `Host`.

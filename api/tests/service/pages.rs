@@ -353,3 +353,29 @@ async fn the_tables_show_their_latest_run_and_the_evidence_they_need() {
     assert!(table.contains(&format!("href=\"/reports/{id}\"")) && table.contains("notify"), "{table}");
     assert_eq!(get(&harness, "/tables/dw.nope", &[("cookie", &cookies)]).await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_session_ends_unused_after_its_idle_time_at_its_expiry_or_with_its_token() {
+    let harness = Harness::start("").await;
+    let store = &harness.store;
+    let (idle, start) = (chrono::Duration::hours(12), chrono::Utc::now());
+    store.open_session("digest", "viewer", start, start + chrono::Duration::days(7)).await.unwrap();
+    assert!(store.session("digest", start + chrono::Duration::hours(11), idle).await.unwrap().is_some());
+    // Used at 11 h (the last use is written at most once a minute): alive until 23 h.
+    assert!(store.session("digest", start + chrono::Duration::hours(22), idle).await.unwrap().is_some());
+    assert!(store.session("digest", start + chrono::Duration::hours(35), idle).await.unwrap().is_none(), "idle");
+    store.open_session("short", "viewer", start, start + chrono::Duration::hours(1)).await.unwrap();
+    assert!(store.session("short", start + chrono::Duration::hours(2), idle).await.unwrap().is_none(), "expired");
+
+    let id = stored_report(&harness, "dw.changed").await;
+    let (_, cookies) = sign_in(&harness, VIEWER).await;
+    let page = format!("/reports/{id}");
+    assert_eq!(get(&harness, &page, &[("cookie", &cookies)]).await.0, StatusCode::OK);
+    let mut config = harness.config.clone();
+    config.api.tokens.retain(|token| token.name != "viewer");
+    let state =
+        api::rest::AppState::new(harness.store.clone(), std::sync::Arc::new(config), Default::default()).unwrap();
+    let (router, _) = api::rest::router(state).unwrap();
+    let without = Harness { router, ..harness };
+    assert_eq!(get(&without, &page, &[("cookie", &cookies)]).await.0, StatusCode::SEE_OTHER, "its token was removed");
+}

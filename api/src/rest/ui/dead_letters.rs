@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::{Visitor, login_redirect, message, render, stylesheet_path};
+use super::{Visitor, message, render, stylesheet_path};
 use crate::config::AccessRole;
 use crate::rest::AppState;
 use crate::store::StoredDeadLetter;
@@ -31,22 +31,8 @@ struct DeadLettersPage {
     may_delete: bool,
 }
 
-/// The visitor when at least `role`; else the answer instead.
-async fn at_least(state: &AppState, headers: &HeaderMap, role: AccessRole, here: &str) -> Result<Visitor, Response> {
-    match state.visitor(headers).await {
-        Ok(Some(visitor)) if visitor.role >= role => Ok(visitor),
-        Ok(Some(visitor)) => Err(message(
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            &format!("`{}` has the role {}; this needs {}.", visitor.name, visitor.role.as_str(), role.as_str()),
-        )),
-        Ok(None) => Err(login_redirect(here)),
-        Err(error) => Err(error.into_response()),
-    }
-}
-
 pub(super) async fn page(State(state): State<AppState>, Query(paging): Query<Paging>, headers: HeaderMap) -> Response {
-    let visitor = match at_least(&state, &headers, AccessRole::Operator, "/dead-letters").await {
+    let visitor = match state.visitor_at_least(&headers, AccessRole::Operator, "/dead-letters").await {
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };
@@ -71,7 +57,7 @@ pub(super) async fn page(State(state): State<AppState>, Query(paging): Query<Pag
 }
 
 pub(super) async fn delete(State(state): State<AppState>, Path(id): Path<i64>, headers: HeaderMap) -> Response {
-    let visitor = match at_least(&state, &headers, AccessRole::Admin, "/dead-letters").await {
+    let visitor = match state.visitor_at_least(&headers, AccessRole::Admin, "/dead-letters").await {
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };

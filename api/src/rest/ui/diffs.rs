@@ -8,7 +8,7 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::{Visitor, login_redirect, message, render, stylesheet_path};
+use super::{Visitor, message, render, stylesheet_path};
 use crate::config::AccessRole;
 use crate::rest::AppState;
 use crate::rest::diffs::{DiffRequest, queue, view};
@@ -52,22 +52,8 @@ struct DiffPage {
     report_id: Option<i64>,
 }
 
-/// The visitor when at least an operator; else the answer instead.
-async fn operator(state: &AppState, headers: &HeaderMap, here: &str) -> Result<Visitor, Response> {
-    match state.visitor(headers).await {
-        Ok(Some(visitor)) if visitor.role >= AccessRole::Operator => Ok(visitor),
-        Ok(Some(visitor)) => Err(message(
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            &format!("`{}` has the role {}; starting a diff needs operator.", visitor.name, visitor.role.as_str()),
-        )),
-        Ok(None) => Err(login_redirect(here)),
-        Err(error) => Err(error.into_response()),
-    }
-}
-
 pub(super) async fn form(State(state): State<AppState>, Query(form): Query<DiffForm>, headers: HeaderMap) -> Response {
-    let visitor = match operator(&state, &headers, "/diffs/new").await {
+    let visitor = match state.visitor_at_least(&headers, AccessRole::Operator, "/diffs/new").await {
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };
@@ -75,7 +61,7 @@ pub(super) async fn form(State(state): State<AppState>, Query(form): Query<DiffF
 }
 
 pub(super) async fn start(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<DiffForm>) -> Response {
-    let visitor = match operator(&state, &headers, "/diffs/new").await {
+    let visitor = match state.visitor_at_least(&headers, AccessRole::Operator, "/diffs/new").await {
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };
@@ -96,10 +82,9 @@ pub(super) async fn start(State(state): State<AppState>, headers: HeaderMap, For
 }
 
 pub(super) async fn progress(State(state): State<AppState>, Path(id): Path<i64>, headers: HeaderMap) -> Response {
-    let visitor = match state.visitor(&headers).await {
-        Ok(Some(visitor)) => visitor,
-        Ok(None) => return login_redirect(&format!("/diffs/{id}")),
-        Err(error) => return error.into_response(),
+    let visitor = match state.visitor_at_least(&headers, AccessRole::Viewer, &format!("/diffs/{id}")).await {
+        Ok(visitor) => visitor,
+        Err(answer) => return answer,
     };
     let job = match state.store().job(id).await {
         Ok(Some(job)) => job,
@@ -130,7 +115,7 @@ pub(super) async fn progress(State(state): State<AppState>, Path(id): Path<i64>,
 }
 
 pub(super) async fn cancel(State(state): State<AppState>, Path(id): Path<i64>, headers: HeaderMap) -> Response {
-    let visitor = match operator(&state, &headers, &format!("/diffs/{id}")).await {
+    let visitor = match state.visitor_at_least(&headers, AccessRole::Operator, &format!("/diffs/{id}")).await {
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };

@@ -9,7 +9,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::report::{Count, Segment, segments};
 use super::reports::{Row, row};
-use super::{Visitor, login_redirect, render, stylesheet_path};
+use super::{Visitor, render, stylesheet_path};
+use crate::config::AccessRole;
 use crate::gating::WorkflowState;
 use crate::rest::AppState;
 use crate::store::Activity;
@@ -33,10 +34,9 @@ struct OverviewPage {
 }
 
 pub(super) async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let visitor = match state.visitor(&headers).await {
-        Ok(Some(visitor)) => visitor,
-        Ok(None) => return login_redirect("/"),
-        Err(error) => return error.into_response(),
+    let visitor = match state.visitor_at_least(&headers, AccessRole::Viewer, "/").await {
+        Ok(visitor) => visitor,
+        Err(answer) => return answer,
     };
     let overview = match crate::rest::gates::whole_overview(&state).await {
         Ok(overview) => overview,

@@ -85,6 +85,15 @@ pub(super) async fn report_visitor(
     }
 }
 
+/// Report `id`, or the answer when there is none.
+pub(super) async fn load_report(state: &AppState, id: i64) -> Result<StoredReport, Response> {
+    match state.store().report(id).await {
+        Ok(Some(report)) => Ok(report),
+        Ok(None) => Err(message(StatusCode::NOT_FOUND, "No such report", &format!("There is no report {id}."))),
+        Err(error) => Err(crate::rest::ApiError::from(error).into_response()),
+    }
+}
+
 pub(super) async fn page(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -96,10 +105,9 @@ pub(super) async fn page(
         Ok(found) => found,
         Err(answer) => return answer,
     };
-    let report = match state.store().report(id).await {
-        Ok(Some(report)) => report,
-        Ok(None) => return message(StatusCode::NOT_FOUND, "No such report", &format!("There is no report {id}.")),
-        Err(error) => return crate::rest::ApiError::from(error).into_response(),
+    let report = match load_report(&state, id).await {
+        Ok(report) => report,
+        Err(answer) => return answer,
     };
     let filter = ReportFilter {
         table: Some(report.table.clone()),

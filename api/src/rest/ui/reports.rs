@@ -6,7 +6,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use super::{Visitor, login_redirect, message, render, stylesheet_path};
+use super::{Visitor, message, render, stylesheet_path};
+use crate::config::AccessRole;
 use crate::rest::AppState;
 use crate::store::{ListedReport, ReportFilter, Verdict};
 
@@ -85,10 +86,10 @@ pub(super) async fn page(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let visitor = match state.visitor(&headers).await {
-        Ok(Some(visitor)) => visitor,
-        Ok(None) => return login_redirect(uri.path_and_query().map_or("/", |p| p.as_str())),
-        Err(error) => return error.into_response(),
+    let here = uri.path_and_query().map_or("/", |p| p.as_str());
+    let visitor = match state.visitor_at_least(&headers, AccessRole::Viewer, here).await {
+        Ok(visitor) => visitor,
+        Err(answer) => return answer,
     };
     let verdict = match given(filters.verdict.as_ref()).map(|v| v.parse::<Verdict>()) {
         Some(Err(error)) => return message(StatusCode::BAD_REQUEST, "Not a verdict", &error.to_string()),

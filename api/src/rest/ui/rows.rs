@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::report::{LinkQuery, ValuePair, pair, report_visitor, text};
+use super::report::{LinkQuery, ValuePair, load_report, pair, report_visitor, text};
 use super::{Visitor, message, render, stylesheet_path};
 use crate::rest::AppState;
 
@@ -83,10 +83,9 @@ pub(super) async fn page(
             Ok(found) => found,
             Err(answer) => return answer,
         };
-    let report = match state.store().report(id).await {
-        Ok(Some(report)) => report,
-        Ok(None) => return message(StatusCode::NOT_FOUND, "No such report", &format!("There is no report {id}.")),
-        Err(error) => return crate::rest::ApiError::from(error).into_response(),
+    let report = match load_report(&state, id).await {
+        Ok(report) => report,
+        Err(answer) => return answer,
     };
     let Some(path) = report.export_path.clone().filter(|path| std::path::Path::new(path).exists()) else {
         let why = "Its differing rows were not exported (only inconsistent reports have them, with runner.export_dir set), or retention removed them.";

@@ -9,7 +9,8 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::reports::{Row, row};
-use super::{Visitor, login_redirect, message, render, stylesheet_path};
+use super::{Visitor, message, render, stylesheet_path};
+use crate::config::AccessRole;
 use crate::config::TableConfig;
 use crate::gating::History;
 use crate::rest::AppState;
@@ -76,21 +77,16 @@ fn table_row(state: &AppState, table: &TableConfig, history: &History) -> TableR
     }
 }
 
-async fn visitor_or_login(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Visitor, Response> {
-    match state.visitor(headers).await {
-        Ok(Some(visitor)) => Ok(visitor),
-        Ok(None) => Err(login_redirect(uri.path_and_query().map_or("/", |p| p.as_str()))),
-        Err(error) => Err(error.into_response()),
-    }
-}
-
 pub(super) async fn list(
     State(state): State<AppState>,
     Query(search): Query<Search>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let visitor = match visitor_or_login(&state, &headers, &uri).await {
+    let visitor = match state
+        .visitor_at_least(&headers, AccessRole::Viewer, uri.path_and_query().map_or("/", |p| p.as_str()))
+        .await
+    {
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };
@@ -121,7 +117,10 @@ pub(super) async fn page(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let visitor = match visitor_or_login(&state, &headers, &uri).await {
+    let visitor = match state
+        .visitor_at_least(&headers, AccessRole::Viewer, uri.path_and_query().map_or("/", |p| p.as_str()))
+        .await
+    {
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };
