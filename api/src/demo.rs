@@ -98,6 +98,7 @@ pub async fn run(options: &DemoOptions, shutdown: watch::Receiver<bool>) -> Resu
     );
     let (stop, service_shutdown) = watch::channel(false);
     let mut service = tokio::spawn(crate::service::run_on(config, listener, service_shutdown));
+    import_dag(&url, &token).await?;
     publish(&mock.bootstrap_servers()).await?;
     println!("dqc demo: published 9 task-finished events; waiting for the reports ...");
     let waited = tokio::select! {
@@ -158,7 +159,7 @@ location = "{location}"
 listen = "127.0.0.1:{port}"
 anonymous_role = "viewer"
 allowed_roots = ["{data}"]
-tokens = [{{ name = "demo", role = "operator", sha256 = "{hash}" }}]
+tokens = [{{ name = "demo", role = "admin", sha256 = "{hash}" }}]
 
 [kafka]
 brokers = "{brokers}"
@@ -302,6 +303,45 @@ async fn publish(brokers: &str) -> Result<(), Error> {
 }
 
 /// Polls `GET /api/v1/reports` until every table has a report.
+/// The scheduler's DAG of the demo, imported through the API: `shop_ingest` and `shop_daily` (the
+/// five tables' tasks) in the dual run, `finance_report` (reading orders and payments) and
+/// `crm_export` (an export of the customers) not migrated yet; so the gating pages have a
+/// workflow that may move (`finance_report` to the dual run) and one that may not (`shop_daily`
+/// to migrated: its downstream is not migrated and two of its tables are not consistent).
+async fn import_dag(url: &str, token: &str) -> Result<(), Error> {
+    let task = |id: &str, workflow: &str, kind: &str, upstream: &[&str], outputs: &[&str]| serde_json::json!({ "id": id, "workflow": workflow, "kind": kind, "upstream": upstream, "outputs": outputs });
+    let mut tasks = vec![task("shop.ingest", "shop_ingest", "import", &[], &[])];
+    for table in ["orders", "customers", "payments", "inventory", "shipments"] {
+        let (id, output) = (format!("shop.{table}_daily"), format!("shop.{table}"));
+        tasks.push(task(&id, "shop_daily", "sql", &["shop.ingest"], &[&output]));
+    }
+    tasks.push(task(
+        "finance.revenue",
+        "finance_report",
+        "spark",
+        &["shop.orders_daily", "shop.payments_daily"],
+        &["finance.revenue"],
+    ));
+    tasks.push(task("crm.export", "crm_export", "export", &["shop.customers_daily"], &[]));
+    let dag = serde_json::json!({
+        "workflows": [
+            { "id": "shop_ingest", "state": "dual_run" }, { "id": "shop_daily", "state": "dual_run" },
+            { "id": "finance_report" }, { "id": "crm_export" }
+        ],
+        "tasks": tasks,
+    });
+    let what = "PUT /api/v1/gating/dag";
+    reqwest::Client::new()
+        .put(format!("{url}/api/v1/gating/dag"))
+        .bearer_auth(token)
+        .json(&dag)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| Error::Http { what, source: e.into() })?;
+    Ok(())
+}
+
 async fn wait_for_reports(url: &str) -> Result<Vec<serde_json::Value>, Error> {
     let client = reqwest::Client::new();
     let started = Instant::now();
@@ -359,12 +399,17 @@ fn print_reports(reports: &[serde_json::Value], url: &str, token: &str) {
         }
     }
     println!("\nOpen:");
-    println!("  {url}/reports                        the reports' pages (viewer access needs no token here)");
+    println!("  {url}/                               the migration at a glance (viewer access needs no token here)");
+    println!("  {url}/reports                        the reports' pages");
+    println!("  {url}/gating                         what blocks each workflow's next step");
+    println!(
+        "  {url}/login                          sign in with the demo's admin token to start diffs and move workflows"
+    );
     println!("  {url}/api/v1/reports                 every report as JSON");
     println!("  {url}/api/v1/tables                  the table registry");
     println!("  {url}/api/v1/openapi.json            the API");
     println!("  {url}/metrics                        Prometheus metrics");
-    println!("Start a diff (operator token of this demo):");
+    println!("Start a diff (the demo's admin token):");
     println!(
         "  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n    -d '{{\"table\": \"shop.customers\", \"partition\": {{\"dt\": \"{RUN}\"}}}}' {url}/api/v1/diffs"
     );

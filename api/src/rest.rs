@@ -13,6 +13,7 @@
 mod auth;
 mod diffs;
 mod error;
+mod export_rows;
 mod gates;
 mod gating;
 mod locations;

@@ -98,6 +98,10 @@ fn gating(c: &mut Criterion) {
     group.bench_function("overview: every workflow's next step", |b| {
         b.iter(|| black_box(overview(&model, &graph, &history, &needed)))
     });
+    // The gating page's sort by the workflows waiting downstream (cached per model version).
+    group.bench_function("workflows waiting downstream of each of 10k", |b| {
+        b.iter(|| black_box(graph.waiting_downstream()))
+    });
     store_side(&mut group, &model);
     group.finish();
 }

@@ -82,6 +82,15 @@ impl WorkflowState {
         }
     }
 
+    /// The state a workflow moves back to in a rollback; none before its migration began.
+    pub fn previous(self) -> Option<Self> {
+        match self {
+            Self::NotMigrated => None,
+            Self::DualRun => Some(Self::NotMigrated),
+            Self::Migrated => Some(Self::DualRun),
+        }
+    }
+
     /// The run mode of a task of `kind` in a workflow in this state.
     pub fn mode(self, kind: TaskKind) -> RunMode {
         match (self, kind) {
@@ -172,6 +181,29 @@ impl WorkflowGraph {
     /// The tasks that read from `task`.
     pub fn readers(&self, task: &str) -> &[String] {
         self.readers.get(task).map_or(&[], Vec::as_slice)
+    }
+
+    /// For each workflow, how many other workflows are downstream of it, directly or not: those
+    /// that wait on it (rule 1 keeps their tasks off the dual run until it runs dual). One walk
+    /// per workflow, with a visited set reused between walks.
+    pub fn waiting_downstream(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        let mut stack: Vec<&str> = Vec::new();
+        for workflow in self.downstream.keys() {
+            seen.clear();
+            seen.insert(workflow);
+            stack.push(workflow);
+            while let Some(current) = stack.pop() {
+                for next in self.downstream.get(current).into_iter().flatten() {
+                    if seen.insert(next) {
+                        stack.push(next);
+                    }
+                }
+            }
+            counts.insert(workflow.clone(), seen.len() - 1);
+        }
+        counts
     }
 }
 

@@ -112,6 +112,34 @@ fn on_a_diamond_every_violation_is_listed() {
 }
 
 #[test]
+fn workflows_waiting_downstream_are_counted_once_through_every_path_and_cycle() {
+    // A -> B, A -> C, B -> D, C -> D (a diamond), D -> E -> D (a cycle), F alone.
+    let graph = model(
+        &[
+            ("A", NotMigrated),
+            ("B", NotMigrated),
+            ("C", NotMigrated),
+            ("D", NotMigrated),
+            ("E", NotMigrated),
+            ("F", NotMigrated),
+        ],
+        &[
+            ("a1", "A", SQL, &[]),
+            ("b1", "B", SQL, &["a1"]),
+            ("c1", "C", SQL, &["a1"]),
+            ("d1", "D", SQL, &["b1", "c1", "e1"]),
+            ("e1", "E", SQL, &["d0"]),
+            ("d0", "D", SQL, &[]),
+            ("f1", "F", SQL, &[]),
+        ],
+    )
+    .graph();
+    let counts = graph.waiting_downstream();
+    let count = |workflow: &str| counts[workflow];
+    assert_eq!([count("A"), count("B"), count("C"), count("D"), count("E"), count("F")], [4, 2, 2, 1, 1, 0]);
+}
+
+#[test]
 fn a_cycle_moves_as_one_unit_or_is_refused_with_the_unit_listed() {
     // X1 <-> X2 across workflows, fed by A, feeding Z.
     let cycle = |x1, x2| {

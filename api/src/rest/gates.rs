@@ -67,6 +67,8 @@ pub(crate) struct Computed {
     overview: std::sync::Mutex<Option<ComputedOverview>>,
     /// The model version and the DAG as JSON.
     dag: std::sync::Mutex<Option<(i64, axum::body::Bytes)>>,
+    /// The model version and, per workflow, the workflows downstream of it.
+    waiting: std::sync::Mutex<Option<(i64, Arc<Waiting>)>>,
 }
 
 /// An overview with what it was computed from and when.
@@ -127,6 +129,26 @@ pub(crate) async fn dag_document(state: &AppState) -> Result<axum::body::Bytes, 
     Ok(json)
 }
 
+/// Per workflow, how many workflows are downstream of it.
+pub(crate) type Waiting = BTreeMap<String, usize>;
+
+/// [`Waiting`] (the pages sort by it): cached per model version, counted on a blocking thread.
+pub(crate) async fn waiting_downstream(state: &AppState) -> Result<Arc<Waiting>, ApiError> {
+    let current = snapshot(state).await?;
+    let cached = state.inner.computed.waiting.lock().map(|cached| cached.clone()).unwrap_or_default();
+    if let Some((_, counts)) = cached.filter(|(version, _)| *version == current.version) {
+        return Ok(counts);
+    }
+    let version = current.version;
+    let counts = tokio::task::spawn_blocking(move || Arc::new(current.graph.waiting_downstream()))
+        .await
+        .map_err(|error| ApiError::internal(&error))?;
+    if let Ok(mut cached) = state.inner.computed.waiting.lock() {
+        *cached = Some((version, Arc::clone(&counts)));
+    }
+    Ok(counts)
+}
+
 /// Caches the model a transition made (the same DAG, the unit in its new state) at the version
 /// the transition committed, so that the next check need not read the whole model again. The
 /// answer waits for it (a copy of the model: tens of milliseconds at 100,000 tasks), so the
@@ -150,65 +172,65 @@ async fn remember_move(state: &AppState, current: Arc<Snapshot>, unit: Vec<Strin
 #[serde(deny_unknown_fields)]
 pub(crate) struct TransitionRequest {
     /// The state to move to, one step from the workflow's: not_migrated <-> dual_run <-> migrated.
-    to: WorkflowState,
+    pub(crate) to: WorkflowState,
     /// Only check: the answer is the same, nothing changes.
     #[serde(default)]
-    dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Why (recorded with the transition).
     #[serde(default)]
-    reason: String,
+    pub(crate) reason: String,
     /// Move although rules are broken (admin only; one step at a time still). The rules
     /// overridden are recorded with the transition.
     #[serde(default)]
-    force: bool,
+    pub(crate) force: bool,
 }
 
 /// The answer to a transition.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct TransitionAnswer {
     /// The workflow asked for.
-    workflow: String,
+    pub(crate) workflow: String,
     /// The workflows that move with it (its cycle), itself included.
-    unit: Vec<String>,
+    pub(crate) unit: Vec<String>,
     /// Their state.
-    from: WorkflowState,
+    pub(crate) from: WorkflowState,
     /// The state asked for.
-    to: WorkflowState,
+    pub(crate) to: WorkflowState,
     /// True when no rule stands in the way.
-    allowed: bool,
+    pub(crate) allowed: bool,
     /// True when nothing was changed because only a check was asked for.
-    dry_run: bool,
+    pub(crate) dry_run: bool,
     /// True when the transition was made although rules were broken.
-    forced: bool,
+    pub(crate) forced: bool,
     /// Every broken rule, with the tasks, workflows and tables behind it.
-    violations: Vec<Violation>,
+    pub(crate) violations: Vec<Violation>,
     /// The verdicts rule 4 looked at (moves to migrated only).
-    evidence: Vec<Evidence>,
+    pub(crate) evidence: Vec<Evidence>,
     /// The recorded transition, when one was made.
-    transition: Option<i64>,
+    pub(crate) transition: Option<i64>,
 }
 
 /// The runs of one table that rule 4 looked at.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub(crate) struct Evidence {
     /// The table.
-    table: String,
+    pub(crate) table: String,
     /// The dual task that writes it.
-    task: String,
+    pub(crate) task: String,
     /// How many last runs must be consistent.
-    needed: usize,
+    pub(crate) needed: usize,
     /// Its newest runs (at most `needed`), newest first.
-    runs: Vec<RunVerdict>,
+    pub(crate) runs: Vec<RunVerdict>,
 }
 
 /// A run and its verdict.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub(crate) struct RunVerdict {
     /// The run.
-    run_id: String,
+    pub(crate) run_id: String,
     /// Its verdict.
     #[schema(value_type = String)]
-    verdict: Verdict,
+    pub(crate) verdict: Verdict,
 }
 
 #[utoipa::path(post, path = "/gating/workflows/{id}/transitions", operation_id = "transition_workflow", tag = "gating",
@@ -231,18 +253,31 @@ pub(crate) async fn transition(
     Path(id): Path<String>,
     Body(request): Body<TransitionRequest>,
 ) -> Result<(StatusCode, axum::Json<TransitionAnswer>), ApiError> {
-    if request.force && caller.granted < AccessRole::Admin {
-        return Err(ApiError::forbidden(format!("`{}` may not force a transition; that needs admin", caller.name)));
+    let (status, answer) = move_workflow(&state, &caller.name, caller.granted, &id, &request).await?;
+    Ok((status, axum::Json(answer)))
+}
+
+/// A transition asked for by `name` with `role` (the API's and the pages'): a dry run answers
+/// 200, a refusal 409 with every broken rule, a move 201.
+pub(crate) async fn move_workflow(
+    state: &AppState,
+    name: &str,
+    role: AccessRole,
+    id: &str,
+    request: &TransitionRequest,
+) -> Result<(StatusCode, TransitionAnswer), ApiError> {
+    if request.force && role < AccessRole::Admin {
+        return Err(ApiError::forbidden(format!("`{name}` may not force a transition; that needs admin")));
     }
     let store = state.store();
     for _ in 0..ATTEMPTS {
-        let current = snapshot(&state).await?;
-        let (decision, evidence) = decide(&state, &current.model, &current.graph, &id, request.to).await?;
+        let current = snapshot(state).await?;
+        let (decision, evidence) = decide(state, &current.model, &current.graph, id, request.to).await?;
         let allowed = decision.allowed();
         let one_step = !decision.violations.iter().any(|v| matches!(v, Violation::NotOneStep { .. }));
         let forced = !allowed && request.force && one_step && !request.dry_run;
         let mut answer = TransitionAnswer {
-            workflow: id.clone(),
+            workflow: id.to_owned(),
             unit: decision.unit.clone(),
             from: decision.from,
             to: decision.to,
@@ -254,26 +289,26 @@ pub(crate) async fn transition(
             transition: None,
         };
         if request.dry_run {
-            return Ok((StatusCode::OK, axum::Json(answer)));
+            return Ok((StatusCode::OK, answer));
         }
         if !allowed && !forced {
-            return Ok((StatusCode::CONFLICT, axum::Json(answer)));
+            return Ok((StatusCode::CONFLICT, answer));
         }
         let record = NewTransition {
-            workflow: id.clone(),
+            workflow: id.to_owned(),
             unit: decision.unit,
             from: decision.from,
             to: decision.to,
-            actor: caller.name.clone(),
+            actor: name.to_owned(),
             reason: request.reason.clone(),
             evidence: serde_json::json!({ "tables": answer.evidence, "overridden": answer.violations }),
         };
         if let Some(recorded) = store.record_transition(current.version, &record, Utc::now()).await? {
             tracing::info!(workflow = %id, unit = ?record.unit, from = record.from.as_str(), to = record.to.as_str(),
-                by = %caller.name, forced, "workflow moved");
+                by = %name, forced, "workflow moved");
             answer.transition = Some(recorded);
-            remember_move(&state, current, record.unit, record.to).await;
-            return Ok((StatusCode::CREATED, axum::Json(answer)));
+            remember_move(state, current, record.unit, record.to).await;
+            return Ok((StatusCode::CREATED, answer));
         }
     }
     Err(ApiError::conflict(format!("the DAG changed while each of {ATTEMPTS} checks of `{id}` ran; ask again")))
@@ -317,7 +352,10 @@ async fn decide(
 /// N of rule 4 for a table: its own `evidence_runs`, else `gating.evidence_runs`. Reads the
 /// registrations of `tables` only (a transition's few), or of every table with `None` (the
 /// overview).
-async fn evidence_runs(state: &AppState, tables: Option<&[&str]>) -> Result<impl Fn(&str) -> usize + use<>, ApiError> {
+pub(crate) async fn evidence_runs(
+    state: &AppState,
+    tables: Option<&[&str]>,
+) -> Result<impl Fn(&str) -> usize + use<>, ApiError> {
     let registered = match tables {
         Some(names) => {
             let mut found = Vec::with_capacity(names.len());

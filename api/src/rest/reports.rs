@@ -218,25 +218,5 @@ pub(crate) async fn rows(
 
 /// Rows `offset..offset + limit` of an export, as JSON objects, and its row count.
 pub(super) fn read_rows(path: &str, limit: i64, offset: i64) -> crate::error::Result<(i64, Vec<serde_json::Value>)> {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let failed = |error: &dyn std::fmt::Display| {
-        crate::error::Error::io(format!("read the exported rows `{path}`"), error.to_string())
-    };
-    let file = std::fs::File::open(path)
-        .map_err(|e| crate::error::Error::io(format!("open the exported rows `{path}`"), e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| failed(&e))?;
-    let total = builder.metadata().file_metadata().num_rows();
-    let reader = builder
-        .with_offset(usize::try_from(offset).unwrap_or(usize::MAX))
-        .with_limit(usize::try_from(limit).unwrap_or(0))
-        .build()
-        .map_err(|e| failed(&e))?;
-    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
-    for batch in reader {
-        writer.write(&batch.map_err(|e| failed(&e))?).map_err(|e| failed(&e))?;
-    }
-    writer.finish().map_err(|e| failed(&e))?;
-    let bytes = writer.into_inner();
-    let rows = if bytes.is_empty() { Vec::new() } else { serde_json::from_slice(&bytes).map_err(|e| failed(&e))? };
-    Ok((total, rows))
+    super::export_rows::read(path, &super::export_rows::RowFilter::default(), limit, offset)
 }

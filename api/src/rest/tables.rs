@@ -53,14 +53,26 @@ pub(crate) async fn put(
     State(state): State<AppState>,
     caller: Caller<Operator>,
     Path(name): Path<String>,
-    Body(mut body): Body<serde_json::Value>,
+    Body(body): Body<serde_json::Value>,
 ) -> Result<(StatusCode, axum::Json<TableConfig>), ApiError> {
+    let (existed, table) = register(&state, &caller.name, &name, body).await?;
+    Ok((if existed { StatusCode::OK } else { StatusCode::CREATED }, axum::Json(table)))
+}
+
+/// Registers `name` as `body` (a registration as JSON; `name` may be left out) for `by` (the
+/// API's and the pages'): whether it was registered before, and the registration.
+pub(crate) async fn register(
+    state: &AppState,
+    by: &str,
+    name: &str,
+    mut body: serde_json::Value,
+) -> Result<(bool, TableConfig), ApiError> {
     let object = body.as_object_mut().ok_or_else(|| ApiError::invalid("the registration must be a JSON object"))?;
     match object.get("name") {
         None => {
-            object.insert("name".into(), name.clone().into());
+            object.insert("name".into(), name.into());
         }
-        Some(given) if given.as_str() == Some(name.as_str()) => {}
+        Some(given) if given.as_str() == Some(name) => {}
         Some(given) => return Err(ApiError::invalid(format!("the body names {given}, the path `{name}`"))),
     }
     let table: TableConfig =
@@ -71,10 +83,10 @@ pub(crate) async fn put(
         return Err(ApiError::invalid(format!("no notification sink is named `{sink}`")));
     }
     let store = state.store();
-    let existed = store.table(&name).await?.is_some();
-    store.register_by(&table, &caller.name, Utc::now()).await?;
-    tracing::info!(table = %name, by = %caller.name, "table registered");
-    Ok((if existed { StatusCode::OK } else { StatusCode::CREATED }, axum::Json(table)))
+    let existed = store.table(name).await?.is_some();
+    store.register_by(&table, by, Utc::now()).await?;
+    tracing::info!(table = %name, by = %by, "table registered");
+    Ok((existed, table))
 }
 
 #[utoipa::path(delete, path = "/tables/{name}", operation_id = "delete_table", tag = "tables", security(("bearer" = [])),

@@ -16,6 +16,8 @@
 
 mod dead_letters;
 mod diffs;
+mod gating;
+mod impact;
 pub mod links;
 mod overview;
 mod report;
@@ -43,17 +45,34 @@ const SESSION_IDLE: chrono::Duration = chrono::Duration::hours(12);
 const SESSION_COOKIE: &str = "dqc_session";
 const SAME_SITE_COOKIE: &str = "dqc_same_site";
 
-/// The stylesheet, and the address it is served at (its content's digest in the path, so it can
-/// be cached for good).
+/// The stylesheet and the one script, each served at an address with its content's digest in
+/// the path, so that it can be cached for good.
 const STYLESHEET: &str = include_str!("../../static/dqc.css");
+const SCRIPT: &str = include_str!("../../static/dqc.js");
+
+/// `/static/<digest>/<name>` of `content`.
+fn static_path(name: &str, content: &str) -> String {
+    let digest = Sha256::digest(content.as_bytes());
+    let hex: String = digest.iter().take(4).map(|byte| format!("{byte:02x}")).collect();
+    format!("/static/{hex}/{name}")
+}
 
 fn stylesheet_path() -> &'static str {
     static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        let digest = Sha256::digest(STYLESHEET.as_bytes());
-        let hex: String = digest.iter().take(4).map(|byte| format!("{byte:02x}")).collect();
-        format!("/static/{hex}/dqc.css")
-    })
+    PATH.get_or_init(|| static_path("dqc.css", STYLESHEET))
+}
+
+fn script_path() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| static_path("dqc.js", SCRIPT))
+}
+
+/// `text` as one segment of a path: everything but ASCII letters, digits and `-._~` encoded, as
+/// the templates' `urlencode_strict` does.
+pub(crate) fn path_segment(text: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
 }
 
 /// The pages' routes.
@@ -65,14 +84,22 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/reports", get(reports::page))
         .route("/reports/{id}", get(report::page))
         .route("/reports/{id}/rows", get(rows::page))
+        .route("/reports/{id}/rows.csv", get(rows::csv))
+        .route("/reports/{id}/export.parquet", get(rows::export))
         .route("/tables", get(tables::list))
-        .route("/tables/{name}", get(tables::page))
+        .route("/tables/{name}", get(tables::page).post(tables::edit))
+        .route("/tables/{name}/delete", post(tables::delete))
+        .route("/gating", get(gating::overview))
+        .route("/gating/workflows/{id}", get(gating::workflow))
+        .route("/gating/workflows/{id}/transitions", post(gating::transition))
         .route("/dead-letters", get(dead_letters::page))
         .route("/dead-letters/{id}/delete", post(dead_letters::delete))
+        .route("/diffs", get(diffs::list))
         .route("/diffs/new", get(diffs::form).post(diffs::start))
         .route("/diffs/{id}", get(diffs::progress))
         .route("/diffs/{id}/cancel", post(diffs::cancel))
         .route("/static/{digest}/dqc.css", get(stylesheet))
+        .route("/static/{digest}/dqc.js", get(script))
 }
 
 /// The headers of every page: a strict Content-Security-Policy and friends.
@@ -124,13 +151,15 @@ pub(super) async fn browser_links(request: axum::extract::Request, next: axum::m
 }
 
 async fn stylesheet() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
-        ],
-        STYLESHEET,
-    )
+    immutable("text/css; charset=utf-8", STYLESHEET)
+}
+
+async fn script() -> impl IntoResponse {
+    immutable("text/javascript; charset=utf-8", SCRIPT)
+}
+
+fn immutable(content_type: &'static str, content: &'static str) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=31536000, immutable")], content)
 }
 
 /// Who is looking at a page.

@@ -320,6 +320,18 @@ impl Store {
         rows.iter().map(job_status).collect()
     }
 
+    /// The jobs queued or running (only those in `state` when given), oldest first, at most
+    /// `limit`.
+    pub async fn active_jobs(&self, state: Option<JobState>, limit: i64) -> Result<Vec<JobStatus>> {
+        let sql = format!(
+            "{JOB_STATUS} WHERE jobs.state IN ('queued', 'running') AND ($1 IS NULL OR jobs.state = $1) \
+             ORDER BY jobs.id LIMIT $2"
+        );
+        let rows =
+            sqlx::query(&sql).bind(state.map(|s| s.as_str().to_owned())).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(job_status).collect()
+    }
+
     /// One job.
     pub async fn job(&self, id: i64) -> Result<Option<JobStatus>> {
         let sql = format!("{JOB_STATUS} WHERE jobs.id = $1");

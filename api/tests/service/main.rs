@@ -5,6 +5,7 @@
 
 #![expect(clippy::unwrap_used, reason = "helper functions of this test binary unwrap like the tests they serve")]
 
+mod browser;
 mod collector_e2e;
 mod crash;
 mod demo;
@@ -12,6 +13,8 @@ mod gating;
 mod metastore;
 mod notify;
 mod pages;
+mod pages_gating;
+mod pages_rows;
 mod rest;
 mod runner;
 mod security;

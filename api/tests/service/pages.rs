@@ -14,7 +14,12 @@ use tower::ServiceExt;
 use crate::rest::{ADMIN, Harness, VIEWER};
 
 /// A report whose data holds markup, in a column whose name holds quotes and markup.
-async fn stored_report(harness: &Harness, table: &str) -> i64 {
+pub(crate) async fn stored_report(harness: &Harness, table: &str) -> i64 {
+    stored_report_with(harness, table, None).await
+}
+
+/// [`stored_report`] with its differing rows exported to `export`.
+pub(crate) async fn stored_report_with(harness: &Harness, table: &str, export: Option<String>) -> i64 {
     let side = |cluster: &str| SideSpec {
         cluster: cluster.into(),
         location: Some(format!("/data/{cluster}")),
@@ -56,13 +61,13 @@ async fn stored_report(harness: &Harness, table: &str) -> i64 {
                     "duplicate_keys": [], "null_keys_baseline": [], "null_keys_candidate": []},
         "elapsed_ms": 12
     });
-    let report = NewReport { verdict: Verdict::Inconsistent, reason: None, report: document, export_path: None };
+    let report = NewReport { verdict: Verdict::Inconsistent, reason: None, report: document, export_path: export };
     assert!(store.finish(&job, "test", &report, now).await.unwrap());
     store.reports(&api::store::ReportFilter::default()).await.unwrap()[0].id
 }
 
 /// A GET of `path` with `headers`; the status, headers and body.
-async fn get(harness: &Harness, path: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, String) {
+pub(crate) async fn get(harness: &Harness, path: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, String) {
     let mut request = Request::get(path);
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -70,15 +75,33 @@ async fn get(harness: &Harness, path: &str, headers: &[(&str, &str)]) -> (Status
     send(harness, request.body(Body::empty()).unwrap()).await
 }
 
-async fn send(harness: &Harness, request: Request<Body>) -> (StatusCode, HeaderMap, String) {
+pub(crate) async fn send(harness: &Harness, request: Request<Body>) -> (StatusCode, HeaderMap, String) {
     let response = harness.router.clone().oneshot(request).await.unwrap();
     let (status, headers) = (response.status(), response.headers().clone());
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// A form POST of `body` to `path` with `cookies`, from `origin`.
+pub(crate) async fn post_form(
+    harness: &Harness,
+    path: &str,
+    cookies: &str,
+    origin: &str,
+    body: &str,
+) -> (StatusCode, HeaderMap, String) {
+    let request = Request::post(path)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::HOST, "dqc.test")
+        .header(header::ORIGIN, origin)
+        .header(header::COOKIE, cookies)
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    send(harness, request).await
+}
+
 /// Signs in with `token` from dqc's own origin; the cookies to send back.
-async fn sign_in(harness: &Harness, token: &str) -> (HeaderMap, String) {
+pub(crate) async fn sign_in(harness: &Harness, token: &str) -> (HeaderMap, String) {
     let request = Request::post("/login")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::HOST, "dqc.test")
@@ -240,7 +263,7 @@ async fn the_overview_lists_the_open_problems_and_the_activity() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.contains("Open problems") && body.contains(&format!("href=\"/reports/{id}\"")), "{body}");
     assert!(body.contains("No workflow is known yet"), "{body}");
-    assert!(body.contains("<dt>diffs queued</dt><dd>0</dd>"), "{body}");
+    assert!(body.contains(r#"<dt>diffs queued</dt><dd><a href="/diffs?state=queued">0</a></dd>"#), "{body}");
 }
 
 #[tokio::test]
@@ -275,6 +298,17 @@ async fn an_operator_starts_a_diff_from_the_form_and_watches_it() {
     let (status, _, page) = get(&harness, &progress, &[("cookie", &cookies)]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("queued") && page.contains(r#"<meta http-equiv="refresh" content="2">"#), "{page}");
+    assert!(page.contains(r#"<div id="progress" data-poll="1">"#) && page.contains("/dqc.js\" defer"), "{page}");
+    let script = page.split("<script src=\"").nth(1).unwrap().split('"').next().unwrap();
+    let (status, headers, source) = get(&harness, script, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "text/javascript; charset=utf-8");
+    assert_eq!(headers[header::CACHE_CONTROL], "public, max-age=31536000, immutable");
+    assert!(source.contains("data-poll"), "{source}");
+    let (_, _, queued) = get(&harness, "/diffs?state=queued", &[("cookie", &cookies)]).await;
+    assert!(queued.contains(&format!(r#"href="{progress}""#)), "the queued diffs list it: {queued}");
+    let (_, _, running) = get(&harness, "/diffs?state=running", &[("cookie", &cookies)]).await;
+    assert!(!running.contains(&format!(r#"href="{progress}""#)), "{running}");
 
     let (_, viewer) = sign_in(&harness, VIEWER).await;
     assert_eq!(send(&harness, post(&viewer, "http://dqc.test", body)).await.0, StatusCode::FORBIDDEN, "a viewer");
@@ -287,6 +321,7 @@ async fn an_operator_starts_a_diff_from_the_form_and_watches_it() {
     assert_eq!(send(&harness, cancel).await.0, StatusCode::SEE_OTHER);
     let (_, _, page) = get(&harness, &progress, &[("cookie", &cookies)]).await;
     assert!(page.contains("cancelled") && !page.contains("http-equiv"), "a cancelled diff stops reloading: {page}");
+    assert!(!page.contains("data-poll"), "and stops being polled: {page}");
 }
 
 #[tokio::test]

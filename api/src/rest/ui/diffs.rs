@@ -1,7 +1,8 @@
 //! On-demand diffs from the pages: `/diffs/new` (a form, pre-filled from a report's "diff
-//! again"), `/diffs/{id}` (its progress, which reloads itself every 2 seconds while the diff is
-//! queued or running, then links to the report), and cancelling it. Starting and cancelling
-//! need the operator role and the proof of origin of every write.
+//! again"), `/diffs/{id}` (its progress while the diff is queued or running, updated in place
+//! every second by `dqc.js` or reloaded every 2 seconds without scripts, then a link to the
+//! report), and cancelling it. Starting and cancelling need the operator role and the proof of
+//! origin of every write.
 
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
@@ -38,6 +39,7 @@ struct NewDiffPage {
 #[template(path = "diff.html")]
 struct DiffPage {
     stylesheet: &'static str,
+    script: &'static str,
     visitor: Visitor,
     id: i64,
     table: String,
@@ -50,6 +52,49 @@ struct DiffPage {
     rows: u64,
     total_rows: u64,
     report_id: Option<i64>,
+}
+
+/// Diffs listed at most.
+const LISTED: i64 = 200;
+
+/// The list's filter.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct ListQuery {
+    #[serde(default)]
+    state: String,
+}
+
+#[derive(Debug, Template)]
+#[template(path = "diffs.html")]
+struct DiffsPage {
+    stylesheet: &'static str,
+    visitor: Visitor,
+    state: String,
+    jobs: Vec<crate::store::JobStatus>,
+}
+
+/// `/diffs`: the diffs queued and running, oldest first.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let visitor = match state.visitor_at_least(&headers, AccessRole::Viewer, "/diffs").await {
+        Ok(visitor) => visitor,
+        Err(answer) => return answer,
+    };
+    let wanted = match query.state.as_str() {
+        "queued" => Some(JobState::Queued),
+        "running" => Some(JobState::Running),
+        _ => None,
+    };
+    match state.store().active_jobs(wanted, LISTED).await {
+        Ok(jobs) => {
+            let state = wanted.map(JobState::as_str).unwrap_or_default().to_owned();
+            render(StatusCode::OK, &DiffsPage { stylesheet: stylesheet_path(), visitor, state, jobs })
+        }
+        Err(error) => crate::rest::ApiError::from(error).into_response(),
+    }
 }
 
 pub(super) async fn form(State(state): State<AppState>, Query(form): Query<DiffForm>, headers: HeaderMap) -> Response {
@@ -98,6 +143,7 @@ pub(super) async fn progress(State(state): State<AppState>, Path(id): Path<i64>,
     let (pass, rows, total_rows) = diff.progress.map_or((None, 0, 0), |p| (p.pass, p.rows, p.total_rows));
     let page = DiffPage {
         stylesheet: stylesheet_path(),
+        script: super::script_path(),
         visitor,
         id,
         table: diff.table,

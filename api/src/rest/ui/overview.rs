@@ -24,6 +24,8 @@ struct OverviewPage {
     stylesheet: &'static str,
     visitor: Visitor,
     workflows: Vec<Count>,
+    /// The states of `workflows`, in their order (the filter of their links).
+    states: [&'static str; 3],
     bar: Vec<Segment>,
     total: usize,
     ready: usize,
@@ -58,6 +60,8 @@ pub(super) async fn page(State(state): State<AppState>, headers: HeaderMap) -> R
             stylesheet: stylesheet_path(),
             visitor,
             bar: segments(&workflows),
+            states: [WorkflowState::NotMigrated, WorkflowState::DualRun, WorkflowState::Migrated]
+                .map(WorkflowState::as_str),
             total: overview.workflows.len(),
             workflows,
             ready: overview.ready,

@@ -124,9 +124,14 @@ pub(super) async fn page(
         Ok(found) => found,
         Err(error) => return crate::rest::ApiError::from(error).into_response(),
     };
+    let impact = match super::impact::impact(&state, &report.table, &report.run_id).await {
+        Ok(impact) => impact,
+        Err(error) => return error.into_response(),
+    };
     let newer = latest.into_iter().next().filter(|newest| newest.id > id).map(|n| (n.id, n.verdict.as_str()));
     let mut page = ReportPage::new(&report, newer, &visitor);
     page.history = history_marks(&history, id);
+    page.impact = impact;
     page.notifications = notifications
         .into_iter()
         .map(|n| {
@@ -135,10 +140,12 @@ pub(super) async fn page(
             format!("{}: {}{when} ({} attempts){error}", n.sink, n.state, n.attempts)
         })
         .collect();
-    page.rows_link = report.export_path.is_some().then(|| match link {
-        Some(link) => format!("/reports/{id}/rows?{link}"),
-        None => format!("/reports/{id}/rows"),
-    });
+    let with_link = |path: String| match &link {
+        Some(link) => format!("{path}?{link}"),
+        None => path,
+    };
+    page.rows_link = report.export_path.is_some().then(|| with_link(format!("/reports/{id}/rows")));
+    page.export_link = report.export_path.is_some().then(|| with_link(format!("/reports/{id}/export.parquet")));
     render(StatusCode::OK, &page)
 }
 
@@ -177,6 +184,8 @@ pub(crate) struct ReportPage {
     schema: Vec<String>,
     sides: Vec<SideView>,
     key: String,
+    /// `keyed`, or `multiset` (whole rows compared).
+    mode: String,
     /// The differing rows' page, when they were exported.
     rows_link: Option<String>,
     /// Whether the visitor may diff the partition again.
@@ -185,6 +194,10 @@ pub(crate) struct ReportPage {
     history: Vec<Mark>,
     /// The notifications of this report, as sentences.
     notifications: Vec<String>,
+    /// What the table means for the migration, when the DAG has a task writing it.
+    impact: Option<super::impact::Impact>,
+    /// The export's download, when the rows were exported.
+    export_link: Option<String>,
 }
 
 /// A count of the summary.
@@ -395,10 +408,13 @@ impl ReportPage {
                 .as_array()
                 .map(|k| k.iter().map(text).collect::<Vec<_>>().join(", "))
                 .unwrap_or_default(),
+            mode: document["mode"].as_str().unwrap_or_default().to_owned(),
             rows_link: None,
             diff_again: visitor.role >= AccessRole::Operator && visitor.session,
             history: Vec::new(),
             notifications: Vec::new(),
+            impact: None,
+            export_link: None,
         }
     }
 }

@@ -4,17 +4,20 @@
 //! and its latest reports.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
 
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::report::text;
 use super::reports::{Row, row};
 use super::{Visitor, message, render, stylesheet_path};
 use crate::config::AccessRole;
 use crate::config::TableConfig;
 use crate::gating::History;
-use crate::rest::AppState;
-use crate::store::{ReportFilter, Verdict};
+use crate::rest::{ApiError, AppState};
+use crate::store::{ListedReport, ReportFilter, Verdict};
 
 /// Runs shown on a table's timeline.
 const TIMELINE: usize = 60;
@@ -52,6 +55,14 @@ struct TablePage {
     settings: Vec<(String, String)>,
     runs: Vec<RunMark>,
     rows: Vec<Row>,
+    /// Columns that differed in recent inconsistent reports: (name, reports, mismatches).
+    columns: Vec<(String, usize, u64)>,
+    may_edit: bool,
+    may_delete: bool,
+    /// The registration as JSON, or the refused edit's text.
+    draft: String,
+    /// Why an edit was refused.
+    error: Option<String>,
 }
 
 #[derive(Debug)]
@@ -111,6 +122,9 @@ pub(super) async fn list(
     render(StatusCode::OK, &TablesPage { stylesheet: stylesheet_path(), visitor, q, tables: rows })
 }
 
+/// Reports whose differing columns the table's page sums up.
+const RECENT_PROBLEMS: usize = 10;
+
 pub(super) async fn page(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -124,16 +138,35 @@ pub(super) async fn page(
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };
+    table_answer(&state, visitor, &name, StatusCode::OK, None).await
+}
+
+/// The table's page, with a refused edit (its text and why) when there is one.
+async fn table_answer(
+    state: &AppState,
+    visitor: Visitor,
+    name: &str,
+    status: StatusCode,
+    refused: Option<(String, String)>,
+) -> Response {
+    match table_page(state, visitor, name, refused).await {
+        Ok(Some(page)) => render(status, &page),
+        Ok(None) => message(StatusCode::NOT_FOUND, "No such table", &format!("No table `{name}` is registered.")),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn table_page(
+    state: &AppState,
+    visitor: Visitor,
+    name: &str,
+    refused: Option<(String, String)>,
+) -> Result<Option<TablePage>, ApiError> {
     let store = state.store();
-    let filter = ReportFilter { table: Some(name.clone()), limit: Some(20), ..ReportFilter::default() };
-    let found = tokio::try_join!(store.table(&name), store.verdict_history(&name), store.reports(&filter));
-    let (table, history, reports) = match found {
-        Ok((Some(table), history, reports)) => (table, history, reports),
-        Ok((None, ..)) => {
-            return message(StatusCode::NOT_FOUND, "No such table", &format!("No table `{name}` is registered."));
-        }
-        Err(error) => return crate::rest::ApiError::from(error).into_response(),
-    };
+    let filter = ReportFilter { table: Some(name.to_owned()), limit: Some(20), ..ReportFilter::default() };
+    let (table, history, reports) =
+        tokio::try_join!(store.table(name), store.verdict_history(name), store.reports(&filter))?;
+    let Some(table) = table else { return Ok(None) };
     let options = &table.options;
     let mut settings = vec![
         (
@@ -160,13 +193,95 @@ pub(super) async fn page(
         .enumerate()
         .map(|(index, (run, verdict))| RunMark { run: run.clone(), verdict: verdict.as_str(), x: index * 12 })
         .collect();
-    let page = TablePage {
+    let columns = differing_columns(state, &reports).await?;
+    let (draft, error) = match refused {
+        Some((draft, error)) => (draft, Some(error)),
+        None => (serde_json::to_string_pretty(&table).unwrap_or_default(), None),
+    };
+    Ok(Some(TablePage {
         stylesheet: stylesheet_path(),
-        row: table_row(&state, &table, &history),
+        row: table_row(state, &table, &history),
+        may_edit: visitor.role >= AccessRole::Operator,
+        may_delete: visitor.role >= AccessRole::Admin,
         visitor,
         settings,
         runs,
         rows: reports.into_iter().map(row).collect(),
+        columns,
+        draft,
+        error,
+    }))
+}
+
+/// The columns that differed in the table's recent inconsistent reports: in how many of them,
+/// and how many mismatches in all; most often first.
+async fn differing_columns(state: &AppState, reports: &[ListedReport]) -> Result<Vec<(String, usize, u64)>, ApiError> {
+    let mut columns: BTreeMap<String, (usize, u64)> = BTreeMap::new();
+    let inconsistent = reports.iter().filter(|report| report.verdict == Verdict::Inconsistent).take(RECENT_PROBLEMS);
+    for listed in inconsistent {
+        let Some(report) = state.store().report(listed.id).await? else { continue };
+        for column in report.report["columns"].as_array().into_iter().flatten() {
+            if let Some(mismatches) = column["mismatches"].as_u64().filter(|n| *n > 0) {
+                let seen = columns.entry(text(&column["name"])).or_default();
+                seen.0 += 1;
+                seen.1 += mismatches;
+            }
+        }
+    }
+    let mut columns: Vec<(String, usize, u64)> =
+        columns.into_iter().map(|(name, (reports, mismatches))| (name, reports, mismatches)).collect();
+    columns.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
+    Ok(columns)
+}
+
+/// The edit form's field: the registration as JSON.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct EditForm {
+    registration: String,
+}
+
+pub(super) async fn edit(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<EditForm>,
+) -> Response {
+    let here = format!("/tables/{}", super::path_segment(&name));
+    let visitor = match state.visitor_at_least(&headers, AccessRole::Operator, &here).await {
+        Ok(visitor) => visitor,
+        Err(answer) => return answer,
     };
-    render(StatusCode::OK, &page)
+    if let Err(reason) = state.same_origin(&headers, visitor.session) {
+        return message(StatusCode::FORBIDDEN, "Refused", &reason);
+    }
+    let registered = match serde_json::from_str(&form.registration) {
+        Ok(body) => crate::rest::tables::register(&state, &visitor.name, &name, body).await,
+        Err(error) => Err(ApiError::invalid(format!("the registration is not JSON: {error}"))),
+    };
+    match registered {
+        Ok(_) => Redirect::to(&here).into_response(),
+        Err(error) => {
+            let status = error.status;
+            table_answer(&state, visitor, &name, status, Some((form.registration, error.message))).await
+        }
+    }
+}
+
+pub(super) async fn delete(State(state): State<AppState>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    let here = format!("/tables/{}", super::path_segment(&name));
+    let visitor = match state.visitor_at_least(&headers, AccessRole::Admin, &here).await {
+        Ok(visitor) => visitor,
+        Err(answer) => return answer,
+    };
+    if let Err(reason) = state.same_origin(&headers, visitor.session) {
+        return message(StatusCode::FORBIDDEN, "Refused", &reason);
+    }
+    match state.store().unregister_by(&name, &visitor.name, chrono::Utc::now()).await {
+        Ok(true) => {
+            tracing::info!(table = %name, by = %visitor.name, "table unregistered");
+            Redirect::to("/tables").into_response()
+        }
+        Ok(false) => message(StatusCode::NOT_FOUND, "No such table", &format!("No table `{name}` is registered.")),
+        Err(error) => ApiError::from(error).into_response(),
+    }
 }
