@@ -184,24 +184,56 @@ impl WorkflowGraph {
     }
 
     /// For each workflow, how many other workflows are downstream of it, directly or not: those
-    /// that wait on it (rule 1 keeps their tasks off the dual run until it runs dual). One walk
-    /// per workflow, with a visited set reused between walks.
+    /// that wait on it (rule 1 keeps their tasks off the dual run until it runs dual). Counted on
+    /// the units' DAG, sinks first, each unit's reach a bit set of workflows: the union of its
+    /// downstream units' reaches and members (at 10,000 workflows, a walk from every workflow
+    /// took seconds; this takes milliseconds).
     pub fn waiting_downstream(&self) -> BTreeMap<String, usize> {
-        let mut counts = BTreeMap::new();
-        let mut seen: BTreeSet<&str> = BTreeSet::new();
-        let mut stack: Vec<&str> = Vec::new();
-        for workflow in self.downstream.keys() {
-            seen.clear();
-            seen.insert(workflow);
-            stack.push(workflow);
-            while let Some(current) = stack.pop() {
-                for next in self.downstream.get(current).into_iter().flatten() {
-                    if seen.insert(next) {
-                        stack.push(next);
-                    }
+        let index: BTreeMap<&str, usize> =
+            self.units.iter().flatten().enumerate().map(|(at, workflow)| (workflow.as_str(), at)).collect();
+        let words = index.len().div_ceil(64);
+        let unit_of = |workflow: &str| self.unit_of.get(workflow).copied();
+        // The units each unit reads into, and how many units read into each.
+        let mut children: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); self.units.len()];
+        let mut parents = vec![0_usize; self.units.len()];
+        for (workflow, downstreams) in &self.downstream {
+            let Some(from) = unit_of(workflow) else { continue };
+            for to in downstreams.iter().filter_map(|d| unit_of(d)).filter(|to| *to != from) {
+                if children[from].insert(to) {
+                    parents[to] += 1;
                 }
             }
-            counts.insert(workflow.clone(), seen.len() - 1);
+        }
+        // Kahn's order from the sources; then reaches from the sinks back.
+        let mut order: Vec<usize> = (0..self.units.len()).filter(|unit| parents[*unit] == 0).collect();
+        let mut next = 0;
+        while let Some(&unit) = order.get(next) {
+            next += 1;
+            for &child in &children[unit] {
+                parents[child] -= 1;
+                if parents[child] == 0 {
+                    order.push(child);
+                }
+            }
+        }
+        let mut reach: Vec<Vec<u64>> = vec![Vec::new(); self.units.len()];
+        let mut counts = BTreeMap::new();
+        for &unit in order.iter().rev() {
+            let mut bits = vec![0_u64; words];
+            for &child in &children[unit] {
+                for (word, child_word) in bits.iter_mut().zip(&reach[child]) {
+                    *word |= child_word;
+                }
+                for member in &self.units[child] {
+                    let at = index[member.as_str()];
+                    bits[at / 64] |= 1 << (at % 64);
+                }
+            }
+            let below = bits.iter().map(|word| word.count_ones() as usize).sum::<usize>();
+            for member in &self.units[unit] {
+                counts.insert(member.clone(), below + self.units[unit].len() - 1);
+            }
+            reach[unit] = bits;
         }
         counts
     }

@@ -292,6 +292,25 @@ proptest! {
             }
         }
     }
+
+    /// The count of workflows waiting downstream is what a walk from each workflow finds.
+    #[test]
+    fn workflows_waiting_downstream_are_what_a_walk_from_each_finds(model in arbitrary_model()) {
+        let graph = model.graph();
+        let counts = graph.waiting_downstream();
+        for workflow in model.workflows.keys() {
+            let mut seen = std::collections::BTreeSet::from([workflow.as_str()]);
+            let mut pending = vec![workflow.as_str()];
+            while let Some(current) = pending.pop() {
+                for next in &graph.downstream[current] {
+                    if seen.insert(next) {
+                        pending.push(next);
+                    }
+                }
+            }
+            prop_assert_eq!(counts[workflow], seen.len() - 1, "{}", workflow);
+        }
+    }
 }
 
 #[test]
