@@ -225,6 +225,20 @@ impl AppState {
         }
     }
 
+    /// The visitor of a write (a form's POST) when at least `role` and the write came from dqc's
+    /// own pages; else the answer to give instead.
+    pub(crate) async fn writer(&self, headers: &HeaderMap, role: AccessRole, here: &str) -> Result<Visitor, Response> {
+        let visitor = self.visitor_at_least(headers, role, here).await?;
+        self.same_origin(headers, visitor.session)
+            .map_err(|reason| message(StatusCode::FORBIDDEN, "Refused", &reason))?;
+        Ok(visitor)
+    }
+
+    /// [`Self::visitor_at_least`] for a page read at `uri` (where the sign-in page comes back to).
+    pub(crate) async fn reader_of(&self, headers: &HeaderMap, uri: &axum::http::Uri) -> Result<Visitor, Response> {
+        self.visitor_at_least(headers, AccessRole::Viewer, uri.path_and_query().map_or("/", |p| p.as_str())).await
+    }
+
     /// The origin pages are served from: `api.public_url`'s, else the request's `Host`.
     fn own_origin(&self, headers: &HeaderMap) -> Option<String> {
         match &self.config().api.public_url {
@@ -353,6 +367,20 @@ fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(error) => super::ApiError::internal(&error).into_response(),
+    }
+}
+
+/// A page found (rendered with `status`), not found (a 404 that says `missing`), or the error.
+fn page_or_missing(
+    status: StatusCode,
+    found: Result<Option<impl Template>, super::ApiError>,
+    title: &str,
+    missing: &str,
+) -> Response {
+    match found {
+        Ok(Some(page)) => render(status, &page),
+        Ok(None) => message(StatusCode::NOT_FOUND, title, missing),
+        Err(error) => error.into_response(),
     }
 }
 

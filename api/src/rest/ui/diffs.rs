@@ -106,13 +106,10 @@ pub(super) async fn form(State(state): State<AppState>, Query(form): Query<DiffF
 }
 
 pub(super) async fn start(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<DiffForm>) -> Response {
-    let visitor = match state.visitor_at_least(&headers, AccessRole::Operator, "/diffs/new").await {
+    let visitor = match state.writer(&headers, AccessRole::Operator, "/diffs/new").await {
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };
-    if let Err(reason) = state.same_origin(&headers, visitor.session) {
-        return message(StatusCode::FORBIDDEN, "Refused", &reason);
-    }
     let queued = match DiffRequest::from_form(&form.table, &form.partition, &form.run_id) {
         Ok(request) => queue(&state, request, &visitor.name).await,
         Err(error) => Err(error),
@@ -161,13 +158,10 @@ pub(super) async fn progress(State(state): State<AppState>, Path(id): Path<i64>,
 }
 
 pub(super) async fn cancel(State(state): State<AppState>, Path(id): Path<i64>, headers: HeaderMap) -> Response {
-    let visitor = match state.visitor_at_least(&headers, AccessRole::Operator, &format!("/diffs/{id}")).await {
+    let visitor = match state.writer(&headers, AccessRole::Operator, &format!("/diffs/{id}")).await {
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };
-    if let Err(reason) = state.same_origin(&headers, visitor.session) {
-        return message(StatusCode::FORBIDDEN, "Refused", &reason);
-    }
     match state.store().cancel(id, chrono::Utc::now()).await {
         Ok(cancelled) => {
             if cancelled {

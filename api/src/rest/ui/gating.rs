@@ -215,8 +215,7 @@ pub(super) async fn overview(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let here = uri.path_and_query().map_or("/gating", |p| p.as_str());
-    let visitor = match state.visitor_at_least(&headers, AccessRole::Viewer, here).await {
+    let visitor = match state.reader_of(&headers, &uri).await {
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };
@@ -375,8 +374,7 @@ pub(super) async fn workflow(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let here = uri.path_and_query().map_or("/gating", |p| p.as_str());
-    let visitor = match state.visitor_at_least(&headers, AccessRole::Viewer, here).await {
+    let visitor = match state.reader_of(&headers, &uri).await {
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };
@@ -401,11 +399,8 @@ async fn workflow_answer(
     status: StatusCode,
     outcome: Option<Outcome>,
 ) -> Response {
-    match workflow_page(state, visitor, id, outcome).await {
-        Ok(Some(page)) => render(status, &page),
-        Ok(None) => message(StatusCode::NOT_FOUND, "No such workflow", &format!("Workflow `{id}` is not in the DAG.")),
-        Err(error) => error.into_response(),
-    }
+    let found = workflow_page(state, visitor, id, outcome).await;
+    super::page_or_missing(status, found, "No such workflow", &format!("Workflow `{id}` is not in the DAG."))
 }
 
 async fn workflow_page(
@@ -487,13 +482,10 @@ pub(super) async fn transition(
     Form(form): Form<MoveForm>,
 ) -> Response {
     let here = format!("/gating/workflows/{}", super::path_segment(&id));
-    let visitor = match state.visitor_at_least(&headers, AccessRole::Operator, &here).await {
+    let visitor = match state.writer(&headers, AccessRole::Operator, &here).await {
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };
-    if let Err(reason) = state.same_origin(&headers, visitor.session) {
-        return message(StatusCode::FORBIDDEN, "Refused", &reason);
-    }
     let Some(to) = WorkflowState::parse(&form.to) else {
         return message(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -7,7 +7,6 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::{Visitor, message, render, stylesheet_path};
-use crate::config::AccessRole;
 use crate::rest::AppState;
 use crate::store::{ListedReport, ReportFilter, Verdict};
 
@@ -86,8 +85,7 @@ pub(super) async fn page(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let here = uri.path_and_query().map_or("/", |p| p.as_str());
-    let visitor = match state.visitor_at_least(&headers, AccessRole::Viewer, here).await {
+    let visitor = match state.reader_of(&headers, &uri).await {
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };

@@ -213,6 +213,27 @@ pub(super) async fn page(
     render(StatusCode::OK, &page)
 }
 
+/// The export of report `id` when the request may read it (a visitor or its signed link); else
+/// the answer to give.
+async fn readable_export(
+    state: &AppState,
+    id: i64,
+    query: &RowsQuery,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<String, Box<Response>> {
+    let link_query = LinkQuery { exp: query.exp, sig: query.sig.clone() };
+    report_visitor(state, id, link_query, uri, headers).await.map_err(Box::new)?;
+    export_path(state, id).await
+}
+
+/// A file to download.
+fn download(content_type: &'static str, name: String, bytes: Vec<u8>) -> Response {
+    let disposition = format!("attachment; filename=\"{name}\"");
+    ([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes)
+        .into_response()
+}
+
 /// Every row of the filter as CSV, as a download.
 pub(super) async fn csv(
     State(state): State<AppState>,
@@ -221,11 +242,7 @@ pub(super) async fn csv(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let link_query = LinkQuery { exp: query.exp, sig: query.sig.clone() };
-    if let Err(answer) = report_visitor(&state, id, link_query, &uri, &headers).await {
-        return answer;
-    }
-    let path = match export_path(&state, id).await {
+    let path = match readable_export(&state, id, &query, &uri, &headers).await {
         Ok(path) => path,
         Err(answer) => return *answer,
     };
@@ -236,14 +253,7 @@ pub(super) async fn csv(
     })
     .await;
     match written {
-        Ok(Ok(bytes)) => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"report-{id}-rows.csv\"")),
-            ],
-            bytes,
-        )
-            .into_response(),
+        Ok(Ok(bytes)) => download("text/csv; charset=utf-8", format!("report-{id}-rows.csv"), bytes),
         Ok(Err(error)) => crate::rest::ApiError::internal(&error).into_response(),
         Err(error) => crate::rest::ApiError::internal(&error).into_response(),
     }
@@ -257,23 +267,12 @@ pub(super) async fn export(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let link_query = LinkQuery { exp: query.exp, sig: query.sig.clone() };
-    if let Err(answer) = report_visitor(&state, id, link_query, &uri, &headers).await {
-        return answer;
-    }
-    let path = match export_path(&state, id).await {
+    let path = match readable_export(&state, id, &query, &uri, &headers).await {
         Ok(path) => path,
         Err(answer) => return *answer,
     };
     match tokio::fs::read(&path).await {
-        Ok(bytes) => (
-            [
-                (header::CONTENT_TYPE, "application/vnd.apache.parquet".to_owned()),
-                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"report-{id}-rows.parquet\"")),
-            ],
-            bytes,
-        )
-            .into_response(),
+        Ok(bytes) => download("application/vnd.apache.parquet", format!("report-{id}-rows.parquet"), bytes),
         Err(error) => crate::rest::ApiError::internal(&error).into_response(),
     }
 }

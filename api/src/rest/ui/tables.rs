@@ -94,10 +94,7 @@ pub(super) async fn list(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let visitor = match state
-        .visitor_at_least(&headers, AccessRole::Viewer, uri.path_and_query().map_or("/", |p| p.as_str()))
-        .await
-    {
+    let visitor = match state.reader_of(&headers, &uri).await {
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };
@@ -131,10 +128,7 @@ pub(super) async fn page(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let visitor = match state
-        .visitor_at_least(&headers, AccessRole::Viewer, uri.path_and_query().map_or("/", |p| p.as_str()))
-        .await
-    {
+    let visitor = match state.reader_of(&headers, &uri).await {
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };
@@ -149,11 +143,8 @@ async fn table_answer(
     status: StatusCode,
     refused: Option<(String, String)>,
 ) -> Response {
-    match table_page(state, visitor, name, refused).await {
-        Ok(Some(page)) => render(status, &page),
-        Ok(None) => message(StatusCode::NOT_FOUND, "No such table", &format!("No table `{name}` is registered.")),
-        Err(error) => error.into_response(),
-    }
+    let found = table_page(state, visitor, name, refused).await;
+    super::page_or_missing(status, found, "No such table", &format!("No table `{name}` is registered."))
 }
 
 async fn table_page(
@@ -247,13 +238,10 @@ pub(super) async fn edit(
     Form(form): Form<EditForm>,
 ) -> Response {
     let here = format!("/tables/{}", super::path_segment(&name));
-    let visitor = match state.visitor_at_least(&headers, AccessRole::Operator, &here).await {
+    let visitor = match state.writer(&headers, AccessRole::Operator, &here).await {
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };
-    if let Err(reason) = state.same_origin(&headers, visitor.session) {
-        return message(StatusCode::FORBIDDEN, "Refused", &reason);
-    }
     let registered = match serde_json::from_str(&form.registration) {
         Ok(body) => crate::rest::tables::register(&state, &visitor.name, &name, body).await,
         Err(error) => Err(ApiError::invalid(format!("the registration is not JSON: {error}"))),
@@ -269,13 +257,10 @@ pub(super) async fn edit(
 
 pub(super) async fn delete(State(state): State<AppState>, Path(name): Path<String>, headers: HeaderMap) -> Response {
     let here = format!("/tables/{}", super::path_segment(&name));
-    let visitor = match state.visitor_at_least(&headers, AccessRole::Admin, &here).await {
+    let visitor = match state.writer(&headers, AccessRole::Admin, &here).await {
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };
-    if let Err(reason) = state.same_origin(&headers, visitor.session) {
-        return message(StatusCode::FORBIDDEN, "Refused", &reason);
-    }
     match state.store().unregister_by(&name, &visitor.name, chrono::Utc::now()).await {
         Ok(true) => {
             tracing::info!(table = %name, by = %visitor.name, "table unregistered");
