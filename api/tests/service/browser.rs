@@ -197,11 +197,20 @@ async fn pass(client: &Client, url: &str, token: &str, checks: &mut Checks, phon
     checks.page(client, "diff-form").await;
     client.find(Locator::Css("form.stack button")).await.unwrap().click().await.unwrap();
     wait_for(client, "main h1", Duration::from_secs(10)).await;
-    assert!(client.current_url().await.unwrap().path().starts_with("/diffs/"));
-    let done = wait_for(client, "a.report-link", Duration::from_secs(90)).await;
-    checks.page(client, "diff-done").await;
-    done.click().await.unwrap();
+    let progress = client.current_url().await.unwrap();
+    assert!(progress.path().starts_with("/diffs/"), "{progress}");
+    // dqc.js follows the diff in place, then goes on to its report.
+    let waited = std::time::Instant::now();
+    while !client.current_url().await.unwrap().path().starts_with("/reports/") {
+        assert!(waited.elapsed() < Duration::from_secs(90), "the diff's page never went on to its report");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     wait_for(client, "#columns", Duration::from_secs(10)).await;
+    assert_ne!(client.current_url().await.unwrap(), report, "a new report");
+    // The finished diff's page (no longer polled) links to it.
+    client.goto(progress.as_str()).await.unwrap();
+    wait_for(client, "a.report-link", Duration::from_secs(10)).await;
+    checks.page(client, "diff-done").await;
 
     // Gating: finance_report checked and moved (to the dual run on the phone, back on the desktop).
     client.goto(&format!("{url}/gating")).await.unwrap();

@@ -5,6 +5,8 @@
 
 use axum::http::{StatusCode, header};
 
+use api::config::AccessRole;
+
 use crate::pages::{get, post_form, sign_in, stored_report};
 use crate::rest::{ADMIN, Harness, OPERATOR, VIEWER};
 
@@ -130,4 +132,39 @@ async fn a_reports_impact_names_the_writer_the_downstream_and_the_evidence() {
     let other = stored_report(&harness, "dw.same").await;
     let (_, _, page) = get(&harness, &format!("/reports/{other}"), &[("cookie", &viewer)]).await;
     assert!(!page.contains("impact-title"), "{page}");
+}
+
+#[tokio::test]
+async fn every_page_answers_each_role_as_its_role_allows_and_sends_the_signed_out_to_sign_in() {
+    let harness = Harness::start("").await;
+    import_dag(&harness).await;
+    let id = stored_report(&harness, "dw.changed").await;
+    let pages = [
+        ("/".to_owned(), AccessRole::Viewer),
+        ("/reports".to_owned(), AccessRole::Viewer),
+        (format!("/reports/{id}"), AccessRole::Viewer),
+        ("/tables".to_owned(), AccessRole::Viewer),
+        ("/tables/dw.changed".to_owned(), AccessRole::Viewer),
+        ("/gating".to_owned(), AccessRole::Viewer),
+        ("/gating/workflows/a".to_owned(), AccessRole::Viewer),
+        ("/diffs".to_owned(), AccessRole::Viewer),
+        ("/diffs/new".to_owned(), AccessRole::Operator),
+        ("/dead-letters".to_owned(), AccessRole::Operator),
+    ];
+    let mut sessions = Vec::new();
+    for (token, role) in [(VIEWER, AccessRole::Viewer), (OPERATOR, AccessRole::Operator), (ADMIN, AccessRole::Admin)] {
+        sessions.push((sign_in(&harness, token).await.1, role));
+    }
+    for (page, needs) in &pages {
+        let (status, headers, _) = get(&harness, page, &[]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{page} without a session");
+        assert!(headers[header::LOCATION].to_str().unwrap().starts_with("/login?next="), "{page}");
+        for (cookies, role) in &sessions {
+            let (status, headers, body) = get(&harness, page, &[("cookie", cookies)]).await;
+            let expected = if role >= needs { StatusCode::OK } else { StatusCode::FORBIDDEN };
+            assert_eq!(status, expected, "{page} as {}: {body}", role.as_str());
+            assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8", "{page}");
+            assert!(headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("default-src 'self'"));
+        }
+    }
 }
