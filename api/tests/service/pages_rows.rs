@@ -133,11 +133,15 @@ async fn a_tables_page_sums_up_its_differing_columns_and_operators_edit_and_admi
     let (status, ..) = post_form(&harness, "/tables/dw.changed", &operator, "http://dqc.test", edit).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(harness.store.table("dw.changed").await.unwrap().unwrap().owners, ["new@example.com"]);
-    let delete = post_form(&harness, "/tables/dw.changed/delete", &operator, "http://dqc.test", "").await;
+    let delete = post_form(&harness, "/tables/dw.changed/delete", &operator, "http://dqc.test", "confirm=1").await;
     assert_eq!(delete.0, StatusCode::FORBIDDEN, "operators do not unregister");
 
     let (_, admin) = sign_in(&harness, ADMIN).await;
-    let (status, headers, _) = post_form(&harness, "/tables/dw.changed/delete", &admin, "http://dqc.test", "").await;
+    let unticked = post_form(&harness, "/tables/dw.changed/delete", &admin, "http://dqc.test", "").await;
+    assert_eq!(unticked.0, StatusCode::UNPROCESSABLE_ENTITY, "the box says it is meant");
+    assert!(harness.store.table("dw.changed").await.unwrap().is_some());
+    let (status, headers, _) =
+        post_form(&harness, "/tables/dw.changed/delete", &admin, "http://dqc.test", "confirm=1").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[header::LOCATION], "/tables");
     assert!(harness.store.table("dw.changed").await.unwrap().is_none());

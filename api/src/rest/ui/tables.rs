@@ -255,12 +255,27 @@ pub(super) async fn edit(
     }
 }
 
-pub(super) async fn delete(State(state): State<AppState>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+/// The unregistering form's field: the box ticked to say it is meant.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct DeleteForm {
+    confirm: Option<String>,
+}
+
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<DeleteForm>,
+) -> Response {
     let here = format!("/tables/{}", super::path_segment(&name));
     let visitor = match state.writer(&headers, AccessRole::Admin, &here).await {
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };
+    if form.confirm.is_none() {
+        let why = "Tick the box that says what unregistering does, then unregister.";
+        return message(StatusCode::UNPROCESSABLE_ENTITY, "Not unregistered", why);
+    }
     match state.store().unregister_by(&name, &visitor.name, chrono::Utc::now()).await {
         Ok(true) => {
             tracing::info!(table = %name, by = %visitor.name, "table unregistered");
