@@ -287,15 +287,18 @@ fn write_hack(drift: &BTreeMap<PackageOn, Drift>) {
     for (package, entry) in drift {
         entries.insert(package.clone(), entry.features.clone());
     }
+    // A package in two versions anywhere in the hack is renamed by its version in both lists:
+    // Cargo refuses one crate under two names in a manifest's dependency lists.
+    let renamed = |name: &str| {
+        let versions: std::collections::BTreeSet<&str> =
+            entries.keys().filter(|other| other.name == name).map(|other| other.version.as_str()).collect();
+        versions.len() > 1
+    };
     let section = |host: bool| {
-        let on_side: Vec<(&PackageOn, &Vec<String>)> =
-            entries.iter().filter(|(package, _)| package.host == host).collect();
-        let lines: Vec<String> = on_side
+        let lines: Vec<String> = entries
             .iter()
-            .map(|(package, features)| {
-                let renamed = on_side.iter().filter(|(other, _)| other.name == package.name).count() > 1;
-                hack_line(package, features, renamed)
-            })
+            .filter(|(package, _)| package.host == host)
+            .map(|(package, features)| hack_line(package, features, renamed(&package.name)))
             .collect();
         lines.join("\n")
     };
