@@ -75,6 +75,11 @@ pub(crate) fn path_segment(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
 }
 
+/// `path` with `query` (`a=1&b=2`, possibly empty) appended.
+pub(crate) fn with_query(path: &str, query: &str) -> String {
+    if query.is_empty() { path.to_owned() } else { format!("{path}?{query}") }
+}
+
 /// The pages' routes.
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

@@ -140,10 +140,7 @@ pub(super) async fn page(
             format!("{}: {}{when} ({} attempts){error}", n.sink, n.state, n.attempts)
         })
         .collect();
-    let with_link = |path: String| match &link {
-        Some(link) => format!("{path}?{link}"),
-        None => path,
-    };
+    let with_link = |path: String| super::with_query(&path, link.as_deref().unwrap_or_default());
     page.rows_link = report.export_path.is_some().then(|| with_link(format!("/reports/{id}/rows")));
     page.export_link = report.export_path.is_some().then(|| with_link(format!("/reports/{id}/export.parquet")));
     render(StatusCode::OK, &page)

@@ -180,16 +180,10 @@ pub(super) async fn page(
     };
     let rest = query.query(link.as_ref());
     let link_to = |offset: i64| {
-        if rest.is_empty() {
-            format!("/reports/{id}/rows?offset={offset}")
-        } else {
-            format!("/reports/{id}/rows?offset={offset}&{rest}")
-        }
+        let query = if rest.is_empty() { format!("offset={offset}") } else { format!("offset={offset}&{rest}") };
+        super::with_query(&format!("/reports/{id}/rows"), &query)
     };
-    let back = match &link {
-        Some(link) => format!("/reports/{id}?{link}"),
-        None => format!("/reports/{id}"),
-    };
+    let back = super::with_query(&format!("/reports/{id}"), link.as_deref().unwrap_or_default());
     let page = RowsPage {
         stylesheet: stylesheet_path(),
         visitor,
@@ -208,7 +202,7 @@ pub(super) async fn page(
         kinds: KINDS,
         exp: query.exp.filter(|_| link.is_some()),
         sig: query.sig.clone().filter(|_| link.is_some()),
-        csv: if rest.is_empty() { format!("/reports/{id}/rows.csv") } else { format!("/reports/{id}/rows.csv?{rest}") },
+        csv: super::with_query(&format!("/reports/{id}/rows.csv"), &rest),
     };
     render(StatusCode::OK, &page)
 }
