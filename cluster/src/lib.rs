@@ -1,0 +1,1 @@
+//! dqc on Ballista.
