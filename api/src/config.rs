@@ -39,7 +39,7 @@ pub use cluster::{ClusterConfig, resolve_location};
 pub use intake::{KafkaConfig, PairingConfig};
 pub use load::{load, parse};
 pub use retention::RetentionConfig;
-pub use runner::{RunnerConfig, host_name};
+pub use runner::{DiffClusterConfig, Fallback, RunnerConfig, host_name};
 pub use service::{AccessRole, ApiConfig, NotificationsConfig, NotifyPolicy, SinkConfig, SinkKind, TokenConfig};
 pub use size::{ByteSize, InvalidSize};
 pub use storage::{OptionValue, environment_stores};
@@ -89,6 +89,9 @@ pub struct Config {
     /// The job runner.
     #[serde(default)]
     pub runner: RunnerConfig,
+    /// The Ballista cluster that runs the diffs of large tables, if any.
+    #[serde(default)]
+    pub cluster: DiffClusterConfig,
     /// Pairing.
     #[serde(default)]
     pub pairing: PairingConfig,
@@ -193,6 +196,11 @@ impl Config {
         }
         if self.runner.max_concurrent == 0 || self.runner.max_attempts == 0 {
             return invalid("runner: max_concurrent and max_attempts must be at least 1".into());
+        }
+        if let Some(url) = &self.cluster.url
+            && let Err(error) = cluster::Cluster::new(url, self.cluster.partitions)
+        {
+            return invalid(format!("cluster.url: {error}"));
         }
         self.validate_service()?;
         let deadline = self.tables.iter().filter_map(|table| table.deadline).chain([self.pairing.deadline]).max();

@@ -122,7 +122,12 @@ async fn run_tracked(store: &Store, config: &Config, progress: Arc<JobProgress>,
     };
     let spec = planned.spec.clone();
     let mut export_path = spec.export.as_ref().map(|path| path.display().to_string());
-    let mut diff = tokio::spawn(async move { verifier::diff_with_progress(&spec, progress).await });
+    let route = config.cluster.clone();
+    let mut diff = tokio::spawn(async move {
+        // Large tables go to the cluster, if there is one (`[cluster]`); the URL was checked at load.
+        let cluster = route.url.as_deref().map(|url| cluster::Cluster::new(url, route.partitions)).transpose()?;
+        verifier::diff_routed(&spec, progress, |rows| route.route(cluster.as_ref(), rows)).await
+    });
     // Often enough that a cancelled job stops within seconds.
     let mut heartbeat = tokio::time::interval((settings.lease / 3).min(HEARTBEAT));
     heartbeat.tick().await;

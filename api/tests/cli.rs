@@ -364,3 +364,27 @@ fn token_prints_a_new_token_and_the_configuration_entry_with_its_digest() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(stderr(&refused).contains("`root` is not a role (viewer, operator, admin)"), "{}", stderr(&refused));
 }
+
+/// `--cluster` sends the reads to a Ballista cluster (here one in this test process): the JSON
+/// report is the local one but for the timings and `read_again`; a cluster that does not answer
+/// is an error naming it.
+#[test]
+fn diff_on_a_cluster_prints_the_local_report() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let url = runtime.block_on(cluster::standalone::start(1, 2)).unwrap();
+    let comparable = |output: &Output| {
+        let mut report: Value = serde_json::from_str(&stdout(output)).unwrap_or_else(|_| panic!("{}", stderr(output)));
+        report["elapsed_ms"] = Value::Null;
+        report["buckets"]["read_again"] = Value::Null;
+        report
+    };
+    let local = diff_fixtures("spark/baseline", "spark/candidate", &["--format", "json"]);
+    let remote = diff_fixtures("spark/baseline", "spark/candidate", &["--format", "json", "--cluster", &url]);
+    assert_eq!(remote.status.code(), Some(1), "{}", stderr(&remote));
+    assert_eq!(comparable(&remote), comparable(&local));
+    // A port that was free a moment ago: connections to it are refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dead = format!("df://127.0.0.1:{port}");
+    assert_fails_with(&diff_fixtures("spark/baseline", "spark/candidate", &["--cluster", &dead]), &format!("the cluster at {dead}"));
+    assert_fails_with(&diff_fixtures("spark/baseline", "spark/candidate", &["--cluster", "sched:50050"]), "df://HOST:PORT");
+}

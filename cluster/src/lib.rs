@@ -1,1 +1,32 @@
-//! dqc on Ballista.
+//! dqc on an Apache DataFusion Ballista cluster: the same diff, its reads run by the cluster.
+//!
+//! - [`codec`]: dqc's plan nodes (the dataset scan) and row functions through Ballista's
+//!   protobuf plans, for the client, the scheduler and the executors alike.
+//! - [`scan`]: dqc's dataset scan as a file scan whose groups are its partitions, which
+//!   Ballista's scheduler can cut by task.
+//! - [`udf`]: the row hashing of a local diff as DataFusion functions carrying their parameters.
+//! - `passes`: the passes' reads as Ballista jobs ([`Cluster`]).
+//! - [`standalone`]: a scheduler and executors in this process (tests, trying it out).
+//! - [`processes`]: the `dqc-scheduler` and `dqc-executor` binaries' setup.
+//!
+//! The report is the local diff's: this process opens the datasets, plans the columns and
+//! classifies the differing rows with the verifier's own code ([`verifier::diff_on`]).
+
+pub mod codec;
+mod passes;
+pub mod processes;
+pub mod scan;
+pub mod standalone;
+pub mod udf;
+
+use std::sync::Arc;
+
+pub use passes::Cluster;
+use verifier::{DiffSpec, Progress, Report};
+
+/// Runs the diff `spec` describes on the cluster at `url` (`df://host:port`), with `partitions`
+/// scan tasks a side.
+pub async fn diff(spec: &DiffSpec, url: &str, partitions: usize, progress: Arc<dyn Progress>) -> verifier::Result<Report> {
+    let cluster = Cluster::new(url, partitions)?;
+    verifier::diff_on(spec, progress, &cluster).await
+}

@@ -72,6 +72,10 @@ pub enum Error {
     #[error("the store options of `{prefix}`: {reason}")]
     StoreOptions { prefix: String, reason: String },
 
+    /// A cluster that does not answer, or a job that failed on it.
+    #[error("the cluster at {url} could not run the diff: {reason}")]
+    Cluster { url: String, reason: String },
+
     /// A diff option that does not make sense for these datasets.
     #[error("invalid option: {0}")]
     InvalidOption(String),

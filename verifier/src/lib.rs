@@ -16,6 +16,7 @@
 //! - `diff`: pass 2, only the differing buckets, matched by key and classified.
 //! - `progress`: passes and rows reported to callers ([`Progress`]).
 //! - [`report`]: the JSON contract and its text rendering; `export`: differing rows as Parquet.
+//! - [`remote`]: the passes' reads run elsewhere (a cluster), the report assembled here.
 //! - `run`: the orchestration of one diff ([`diff`]); `scan_floor`: a full decode of one
 //!   dataset ([`scan`]), the floor a diff is measured against.
 //!
@@ -30,6 +31,7 @@ mod fingerprint;
 mod fingerprint_file;
 mod key_hashes;
 mod progress;
+pub mod remote;
 pub mod report;
 mod rows;
 mod run;
@@ -45,9 +47,9 @@ pub use fingerprint_file::{
 };
 pub use progress::{NoProgress, Pass, Progress};
 pub use report::{BucketSummary, Report, UnknownVerdict, Verdict};
-pub use run::{diff, diff_with_progress};
+pub use run::{Route, diff, diff_on, diff_routed, diff_with_progress};
 pub use scan_floor::{ScanSummary, scan};
-pub use source::{Dataset, DatasetScanExec, DatasetTable, StoreKind, Stores, local_file, oss_endpoint, remote_under};
+pub use source::{Dataset, DatasetScanExec, DatasetTable, PortableScan, StoreKind, Stores, local_file, oss_endpoint, remote_under};
 pub use spec::{Confinement, Declared, DeclaredSchema, DiffOptions, DiffSpec, ResourceLimits, Roots, Side, Tolerance};
 
 /// Rows per batch, in the scan and the engine.

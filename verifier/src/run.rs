@@ -7,14 +7,16 @@ use std::time::Instant;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use serde_json::{Map, Value};
 
 use crate::columns;
 use crate::columns::ColumnPlan;
 use crate::diff::{Classified, Classifier, Rounds, SideRounds, retain};
 use crate::error::{Error, Result};
 use crate::export::Export;
-use crate::fingerprint::{Buckets, Fingerprint, KeepBudget, Settings, fingerprint};
+use crate::fingerprint::{Buckets, Digest, Fingerprint, KeepBudget, Settings, fingerprint};
 use crate::progress::{NoProgress, Pass, Progress};
+use crate::remote::{self, RemotePasses, SideJob};
 use crate::report::{BucketSummary, ColumnReport, DatasetSummary, Report, Samples, Verdict};
 use crate::source::{self, Dataset};
 use crate::spec::{DiffSpec, ResourceLimits, Side};
@@ -45,14 +47,55 @@ pub async fn diff(spec: &DiffSpec) -> Result<Report> {
 
 /// [`diff`], reporting its passes and rows to `progress`.
 pub async fn diff_with_progress(spec: &DiffSpec, progress: Arc<dyn Progress>) -> Result<Report> {
+    diff_routed(spec, progress, |_| Route::Local).await
+}
+
+/// Where a diff's reads run, chosen once both datasets are open (from their footers' rows).
+#[derive(Debug)]
+pub enum Route<'a> {
+    /// In this process.
+    Local,
+    /// On a cluster; if it fails to run the diff and `fall_back` is set, in this process.
+    Remote { passes: &'a dyn RemotePasses, fall_back: bool },
+    /// Nowhere: the diff fails with this reason (a table too large for one node, no cluster).
+    Refused(String),
+}
+
+/// [`diff_with_progress`], its reads run where `route` says from the larger side's rows (in its
+/// footers: nothing else has been read yet).
+pub async fn diff_routed<'a>(
+    spec: &DiffSpec,
+    progress: Arc<dyn Progress>,
+    route: impl FnOnce(u64) -> Route<'a>,
+) -> Result<Report> {
     let started = Instant::now();
-    let context = session(&spec.limits)?;
     let roots = |side| spec.confinement.as_ref().map(|confinement| confinement.side(side));
     let (baseline, candidate) = tokio::try_join!(
         Dataset::open_within(Side::Baseline, &spec.baseline, roots(Side::Baseline), &spec.stores),
         Dataset::open_within(Side::Candidate, &spec.candidate, roots(Side::Candidate), &spec.stores)
     )?;
-    let (baseline, candidate) = (Arc::new(baseline), Arc::new(candidate));
+    let sides = (Arc::new(baseline), Arc::new(candidate));
+    match route(sides.0.rows().max(sides.1.rows())) {
+        Route::Local => diff_opened(spec, &progress, sides, started).await,
+        Route::Refused(reason) => Err(Error::InvalidOption(reason)),
+        Route::Remote { passes, fall_back } => match diff_remotely(spec, &progress, passes, sides.clone(), started).await {
+            Err(error @ Error::Cluster { .. }) if fall_back => {
+                tracing::warn!(%error, "the cluster did not run the diff: running it here");
+                diff_opened(spec, &progress, sides, started).await
+            }
+            outcome => outcome,
+        },
+    }
+}
+
+/// The local diff of two open datasets.
+async fn diff_opened(
+    spec: &DiffSpec,
+    progress: &Arc<dyn Progress>,
+    (baseline, candidate): (Arc<Dataset>, Arc<Dataset>),
+    started: Instant,
+) -> Result<Report> {
+    let context = session(&spec.limits)?;
     let plan = plan_columns(spec, &baseline, &candidate)?;
     let buckets = Buckets::for_rows(baseline.rows().max(candidate.rows()));
     let filter = spec.options.filter.as_deref();
@@ -71,8 +114,8 @@ pub async fn diff_with_progress(spec: &DiffSpec, progress: Arc<dyn Progress>) ->
     let (baseline_streams, candidate_streams) = tokio::try_join!(scan(&baseline), scan(&candidate))?;
     progress.start_pass(Pass::Fingerprint, total_rows);
     let (mut baseline_fp, mut candidate_fp) = tokio::try_join!(
-        fingerprint(baseline_streams, &plan, buckets, settings, &progress),
-        fingerprint(candidate_streams, &plan, buckets, candidate_settings, &progress)
+        fingerprint(baseline_streams, &plan, buckets, settings, progress),
+        fingerprint(candidate_streams, &plan, buckets, candidate_settings, progress)
     )?;
     let kept = baseline_fp.take_kept().zip(candidate_fp.take_kept());
     tracing::debug!(elapsed = ?started.elapsed(), footers_differ = differ, kept = kept.is_some(), "fingerprint pass done");
@@ -95,8 +138,8 @@ pub async fn diff_with_progress(spec: &DiffSpec, progress: Arc<dyn Progress>) ->
         };
         progress.start_pass(Pass::Diff, total_rows);
         tokio::try_join!(
-            retain(b, &plan, buckets, Arc::clone(&rounds), &progress),
-            retain(c, &plan, buckets, Arc::clone(&rounds), &progress)
+            retain(b, &plan, buckets, Arc::clone(&rounds), progress),
+            retain(c, &plan, buckets, Arc::clone(&rounds), progress)
         )?
     } else {
         (SideRounds::empty(), SideRounds::empty())
@@ -106,7 +149,7 @@ pub async fn diff_with_progress(spec: &DiffSpec, progress: Arc<dyn Progress>) ->
         classify(&plan, &rounds, [&mut baseline_rounds, &mut candidate_rounds], sample_limit, spec.export.as_deref())?;
     classified.summary.matched += matched_in_equal_buckets;
     tracing::debug!(elapsed = ?started.elapsed(), "classified");
-    let sides = [(&baseline, &baseline_fp), (&candidate, &candidate_fp)];
+    let sides = [(&baseline, SideTotals::of(&baseline_fp)), (&candidate, SideTotals::of(&candidate_fp))];
     let mut report = assemble(&plan, sides, classified);
     report.buckets = BucketSummary {
         count: buckets.count(),
@@ -114,6 +157,99 @@ pub async fn diff_with_progress(spec: &DiffSpec, progress: Arc<dyn Progress>) ->
         rounds: rounds.count(),
         footers_differ: differ,
         read_again,
+        differing_buckets: (0u32..).zip(&differing).filter(|(_, d)| **d).map(|(b, _)| b).collect(),
+    };
+    report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(report)
+}
+
+/// Memory a row of the diff pass is expected to take in a remote diff, for planning rounds
+/// under a memory limit: the fingerprint pass ran elsewhere and measured nothing here.
+const REMOTE_ROW_BYTES: u64 = 512;
+
+/// [`diff_with_progress`] with the reads run by `passes` (a cluster): the same report, but for
+/// `buckets.read_again` (always true: nothing is kept between the passes) and the timings.
+/// The datasets are opened, their columns planned and the differing rows classified here.
+pub async fn diff_on(spec: &DiffSpec, progress: Arc<dyn Progress>, passes: &dyn RemotePasses) -> Result<Report> {
+    diff_routed(spec, progress, |_| Route::Remote { passes, fall_back: false }).await
+}
+
+/// The remote diff of two open datasets.
+async fn diff_remotely(
+    spec: &DiffSpec,
+    progress: &Arc<dyn Progress>,
+    passes: &dyn RemotePasses,
+    (baseline, candidate): (Arc<Dataset>, Arc<Dataset>),
+    started: Instant,
+) -> Result<Report> {
+    let plan = plan_columns(spec, &baseline, &candidate)?;
+    let buckets = Buckets::for_rows(baseline.rows().max(candidate.rows()));
+    let differ = spec.options.filter.is_none() && footers_differ(&plan, &baseline, &candidate);
+    let total_rows = baseline.rows() + candidate.rows();
+    let job = |dataset: &Arc<Dataset>| SideJob::new(dataset, &plan, spec, buckets)?.with_schemas(&baseline, &candidate);
+    let jobs = [job(&baseline)?, job(&candidate)?];
+
+    progress.start_pass(Pass::Fingerprint, total_rows);
+    let duplicates = async {
+        if plan.multiset { Ok(Vec::new()) } else { passes.duplicate_key_hashes(&jobs[0]).await }
+    };
+    let (found, duplicates) = tokio::try_join!(passes.fingerprint([&jobs[0], &jobs[1]]), duplicates)?;
+    progress.add_rows(found.rows[0] + found.rows[1]);
+    let (mut differing, mut rows_in) = (vec![false; buckets.count()], vec![0u64; buckets.count()]);
+    for &(bucket, [b, c]) in &found.differing {
+        let bucket = bucket as usize;
+        if bucket >= buckets.count() {
+            return Err(Error::Internal(format!("the cluster returned bucket {bucket} of {}", buckets.count())));
+        }
+        differing[bucket] = true;
+        rows_in[bucket] = b + c;
+    }
+    for hash in duplicates {
+        differing[buckets.of(hash)] = true;
+    }
+    let sample_limit = spec.options.sample_limit;
+    let mut null_key_samples = [Vec::new(), Vec::new()];
+    for (side, samples) in null_key_samples.iter_mut().enumerate() {
+        if found.null_keys[side].0 > 0 && sample_limit > 0 {
+            let rows = passes.null_key_rows(&jobs[side], sample_limit).await?;
+            *samples = remote::null_key_samples(&rows, &plan, sample_limit)?;
+        }
+    }
+
+    let per_bucket = differing.iter().zip(&rows_in).map(|(d, rows)| (*d, *rows));
+    let rounds = Arc::new(Rounds::plan(per_bucket, REMOTE_ROW_BYTES, spec.limits.memory_limit.map(|bytes| bytes / 4)));
+    let read_from_baseline = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (mut baseline_rounds, mut candidate_rounds) = if rounds.count() > 0 {
+        let set = remote::bucket_set(&differing);
+        let (b, c) =
+            tokio::try_join!(passes.rows_in_buckets(&jobs[0], &set), passes.rows_in_buckets(&jobs[1], &set))?;
+        progress.start_pass(Pass::Diff, total_rows);
+        tokio::try_join!(
+            retain(remote::counted(b, &read_from_baseline), &plan, buckets, Arc::clone(&rounds), progress),
+            retain(c, &plan, buckets, Arc::clone(&rounds), progress)
+        )?
+    } else {
+        (SideRounds::empty(), SideRounds::empty())
+    };
+    let mut classified =
+        classify(&plan, &rounds, [&mut baseline_rounds, &mut candidate_rounds], sample_limit, spec.export.as_deref())?;
+    // The baseline's rows with a non-NULL key outside the buckets read again matched.
+    let keyed_baseline = found.rows[0] - found.null_keys[0].0;
+    classified.summary.matched += keyed_baseline.saturating_sub(read_from_baseline.load(std::sync::atomic::Ordering::Relaxed));
+    let [baseline_samples, candidate_samples] = null_key_samples;
+    let totals = |side: usize, null_key_samples| SideTotals {
+        rows: found.rows[side],
+        null_keys: Digest { rows: found.null_keys[side].0, sum: found.null_keys[side].1 },
+        null_key_samples,
+    };
+    let sides = [(&baseline, totals(0, baseline_samples)), (&candidate, totals(1, candidate_samples))];
+    let mut report = assemble(&plan, sides, classified);
+    report.buckets = BucketSummary {
+        count: buckets.count(),
+        differing: differing.iter().filter(|d| **d).count(),
+        rounds: rounds.count(),
+        footers_differ: differ,
+        read_again: rounds.count() > 0,
         differing_buckets: (0u32..).zip(&differing).filter(|(_, d)| **d).map(|(b, _)| b).collect(),
     };
     report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -225,15 +361,33 @@ pub(crate) fn key_hash_budget(limits: &ResourceLimits) -> usize {
     limits.memory_limit.map_or(DEFAULT, |bytes| (bytes / 64 / 8).clamp(1024, DEFAULT))
 }
 
-fn assemble(plan: &ColumnPlan, sides: [(&Arc<Dataset>, &Fingerprint); 2], classified: Classified) -> Report {
+/// What the report takes from one side's fingerprint pass.
+struct SideTotals {
+    rows: u64,
+    null_keys: Digest,
+    /// The first NULL-key rows in sample order.
+    null_key_samples: Vec<Map<String, Value>>,
+}
+
+impl SideTotals {
+    fn of(fingerprint: &Fingerprint) -> Self {
+        Self {
+            rows: fingerprint.rows,
+            null_keys: fingerprint.null_keys,
+            null_key_samples: fingerprint.null_key_samples.values().cloned().collect(),
+        }
+    }
+}
+
+fn assemble(plan: &ColumnPlan, sides: [(&Arc<Dataset>, SideTotals); 2], classified: Classified) -> Report {
     let [(baseline, baseline_fp), (candidate, candidate_fp)] = sides;
     let mut summary = classified.summary;
     summary.null_keys_baseline = baseline_fp.null_keys.rows;
     summary.null_keys_candidate = candidate_fp.null_keys.rows;
     summary.null_key_rows_match = baseline_fp.null_keys == candidate_fp.null_keys;
     let samples = Samples {
-        null_keys_baseline: baseline_fp.null_key_samples.values().cloned().collect(),
-        null_keys_candidate: candidate_fp.null_key_samples.values().cloned().collect(),
+        null_keys_baseline: baseline_fp.null_key_samples.clone(),
+        null_keys_candidate: candidate_fp.null_key_samples.clone(),
         ..classified.samples
     };
     let key_columns = plan.keys.iter().filter(|_| !plan.multiset).map(|pair| (pair, true, 0, Vec::new()));
@@ -256,7 +410,7 @@ fn assemble(plan: &ColumnPlan, sides: [(&Arc<Dataset>, &Fingerprint); 2], classi
             samples,
         })
         .collect();
-    let dataset = |d: &Arc<Dataset>, f: &Fingerprint| DatasetSummary {
+    let dataset = |d: &Arc<Dataset>, f: &SideTotals| DatasetSummary {
         uri: d.uri().to_owned(),
         rows: f.rows,
         files: d.file_count(),
@@ -265,8 +419,8 @@ fn assemble(plan: &ColumnPlan, sides: [(&Arc<Dataset>, &Fingerprint); 2], classi
         verdict: Verdict::Inconsistent,
         mode: if plan.multiset { "multiset" } else { "keyed" },
         key: if plan.multiset { Vec::new() } else { plan.keys.iter().map(|k| k.baseline_name.clone()).collect() },
-        baseline: dataset(baseline, baseline_fp),
-        candidate: dataset(candidate, candidate_fp),
+        baseline: dataset(baseline, &baseline_fp),
+        candidate: dataset(candidate, &candidate_fp),
         summary,
         columns,
         schema: plan.schema.clone(),

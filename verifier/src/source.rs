@@ -13,7 +13,8 @@ mod storage;
 
 pub use dataset::Dataset;
 pub use location::{local_file, remote_under};
-pub use scan::{DatasetScanExec, DatasetTable};
+pub(crate) use format::{schema_from_ipc, schema_to_ipc};
+pub use scan::{DatasetScanExec, DatasetTable, PortableScan};
 pub use storage::{StoreKind, Stores, oss_endpoint};
 
 use std::sync::Arc;

@@ -7,12 +7,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::source::Stores;
 
 /// Which copy of a dataset: the old cluster's (baseline) or the new one's (candidate).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     /// The old cluster's copy.
@@ -32,7 +32,7 @@ impl fmt::Display for Side {
 
 /// A float tolerance: two values are equal when they differ by at most `absolute`, or by at
 /// most `relative` times the larger magnitude (Python's `math.isclose`). `None` means exact.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tolerance {
     /// Largest absolute difference accepted.
     pub absolute: Option<f64>,
@@ -54,7 +54,7 @@ impl Tolerance {
 }
 
 /// Options of the comparison (DESIGN.md, "Diff semantics").
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiffOptions {
     /// Columns left out of the comparison, by name on either side (case-insensitive).
     pub ignore: Vec<String>,

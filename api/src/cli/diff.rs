@@ -61,6 +61,24 @@ pub struct DiffArgs {
     /// Samples kept per kind of finding.
     #[arg(long, default_value_t = 20)]
     pub sample: usize,
+    /// Run the diff's reads on a Ballista cluster of `dqc-scheduler` and `dqc-executor`
+    /// processes: its scheduler's URL, df://HOST:PORT. The report is the same as a local diff's.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Scan tasks per side on the cluster: about the executors' task slots in all.
+    #[arg(long, default_value_t = 8, requires = "cluster")]
+    pub cluster_partitions: usize,
+}
+
+/// Runs one diff, here or on `--cluster`, with a progress bar on a terminal.
+async fn run(args: &DiffArgs, spec: &DiffSpec) -> verifier::Result<verifier::Report> {
+    with_progress(|progress| async move {
+        match &args.cluster {
+            Some(url) => cluster::diff(spec, url, args.cluster_partitions, progress).await,
+            None => verifier::diff_with_progress(spec, progress).await,
+        }
+    })
+    .await
 }
 
 /// Options shared by `dqc diff` and `dqc fingerprint`: they shape what is compared and hashed.
@@ -214,7 +232,7 @@ pub(crate) async fn run(args: &DiffArgs, threads: Option<usize>) -> i32 {
             spec.baseline = baseline.location;
             spec.candidate = candidate.location;
             spec.declared = Declared { baseline: baseline.declared, candidate: candidate.declared };
-            match with_progress(|progress| verifier::diff_with_progress(&spec, progress)).await {
+            match run(args, &spec).await {
                 Ok(report) => {
                     let json = serde_json::to_string_pretty(&report).unwrap_or_default();
                     print_outcome(args, &json, || report.to_text(), report.verdict)
@@ -256,7 +274,7 @@ async fn diff_partitions(
             declared: Declared { baseline: baseline.declared, candidate: candidate.declared },
             ..spec.clone()
         };
-        let outcome = match with_progress(|progress| verifier::diff_with_progress(&spec, progress)).await {
+        let outcome = match run(args, &spec).await {
             Ok(report) => hive::PartitionOutcome::diffed(name, &report),
             Err(error) => hive::PartitionOutcome::failed(name, Verdict::Error, crate::error::chain(&error)),
         };

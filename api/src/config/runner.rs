@@ -106,3 +106,70 @@ impl Config {
         })
     }
 }
+
+/// `[cluster]`: the Ballista cluster of `dqc-scheduler` and `dqc-executor` processes that runs
+/// the diffs of large tables (not to be confused with `[[clusters]]`, the warehouses compared).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffClusterConfig {
+    /// The scheduler, `df://HOST:PORT`; none: every diff runs in this process.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Diffs whose larger side has at least this many rows (in its footers) go to the cluster.
+    #[serde(default = "default_cluster_rows")]
+    pub above_rows: u64,
+    /// Scan tasks per side: about the executors' task slots in all.
+    #[serde(default = "default_cluster_partitions")]
+    pub partitions: usize,
+    /// What a diff above `above_rows` does when there is no cluster or it does not run the
+    /// diff: `local` (run it in this process) or `fail` (its report says `error`, with why).
+    #[serde(default)]
+    pub fallback: Fallback,
+}
+
+/// See [`DiffClusterConfig::fallback`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fallback {
+    /// Run the diff in this process.
+    #[default]
+    Local,
+    /// Fail the diff.
+    Fail,
+}
+
+impl Default for DiffClusterConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            above_rows: default_cluster_rows(),
+            partitions: default_cluster_partitions(),
+            fallback: Fallback::default(),
+        }
+    }
+}
+
+fn default_cluster_rows() -> u64 {
+    200_000_000
+}
+fn default_cluster_partitions() -> usize {
+    8
+}
+
+impl DiffClusterConfig {
+    /// Where a diff whose larger side has `rows` rows runs.
+    pub fn route<'a>(&self, cluster: Option<&'a cluster::Cluster>, rows: u64) -> verifier::Route<'a> {
+        if rows < self.above_rows {
+            return verifier::Route::Local;
+        }
+        match (cluster, self.fallback) {
+            (Some(passes), fallback) => verifier::Route::Remote { passes, fall_back: fallback == Fallback::Local },
+            (None, Fallback::Local) => verifier::Route::Local,
+            (None, Fallback::Fail) => verifier::Route::Refused(format!(
+                "the table has {rows} rows, at least cluster.above_rows ({}), and no cluster is configured \
+                 (cluster.url) while cluster.fallback is `fail`",
+                self.above_rows
+            )),
+        }
+    }
+}

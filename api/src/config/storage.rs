@@ -74,57 +74,10 @@ pub(super) fn cluster_stores(clusters: &[ClusterConfig], env: &BTreeMap<String, 
     Ok(stores)
 }
 
-/// The variables each store reads, with the option each one sets: the names of the stores' own
-/// command-line tools and SDKs.
-const ENVIRONMENT: [(&str, &str, &str); 9] = [
-    ("oss://", "OSS_ACCESS_KEY_ID", "aws_access_key_id"),
-    ("oss://", "OSS_ACCESS_KEY_SECRET", "aws_secret_access_key"),
-    ("oss://", "OSS_SESSION_TOKEN", "aws_session_token"),
-    ("oss://", "OSS_SECURITY_TOKEN", "aws_session_token"),
-    ("oss://", "OSS_REGION", "region"),
-    ("oss://", "OSS_ENDPOINT", "endpoint"),
-    ("oss://", "ALIBABA_CLOUD_ACCESS_KEY_ID", "aws_access_key_id"),
-    ("oss://", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "aws_secret_access_key"),
-    ("oss://", "ALIBABA_CLOUD_SECURITY_TOKEN", "aws_session_token"),
-];
-
-/// The CLI's stores: options from the standard environment variables of each store. `AWS_*`
-/// for `s3://` and `s3a://` (as the AWS CLI reads them: `AWS_ACCESS_KEY_ID`, `AWS_REGION`,
-/// `AWS_ENDPOINT_URL`, ...), `OSS_*` and `ALIBABA_CLOUD_*` for `oss://`, `GOOGLE_*` for `gs://`,
-/// `AZURE_*` for Azure; HDFS reads `HADOOP_CONF_DIR` itself. Variables a store does not know
-/// are left alone.
+/// The CLI's stores: options from the standard environment variables of each store
+/// ([`Stores::from_environment`]).
 pub fn environment_stores(env: &BTreeMap<String, String>) -> Stores {
-    let mut by_scheme: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
-    for (name, value) in env {
-        let lower = name.to_ascii_lowercase();
-        let schemes: &[(&str, verifier::StoreKind)] = if lower.starts_with("aws_") {
-            &[("s3://", verifier::StoreKind::S3), ("s3a://", verifier::StoreKind::S3)]
-        } else if lower.starts_with("google_") {
-            &[("gs://", verifier::StoreKind::Gcs)]
-        } else if lower.starts_with("azure_") {
-            &[
-                ("az://", verifier::StoreKind::Azure),
-                ("abfs://", verifier::StoreKind::Azure),
-                ("abfss://", verifier::StoreKind::Azure),
-            ]
-        } else {
-            &[]
-        };
-        for (scheme, kind) in schemes {
-            if kind.check_option(&lower).is_ok() {
-                by_scheme.entry(scheme).or_default().insert(lower.clone(), value.clone());
-            }
-        }
-    }
-    for (scheme, name, key) in ENVIRONMENT {
-        if let Some(value) = env.get(name) {
-            by_scheme.entry(scheme).or_default().insert(key.to_owned(), value.clone());
-        }
-    }
-    by_scheme.into_iter().fold(Stores::default(), |stores, (scheme, options)| {
-        // Every option was checked against its store above.
-        stores.clone().with(scheme, options).unwrap_or(stores)
-    })
+    Stores::from_environment(env)
 }
 
 #[cfg(test)]

@@ -171,3 +171,26 @@ fn a_clusters_metastore_is_checked_at_load() {
         "{error}"
     );
 }
+
+#[test]
+fn diffs_above_the_cluster_threshold_go_to_the_cluster_or_fall_back_as_configured() {
+    let config = parse(CONFIG, "test", &BTreeMap::new()).unwrap();
+    assert!(config.cluster.url.is_none() && config.cluster.fallback == Fallback::Local);
+    let text = format!("{CONFIG}\n[cluster]\nurl = \"df://sched:50050\"\nabove_rows = 1000\nfallback = \"fail\"\n");
+    let config = parse(&text, "test", &BTreeMap::new()).unwrap();
+    let cluster = cluster::Cluster::new(config.cluster.url.as_deref().unwrap(), config.cluster.partitions).unwrap();
+    assert!(matches!(config.cluster.route(Some(&cluster), 999), verifier::Route::Local));
+    assert!(matches!(
+        config.cluster.route(Some(&cluster), 1000),
+        verifier::Route::Remote { fall_back: false, .. }
+    ));
+    let refused = config.cluster.route(None, 5000);
+    assert!(matches!(&refused, verifier::Route::Refused(reason) if reason.contains("cluster.above_rows (1000)")));
+    let local = DiffClusterConfig { fallback: Fallback::Local, ..config.cluster.clone() };
+    assert!(matches!(local.route(None, 5000), verifier::Route::Local));
+    assert!(matches!(local.route(Some(&cluster), 5000), verifier::Route::Remote { fall_back: true, .. }));
+    // A URL that is not df://HOST:PORT is refused at load, naming the setting.
+    let text = format!("{CONFIG}\n[cluster]\nurl = \"http://sched:50050\"\n");
+    let error = parse(&text, "test", &BTreeMap::new()).unwrap_err().to_string();
+    assert!(error.contains("cluster.url") && error.contains("df://HOST:PORT"), "{error}");
+}

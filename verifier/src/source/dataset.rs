@@ -63,6 +63,19 @@ impl Dataset {
         Ok(Self { side, uri: uri.to_owned(), store, files, schema, partition_columns })
     }
 
+    /// A dataset whose files were listed and inspected elsewhere (a cluster's scan), read
+    /// through `store`.
+    pub(crate) fn from_parts(
+        side: Side,
+        uri: String,
+        store: Arc<dyn ObjectStore>,
+        files: Vec<DataFile>,
+        schema: SchemaRef,
+        partition_columns: Vec<String>,
+    ) -> Self {
+        Self { side, uri, store, files, schema, partition_columns }
+    }
+
     /// Which side this dataset is.
     pub fn side(&self) -> Side {
         self.side

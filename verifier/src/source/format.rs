@@ -22,6 +22,7 @@ use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use serde::{Deserialize, Serialize};
 
 use super::footer::{self, ColumnStats};
 use super::location::ListedFile;
@@ -101,7 +102,67 @@ pub(crate) struct Piece {
     length: u64,
 }
 
+/// A data file as another process (a cluster's scheduler or executor) receives it: what reading
+/// it needs, so that planning there reads no footer. Footer statistics stay behind: only the
+/// process that opened the dataset compares them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PortableFile {
+    path: String,
+    size: u64,
+    partition: Vec<(String, Option<String>)>,
+    orc: bool,
+    rows: u64,
+    /// The file's Arrow schema as an Arrow IPC stream.
+    schema: Vec<u8>,
+    /// Per piece: rows, offset, length.
+    pieces: Vec<[u64; 3]>,
+}
+
+impl PortableFile {
+    /// The data file, whose reads go to the store directly (`remote`: to a remote store).
+    pub(crate) fn into_data_file(self, remote: bool) -> Result<DataFile> {
+        let path = Path::parse(&self.path)
+            .map_err(|e| Error::Internal(format!("a cluster's scan names an unusable path `{}`: {e}", self.path)))?;
+        Ok(DataFile {
+            listed: ListedFile { path, size: self.size, partition: self.partition },
+            format: if self.orc { FileFormat::Orc } else { FileFormat::Parquet },
+            rows: self.rows,
+            schema: schema_from_ipc(&self.schema)?,
+            stats: HashMap::new(),
+            pieces: self.pieces.into_iter().map(|[rows, offset, length]| Piece { rows, offset, length }).collect(),
+            fetched: Fetched::new(remote),
+        })
+    }
+}
+
+/// A schema as an Arrow IPC stream without batches.
+pub(crate) fn schema_to_ipc(schema: &arrow::datatypes::Schema) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut writer = arrow_ipc::writer::StreamWriter::try_new(&mut bytes, schema)?;
+    writer.finish()?;
+    drop(writer);
+    Ok(bytes)
+}
+
+/// The schema of [`schema_to_ipc`]'s bytes.
+pub(crate) fn schema_from_ipc(bytes: &[u8]) -> Result<SchemaRef> {
+    Ok(arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)?.schema())
+}
+
 impl DataFile {
+    /// What another process needs to read this file.
+    pub(crate) fn portable(&self) -> Result<PortableFile> {
+        Ok(PortableFile {
+            path: self.listed.path.as_ref().to_owned(),
+            size: self.listed.size,
+            partition: self.listed.partition.clone(),
+            orc: self.format == FileFormat::Orc,
+            rows: self.rows,
+            schema: schema_to_ipc(&self.schema)?,
+            pieces: self.pieces.iter().map(|p| [p.rows, p.offset, p.length]).collect(),
+        })
+    }
+
     /// The file's own column for a dataset column (names match case-insensitively).
     pub(crate) fn column(&self, name: &str) -> Option<&FieldRef> {
         self.schema.fields().iter().find(|f| f.name().eq_ignore_ascii_case(name))

@@ -32,8 +32,13 @@ use datafusion::physical_plan::{
 };
 use futures::{StreamExt, TryStreamExt};
 
+use serde::{Deserialize, Serialize};
+
 use super::dataset::Dataset;
-use super::format;
+use super::format::{self, PortableFile};
+use super::storage::Stores;
+use crate::error::{Error, Result};
+use crate::spec::Side;
 
 /// A [`Dataset`] as a DataFusion table.
 #[derive(Debug)]
@@ -154,6 +159,21 @@ pub struct DatasetScanExec {
     properties: Arc<PlanProperties>,
 }
 
+/// A [`DatasetScanExec`] as another process receives it (see [`DatasetScanExec::portable`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PortableScan {
+    side: Side,
+    uri: String,
+    /// The dataset's schema as an Arrow IPC stream.
+    schema: Vec<u8>,
+    partition_columns: Vec<String>,
+    projection: Vec<usize>,
+    /// The files the scan reads.
+    files: Vec<PortableFile>,
+    /// Per output partition: (index into `files`, pieces) runs.
+    groups: Vec<Vec<(usize, Range<usize>)>>,
+}
+
 /// Consecutive pieces of one file, read with one reader.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Part {
@@ -167,7 +187,74 @@ impl DatasetScanExec {
     pub fn new(dataset: Arc<Dataset>, projection: Vec<usize>, files: Vec<usize>, target_partitions: usize) -> Self {
         let all = dataset.files();
         let pieces = files.iter().map(|&file| (file, all[file].pieces.iter().map(|p| p.rows).collect())).collect();
-        let groups = balance(pieces, target_partitions);
+        Self::with_groups(dataset, projection, balance(pieces, target_partitions))
+    }
+
+    /// What another process (a cluster's scheduler or executor) needs to run this scan: the
+    /// location, the files it reads with their pieces and Hive partition values, the dataset's
+    /// schema and the projection.
+    pub fn portable(&self) -> Result<PortableScan> {
+        let mut used: Vec<usize> = self.groups.iter().flatten().map(|part| part.file).collect();
+        used.sort_unstable();
+        used.dedup();
+        let files = self.dataset.files();
+        Ok(PortableScan {
+            side: self.dataset.side(),
+            uri: self.dataset.uri().to_owned(),
+            schema: format::schema_to_ipc(&self.dataset.schema())?,
+            partition_columns: self.dataset.partition_columns().to_vec(),
+            projection: self.projection.clone(),
+            files: used.iter().map(|&file| files[file].portable()).collect::<Result<_>>()?,
+            groups: self
+                .groups
+                .iter()
+                .map(|group| {
+                    group
+                        .iter()
+                        .map(|part| (used.binary_search(&part.file).unwrap_or_default(), part.pieces.clone()))
+                        .collect()
+                })
+                .collect(),
+        })
+    }
+
+    /// The scan [`Self::portable`] describes, reading through the store `stores` gives for its
+    /// location. Nothing is read until it executes.
+    pub fn from_portable(scan: PortableScan, stores: &Stores) -> Result<Self> {
+        let located = stores.locate(scan.side, &scan.uri)?;
+        let remote = located.is_some();
+        let store = located.map_or_else(
+            || Arc::new(object_store::local::LocalFileSystem::new()) as Arc<dyn object_store::ObjectStore>,
+            |located| located.store,
+        );
+        let files: Vec<format::DataFile> =
+            scan.files.into_iter().map(|file| file.into_data_file(remote)).collect::<Result<_>>()?;
+        let invalid = |what: &str| Error::Internal(format!("a cluster's scan of {} names {what}", scan.uri));
+        let groups = scan
+            .groups
+            .into_iter()
+            .map(|group| {
+                group
+                    .into_iter()
+                    .map(|(file, pieces)| {
+                        let count = files.get(file).ok_or_else(|| invalid("a file it does not carry"))?.pieces.len();
+                        if pieces.start >= pieces.end || pieces.end > count {
+                            return Err(invalid("pieces its file does not have"));
+                        }
+                        Ok(Part { file, pieces })
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let schema = format::schema_from_ipc(&scan.schema)?;
+        if scan.projection.iter().any(|&column| column >= schema.fields().len()) {
+            return Err(invalid("a column its schema does not have"));
+        }
+        let dataset = Dataset::from_parts(scan.side, scan.uri, store, files, schema, scan.partition_columns);
+        Ok(Self::with_groups(Arc::new(dataset), scan.projection, groups))
+    }
+
+    fn with_groups(dataset: Arc<Dataset>, projection: Vec<usize>, groups: Vec<Vec<Part>>) -> Self {
         let schema = Arc::new(dataset.schema().project(&projection).unwrap_or_else(|_| Schema::empty()));
         let properties = PlanProperties::new(
             EquivalenceProperties::new(schema),

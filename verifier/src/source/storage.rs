@@ -123,6 +123,20 @@ fn retry_config(options: &BTreeMap<String, String>) -> std::result::Result<objec
     Ok(retry)
 }
 
+/// The variables each store reads, with the option each one sets: the names of the stores' own
+/// command-line tools and SDKs.
+const ENVIRONMENT: [(&str, &str, &str); 9] = [
+    ("oss://", "OSS_ACCESS_KEY_ID", "aws_access_key_id"),
+    ("oss://", "OSS_ACCESS_KEY_SECRET", "aws_secret_access_key"),
+    ("oss://", "OSS_SESSION_TOKEN", "aws_session_token"),
+    ("oss://", "OSS_SECURITY_TOKEN", "aws_session_token"),
+    ("oss://", "OSS_REGION", "region"),
+    ("oss://", "OSS_ENDPOINT", "endpoint"),
+    ("oss://", "ALIBABA_CLOUD_ACCESS_KEY_ID", "aws_access_key_id"),
+    ("oss://", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "aws_secret_access_key"),
+    ("oss://", "ALIBABA_CLOUD_SECURITY_TOKEN", "aws_session_token"),
+];
+
 /// Options per location prefix, and the stores built from them.
 ///
 /// Cloning shares the built stores. Two `Stores` are equal when they hold the same options.
@@ -157,6 +171,45 @@ pub(crate) struct Located {
 }
 
 impl Stores {
+    /// Stores configured as each store's own tools are: options from the standard environment variables of each store. `AWS_*`
+    /// for `s3://` and `s3a://` (as the AWS CLI reads them: `AWS_ACCESS_KEY_ID`, `AWS_REGION`,
+    /// `AWS_ENDPOINT_URL`, ...), `OSS_*` and `ALIBABA_CLOUD_*` for `oss://`, `GOOGLE_*` for `gs://`,
+    /// `AZURE_*` for Azure; HDFS reads `HADOOP_CONF_DIR` itself. Variables a store does not know
+    /// are left alone.
+    pub fn from_environment(env: &BTreeMap<String, String>) -> Stores {
+        let mut by_scheme: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
+        for (name, value) in env {
+            let lower = name.to_ascii_lowercase();
+            let schemes: &[(&str, StoreKind)] = if lower.starts_with("aws_") {
+                &[("s3://", StoreKind::S3), ("s3a://", StoreKind::S3)]
+            } else if lower.starts_with("google_") {
+                &[("gs://", StoreKind::Gcs)]
+            } else if lower.starts_with("azure_") {
+                &[
+                    ("az://", StoreKind::Azure),
+                    ("abfs://", StoreKind::Azure),
+                    ("abfss://", StoreKind::Azure),
+                ]
+            } else {
+                &[]
+            };
+            for (scheme, kind) in schemes {
+                if kind.check_option(&lower).is_ok() {
+                    by_scheme.entry(scheme).or_default().insert(lower.clone(), value.clone());
+                }
+            }
+        }
+        for (scheme, name, key) in ENVIRONMENT {
+            if let Some(value) = env.get(name) {
+                by_scheme.entry(scheme).or_default().insert(key.to_owned(), value.clone());
+            }
+        }
+        by_scheme.into_iter().fold(Stores::default(), |stores, (scheme, options)| {
+            // Every option was checked against its store above.
+            stores.clone().with(scheme, options).unwrap_or(stores)
+        })
+    }
+
     /// Adds the options of the store `prefix` names: one bucket, container or name service
     /// (`s3://bucket`), or every one of a scheme (`s3://`). A bucket's own options are applied
     /// over its scheme's. Refuses a prefix that names no store, or more than a store, and an

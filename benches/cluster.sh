@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# A local diff against the same diff on a local cluster of dqc's processes (one dqc-scheduler,
+# two dqc-executor processes: scripts/cluster-local.sh), in one run, on the reference data set
+# (2M + 2M rows) and, with --large, the 2 x 50M set too (both from `benches/peers.sh`).
+#
+#   benches/cluster.sh [--large] [--runs N] [--slots N]
+#
+# For each data set: the best wall time of N runs (default 2) of each, their ratio (the cluster's
+# overhead: on a 2-core machine no speed-up is expected), whether each report's counts match the
+# data set's truth, and the bytes the executors wrote to their work directories (shuffle and
+# result files) per input row, for the cluster diff of the data set alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runs=2 slots=1 sets=(2000000)
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --large) sets+=(50000000); shift ;;
+    --runs) runs="$2"; shift 2 ;;
+    --slots) slots="$2"; shift 2 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dqc-target}"
+peers="${DQC_PEERS_DIR:-$HOME/.cache/dqc-peers}/data"
+for rows in "${sets[@]}"; do
+  [ -f "$peers/orders-$rows/truth.json" ] || { echo "no data set at $peers/orders-$rows: run benches/peers.sh --rows $rows --only-dqc first" >&2; exit 2; }
+done
+cargo build --quiet --release --bin dqc -p api
+cargo build --quiet --release -p cluster --bins
+dqc="$CARGO_TARGET_DIR/release/dqc"
+out="$(mktemp -d)"
+cluster_dir="$out/cluster"
+exec 3< <(DQC_CLUSTER_BIN="$CARGO_TARGET_DIR/release" scripts/cluster-local.sh --executors 2 --slots "$slots" --dir "$cluster_dir")
+script=$!
+trap 'kill $script 2>/dev/null; rm -rf "$out"' EXIT
+read -r url <&3
+echo "cluster: $url (2 executors x $slots task slots)"
+
+# Prints "wall right|WRONG" of one diff of data set $1 (more arguments go to dqc diff).
+diff_once() {
+  local data="$1"; shift
+  local started ended
+  started=$(date +%s.%N)
+  "$dqc" diff --baseline "$data/baseline" --candidate "$data/candidate" --key order_id --format json "$@" \
+    >"$out/report.json" 2>"$out/stderr" || true
+  ended=$(date +%s.%N)
+  python3 - "$out/report.json" "$data/truth.json" "$started" "$ended" <<'PY'
+import json, sys
+truth = json.load(open(sys.argv[2]))
+wall = float(sys.argv[4]) - float(sys.argv[3])
+try:
+    summary = json.load(open(sys.argv[1]))["summary"]
+    keys = ["matched", "changed", "only_in_baseline", "only_in_candidate"]
+    right = all(summary[k] == truth[k] for k in keys)
+except (ValueError, KeyError):
+    right = False
+print(f"{wall:.2f} {'right' if right else 'WRONG'}")
+PY
+}
+
+work_bytes() { du -sb "$cluster_dir"/executor-* 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+
+for rows in "${sets[@]}"; do
+  data="$peers/orders-$rows"
+  best_local="" best_cluster="" verdicts=""
+  for _ in $(seq "$runs"); do
+    read -r wall verdict < <(diff_once "$data")
+    verdicts+=" local:$verdict"
+    best_local=$(python3 -c "print(min(x for x in [$wall, ${best_local:-1e9}]))")
+    before=$(work_bytes)
+    read -r wall verdict < <(diff_once "$data" --cluster "$url" --cluster-partitions $((2 * slots)))
+    written=$(( $(work_bytes) - before ))
+    verdicts+=" cluster:$verdict"
+    best_cluster=$(python3 -c "print(min(x for x in [$wall, ${best_cluster:-1e9}]))")
+  done
+  python3 - "$rows" "$best_local" "$best_cluster" "$written" "$verdicts" <<'PY'
+import sys
+rows, local, cluster, written, verdicts = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+print(f"2 x {rows:,} rows: local {local:.2f} s, cluster {cluster:.2f} s, ratio {cluster / local:.2f}; "
+      f"executors wrote {written:,} bytes ({written / (2 * rows):.2f} per input row);{verdicts}")
+PY
+done

@@ -1,0 +1,267 @@
+//! A diff's reads as Ballista jobs: each is planned here with DataFusion (dqc's dataset scan, its
+//! row functions, stock aggregates and joins) and submitted as a physical plan, which the
+//! scheduler cuts into stages at its hash repartitions.
+//!
+//! Pass 1 is one job over both sides: per side, `dqc_digest` gives each row's bucket and row
+//! hash limbs, a partial aggregate sums them per bucket, a hash repartition by bucket and a final
+//! aggregate finish the digests (the shuffle holds a bucket id and a digest per bucket per scan
+//! task, not rows); a full join by bucket compares both sides' digests, and a last aggregate
+//! keeps only the differing buckets, one row for all equal buckets and one for the NULL keys.
+//! The baseline's duplicate key hashes are a second job (`GROUP BY key_hash HAVING count > 1`:
+//! its shuffle is a key hash per row, which partial aggregation cannot shrink for unique keys).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Int64Type, UInt64Type};
+use async_trait::async_trait;
+use ballista_core::execution_plans::execute_physical_plan;
+use ballista_core::extension::SessionConfigExt;
+use datafusion::common::Column;
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::functions::core::expr_fn::get_field;
+use datafusion::functions_aggregate::expr_fn::{count, sum};
+use datafusion::logical_expr::{Expr, Operator, binary_expr, cast, lit, when};
+use datafusion::physical_plan::common::collect;
+use datafusion::prelude::{JoinType, SessionConfig, SessionContext, coalesce, col};
+use datafusion_proto::protobuf::PhysicalPlanNode;
+use verifier::remote::{BucketSet, RemoteFingerprint, RemotePasses, SideJob, digest_from_limbs};
+use verifier::{DatasetTable, Error, Result, Stores};
+
+use crate::codec::DqcCodec;
+use crate::udf::{Definition, RowFunction, RowUdf};
+
+/// A Ballista cluster that runs dqc's passes.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The scheduler's gRPC endpoint (`http://host:port`).
+    endpoint: String,
+    /// As the user wrote it (`df://host:port`), for messages.
+    url: String,
+    config: SessionConfig,
+    codec: Arc<DqcCodec>,
+}
+
+/// Limb columns and their sums, in order.
+const LIMBS: [&str; 4] = ["l0", "l1", "l2", "l3"];
+
+static JOBS: AtomicU64 = AtomicU64::new(0);
+
+impl Cluster {
+    /// The cluster whose scheduler listens at `url` (`df://host:port`), planning `partitions`
+    /// scan tasks a side: about the executors' task slots in all.
+    pub fn new(url: &str, partitions: usize) -> Result<Self> {
+        let address = url.strip_prefix("df://").ok_or_else(|| {
+            Error::InvalidOption(format!("the cluster URL `{url}` is not of the form df://HOST:PORT"))
+        })?;
+        if address.is_empty() || address.contains('/') || !address.contains(':') {
+            return Err(Error::InvalidOption(format!("the cluster URL `{url}` is not of the form df://HOST:PORT")));
+        }
+        let codec = Arc::new(DqcCodec::new(Stores::default()));
+        let mut config = SessionConfig::new_with_ballista()
+            .with_ballista_physical_extension_codec(Arc::clone(&codec) as _)
+            .with_target_partitions(partitions.max(1))
+            .with_batch_size(8192);
+        let options = config.options_mut();
+        // Dynamic filters are not serialised: plans go to the cluster without them.
+        options.optimizer.enable_dynamic_filter_pushdown = false;
+        // Joins of two aggregated sides are repartitioned, never collected on one task.
+        options.optimizer.hash_join_single_partition_threshold = 0;
+        options.optimizer.hash_join_single_partition_threshold_rows = 0;
+        Ok(Self { endpoint: format!("http://{address}"), url: url.to_owned(), config, codec })
+    }
+
+    fn failed(&self, error: impl std::fmt::Display) -> Error {
+        Error::Cluster { url: self.url.clone(), reason: error.to_string() }
+    }
+
+    /// A context to plan jobs in (nothing runs here).
+    fn context(&self) -> SessionContext {
+        SessionContext::new_with_config(self.config.clone())
+    }
+
+    /// Plans `frame` here and runs it on the cluster.
+    async fn run(&self, what: &str, frame: DataFrame) -> Result<SendableRecordBatchStream> {
+        let plan = frame.create_physical_plan().await.map_err(|e| self.failed(format!("planning {what}: {e}")))?;
+        tracing::debug!(what, plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(false), "cluster job");
+        let session = format!("dqc-{}-{}", std::process::id(), JOBS.fetch_add(1, Ordering::Relaxed));
+        let config = self.config.clone().with_ballista_job_name(&format!("dqc {what}"));
+        execute_physical_plan::<PhysicalPlanNode>(
+            self.endpoint.clone(),
+            &config.ballista_config(),
+            plan,
+            self.codec.as_ref(),
+            session,
+            config,
+        )
+        .await
+        .map_err(|e| self.failed(format!("{what}: {e}")))
+    }
+
+    async fn collect(&self, what: &str, frame: DataFrame) -> Result<Vec<RecordBatch>> {
+        let stream = self.run(what, frame).await?;
+        collect(stream).await.map_err(|e| self.failed(format!("{what}: {e}")))
+    }
+
+    /// A side's rows (after the diff's filter) with the side's columns.
+    fn side(&self, context: &SessionContext, job: &SideJob) -> Result<DataFrame> {
+        let table = Arc::new(DatasetTable::new(Arc::clone(&job.dataset)));
+        let mut frame = context.read_table(table).map_err(|e| self.failed(e))?;
+        if let Some(filter) = &job.filter {
+            let invalid = |e| Error::InvalidOption(format!("the filter `{filter}` is not a valid SQL predicate: {e}"));
+            let predicate = frame.parse_sql_expr(filter).map_err(invalid)?;
+            frame = frame.filter(predicate).map_err(invalid)?;
+        }
+        let names: Vec<&str> = job.columns.iter().map(String::as_str).collect();
+        frame.select_columns(&names).map_err(|e| self.failed(e))
+    }
+
+    fn call(job: &SideJob, function: RowFunction) -> Result<Expr> {
+        let definition = Definition { function, hashing: job.hashing.clone() };
+        let udf = RowUdf::udf(definition).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(udf.call(columns(job)))
+    }
+
+    /// A side's rows as `bucket`, `key_hash`, the limbs and `null_order`.
+    fn digested(&self, context: &SessionContext, job: &SideJob) -> Result<DataFrame> {
+        let digest = Self::call(job, RowFunction::Digest)?;
+        let fields = verifier::remote::digest_fields();
+        let frame = self.side(context, job)?.select(vec![digest.alias("d")]).map_err(|e| self.failed(e))?;
+        let parts = fields.iter().map(|f| get_field(col("d"), f.name().as_str()).alias(f.name()));
+        frame.select(parts.collect::<Vec<_>>()).map_err(|e| self.failed(e))
+    }
+
+    /// One side's digest per bucket (the NULL keys' rows in the NULL bucket), its columns named
+    /// with `prefix`: `{prefix}bucket`, `{prefix}n`, `{prefix}s0` to `{prefix}s3`.
+    fn bucket_digests(&self, context: &SessionContext, job: &SideJob, prefix: &str) -> Result<DataFrame> {
+        let mut aggregates = vec![count(lit(1)).alias("n")];
+        aggregates.extend(LIMBS.iter().enumerate().map(|(i, limb)| sum(col(*limb)).alias(format!("s{i}"))));
+        let names = ["bucket", "n", "s0", "s1", "s2", "s3"];
+        self.digested(context, job)?
+            .aggregate(vec![col("bucket")], aggregates)
+            .and_then(|frame| frame.select(names.iter().map(|n| col(*n).alias(format!("{prefix}{n}"))).collect::<Vec<_>>()))
+            .map_err(|e| self.failed(e))
+    }
+
+    /// Pass 1's plan: per group `g` (a differing bucket; -1 all equal buckets; -2 the NULL
+    /// keys) each side's rows, and each side's limb sums of the NULL keys.
+    fn pass1(&self, context: &SessionContext, [baseline, candidate]: [&SideJob; 2]) -> Result<DataFrame> {
+        let b = self.bucket_digests(context, baseline, "b_")?;
+        let c = self.bucket_digests(context, candidate, "c_")?;
+        let joined = b.join(c, JoinType::Full, &["b_bucket"], &["c_bucket"], None).map_err(|e| self.failed(e))?;
+        let distinct = |name: &str| binary_expr(col(format!("b_{name}")), Operator::IsDistinctFrom, col(format!("c_{name}")));
+        let differing = ["n", "s0", "s1", "s2", "s3"].into_iter().map(distinct).reduce(Expr::or).unwrap_or(lit(false));
+        let null_keys = col("b_bucket").is_null().and(col("c_bucket").is_null());
+        let group = when(null_keys, lit(-2i64))
+            .when(differing, cast(coalesce(vec![col("b_bucket"), col("c_bucket")]), DataType::Int64))
+            .otherwise(lit(-1i64))
+            .map_err(|e| self.failed(e))?;
+        let mut columns = vec![group.alias("g"), col("b_n"), col("c_n")];
+        for side in ["b", "c"] {
+            for i in 0..4 {
+                // Limb sums of the NULL keys only: other groups' would overflow and are not needed.
+                let limb = when(col("g_null"), col(format!("{side}_s{i}"))).end().map_err(|e| self.failed(e))?;
+                columns.push(limb.alias(format!("{side}_null_s{i}")));
+            }
+        }
+        let mut sums = vec![sum(col("b_n")).alias("b_n"), sum(col("c_n")).alias("c_n")];
+        for side in ["b", "c"] {
+            sums.extend((0..4).map(|i| sum(col(format!("{side}_null_s{i}"))).alias(format!("{side}_s{i}"))));
+        }
+        joined
+            .with_column("g_null", col("b_bucket").is_null().and(col("c_bucket").is_null()))
+            .and_then(|frame| frame.select(columns))
+            .and_then(|frame| frame.aggregate(vec![col("g")], sums))
+            .map_err(|e| self.failed(e))
+    }
+}
+
+/// The side's columns, as expressions (names as they are, not folded to lower case).
+fn columns(job: &SideJob) -> Vec<Expr> {
+    job.columns.iter().map(|name| Expr::Column(Column::new_unqualified(name))).collect()
+}
+
+/// The value of an aggregate's integer column at `row` (NULL: 0).
+fn int(batch: &RecordBatch, name: &str, row: usize) -> u64 {
+    let Some(column) = batch.column_by_name(name) else { return 0 };
+    if column.is_null(row) {
+        return 0;
+    }
+    match column.data_type() {
+        DataType::Int64 => u64::try_from(column.as_primitive::<Int64Type>().value(row)).unwrap_or(0),
+        DataType::UInt64 => column.as_primitive::<UInt64Type>().value(row),
+        _ => 0,
+    }
+}
+
+#[async_trait]
+impl RemotePasses for Cluster {
+    async fn fingerprint(&self, sides: [&SideJob; 2]) -> Result<RemoteFingerprint> {
+        let context = self.context();
+        let batches = self.collect("pass 1 (digests)", self.pass1(&context, sides)?).await?;
+        let mut found = RemoteFingerprint::default();
+        for batch in &batches {
+            let groups = batch.column_by_name("g").ok_or_else(|| self.failed("pass 1 returned no groups"))?;
+            let groups = groups.as_primitive::<Int64Type>();
+            for row in 0..batch.num_rows() {
+                let rows = [int(batch, "b_n", row), int(batch, "c_n", row)];
+                found.rows[0] += rows[0];
+                found.rows[1] += rows[1];
+                match groups.value(row) {
+                    -1 => {}
+                    -2 => {
+                        let limbs = |side: &str| std::array::from_fn(|i| int(batch, &format!("{side}_s{i}"), row));
+                        found.null_keys = [
+                            (rows[0], digest_from_limbs(limbs("b"))),
+                            (rows[1], digest_from_limbs(limbs("c"))),
+                        ];
+                    }
+                    bucket => {
+                        let bucket = u32::try_from(bucket).map_err(|_| self.failed("pass 1 returned a bad bucket"))?;
+                        found.differing.push((bucket, rows));
+                    }
+                }
+            }
+        }
+        found.differing.sort_unstable();
+        Ok(found)
+    }
+
+    async fn duplicate_key_hashes(&self, side: &SideJob) -> Result<Vec<u64>> {
+        let context = self.context();
+        let frame = self
+            .digested(&context, side)?
+            .filter(col("bucket").is_not_null())
+            .and_then(|frame| frame.aggregate(vec![col("key_hash")], vec![count(lit(1)).alias("n")]))
+            .and_then(|frame| frame.filter(col("n").gt(lit(1i64))))
+            .and_then(|frame| frame.select(vec![col("key_hash")]))
+            .map_err(|e| self.failed(e))?;
+        let batches = self.collect("duplicate keys", frame).await?;
+        Ok(batches.iter().flat_map(|batch| batch.column(0).as_primitive::<UInt64Type>().values().to_vec()).collect())
+    }
+
+    async fn null_key_rows(&self, side: &SideJob, limit: usize) -> Result<Vec<RecordBatch>> {
+        let context = self.context();
+        let order = get_field(Self::call(side, RowFunction::Digest)?, "null_order");
+        let mut projection = columns(side);
+        projection.push(order.alias("__dqc_order"));
+        let frame = self
+            .side(&context, side)?
+            .select(projection)
+            .and_then(|frame| frame.filter(col("__dqc_order").is_not_null()))
+            .and_then(|frame| frame.sort(vec![col("__dqc_order").sort(true, false)]))
+            .and_then(|frame| frame.limit(0, Some(limit)))
+            .and_then(|frame| frame.select(columns(side)))
+            .map_err(|e| self.failed(e))?;
+        self.collect("NULL-key samples", frame).await
+    }
+
+    async fn rows_in_buckets(&self, side: &SideJob, buckets: &BucketSet) -> Result<Vec<SendableRecordBatchStream>> {
+        let context = self.context();
+        let wanted = Self::call(side, RowFunction::InBuckets(buckets.clone()))?;
+        let frame = self.side(&context, side)?.filter(wanted).map_err(|e| self.failed(e))?;
+        Ok(vec![self.run("pass 2 (rows of the differing buckets)", frame).await?])
+    }
+}
