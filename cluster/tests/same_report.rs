@@ -142,8 +142,9 @@ fn null_and_duplicate_keys_maps_decimals_and_tolerances_are_the_same_on_the_clus
     assert_eq!((summary.duplicate_keys_baseline, summary.duplicate_keys_candidate), (2, 2));
     // Key 9: one pair of rows matches, 0.91 against 0.900 is left over on each side.
     assert_eq!((summary.only_in_baseline, summary.only_in_candidate, summary.changed), (2, 2, 1));
-    // Without a key, whole rows are compared as multisets.
-    let multiset = DiffSpec { key: Vec::new(), ..spec };
+    // Without a key, whole rows are compared as multisets (exactly: tolerances need a key).
+    let mut multiset = DiffSpec { key: Vec::new(), ..spec };
+    multiset.options.tolerance = Tolerance::default();
     same_report(&multiset);
 }
 
