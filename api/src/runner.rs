@@ -125,7 +125,7 @@ async fn run_tracked(store: &Store, config: &Config, progress: Arc<JobProgress>,
     let route = config.cluster.clone();
     let mut diff = tokio::spawn(async move {
         // Large tables go to the cluster, if there is one (`[cluster]`); the URL was checked at load.
-        let cluster = route.url.as_deref().map(|url| cluster::Cluster::new(url, route.partitions)).transpose()?;
+        let cluster = route.cluster()?;
         verifier::diff_routed(&spec, progress, |rows| route.route(cluster.as_ref(), rows)).await
     });
     // Often enough that a cancelled job stops within seconds.

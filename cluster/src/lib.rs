@@ -21,12 +21,10 @@ pub mod udf;
 
 use std::sync::Arc;
 
-pub use passes::Cluster;
+pub use passes::{Cluster, DEFAULT_JOB_TIMEOUT};
 use verifier::{DiffSpec, Progress, Report};
 
-/// Runs the diff `spec` describes on the cluster at `url` (`df://host:port`), with `partitions`
-/// scan tasks a side.
-pub async fn diff(spec: &DiffSpec, url: &str, partitions: usize, progress: Arc<dyn Progress>) -> verifier::Result<Report> {
-    let cluster = Cluster::new(url, partitions)?;
-    verifier::diff_on(spec, progress, &cluster).await
+/// Runs the diff `spec` describes with its reads on `cluster`.
+pub async fn diff(spec: &DiffSpec, cluster: &Cluster, progress: Arc<dyn Progress>) -> verifier::Result<Report> {
+    verifier::diff_on(spec, progress, cluster).await
 }

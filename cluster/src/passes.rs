@@ -12,19 +12,23 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, UInt64Type};
 use async_trait::async_trait;
+use futures::StreamExt;
 use ballista_core::execution_plans::execute_physical_plan;
 use ballista_core::extension::SessionConfigExt;
 use datafusion::common::Column;
 use datafusion::dataframe::DataFrame;
+use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::functions::core::expr_fn::get_field;
 use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::logical_expr::{Expr, Operator, binary_expr, cast, lit, when};
 use datafusion::physical_plan::common::collect;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{JoinType, SessionConfig, SessionContext, coalesce, col};
 use datafusion_proto::protobuf::PhysicalPlanNode;
 use verifier::remote::{BucketSet, RemoteFingerprint, RemotePasses, SideJob, digest_from_limbs};
@@ -42,7 +46,12 @@ pub struct Cluster {
     url: String,
     config: SessionConfig,
     codec: Arc<DqcCodec>,
+    /// Longest wait for a job's first result, or for its next batch.
+    job_timeout: Duration,
 }
+
+/// The default of [`Cluster::with_job_timeout`].
+pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Limb columns and their sums, in order.
 const LIMBS: [&str; 4] = ["l0", "l1", "l2", "l3"];
@@ -70,7 +79,20 @@ impl Cluster {
         // Joins of two aggregated sides are repartitioned, never collected on one task.
         options.optimizer.hash_join_single_partition_threshold = 0;
         options.optimizer.hash_join_single_partition_threshold_rows = 0;
-        Ok(Self { endpoint: format!("http://{address}"), url: url.to_owned(), config, codec })
+        Ok(Self {
+            endpoint: format!("http://{address}"),
+            url: url.to_owned(),
+            config,
+            codec,
+            job_timeout: DEFAULT_JOB_TIMEOUT,
+        })
+    }
+
+    /// Fails a job that gives no result, or no next batch of its result, for `timeout`: Ballista
+    /// 55 can leave a job waiting for ever after losing an executor (seen in
+    /// `tests/processes.rs`), and a diff must end with a report or an error.
+    pub fn with_job_timeout(self, timeout: Duration) -> Self {
+        Self { job_timeout: timeout, ..self }
     }
 
     fn failed(&self, error: impl std::fmt::Display) -> Error {
@@ -83,26 +105,60 @@ impl Cluster {
     }
 
     /// Plans `frame` here and runs it on the cluster.
-    async fn run(&self, what: &str, frame: DataFrame) -> Result<SendableRecordBatchStream> {
+    async fn run(&self, what: &'static str, frame: DataFrame) -> Result<SendableRecordBatchStream> {
         let plan = frame.create_physical_plan().await.map_err(|e| self.failed(format!("planning {what}: {e}")))?;
         tracing::debug!(what, plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(false), "cluster job");
         let session = format!("dqc-{}-{}", std::process::id(), JOBS.fetch_add(1, Ordering::Relaxed));
         let config = self.config.clone().with_ballista_job_name(&format!("dqc {what}"));
-        execute_physical_plan::<PhysicalPlanNode>(
+        let ballista = config.ballista_config();
+        let submitted = execute_physical_plan::<PhysicalPlanNode>(
             self.endpoint.clone(),
-            &config.ballista_config(),
+            &ballista,
             plan,
             self.codec.as_ref(),
             session,
             config,
-        )
-        .await
-        .map_err(|e| self.failed(format!("{what}: {e}")))
+        );
+        let stream = tokio::time::timeout(self.job_timeout, submitted)
+            .await
+            .map_err(|_| self.failed(format!("{what}: no answer for {}", humantime::format_duration(self.job_timeout))))?
+            .map_err(|e| self.failed(format!("{what}: {e}")))?;
+        Ok(self.watched(what, stream))
     }
 
-    async fn collect(&self, what: &str, frame: DataFrame) -> Result<Vec<RecordBatch>> {
+    /// `stream`, failing with a message naming the cluster when it fails or stalls.
+    fn watched(&self, what: &'static str, stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+        let (schema, url, timeout) = (stream.schema(), self.url.clone(), self.job_timeout);
+        let failed = move |reason: String| {
+            DataFusionError::External(Box::new(Error::Cluster { url: url.clone(), reason: format!("{what}: {reason}") }))
+        };
+        let batches = futures::stream::unfold(Some(stream), move |stream| {
+            let failed = failed.clone();
+            async move {
+                let mut stream = stream?;
+                match tokio::time::timeout(timeout, stream.next()).await {
+                    Ok(None) => None,
+                    Ok(Some(Ok(batch))) => Some((Ok(batch), Some(stream))),
+                    Ok(Some(Err(error))) => Some((Err(failed(error.to_string())), None)),
+                    Err(_) => {
+                        let stalled = format!("no result for {} (the job stalled)", humantime::format_duration(timeout));
+                        Some((Err(failed(stalled)), None))
+                    }
+                }
+            }
+        });
+        Box::pin(RecordBatchStreamAdapter::new(schema, batches))
+    }
+
+    async fn collect(&self, what: &'static str, frame: DataFrame) -> Result<Vec<RecordBatch>> {
         let stream = self.run(what, frame).await?;
-        collect(stream).await.map_err(|e| self.failed(format!("{what}: {e}")))
+        collect(stream).await.map_err(|e| match e {
+            DataFusionError::External(inner) => match inner.downcast::<Error>() {
+                Ok(error) => *error,
+                Err(other) => self.failed(format!("{what}: {other}")),
+            },
+            other => self.failed(format!("{what}: {other}")),
+        })
     }
 
     /// A side's rows (after the diff's filter) with the side's columns.

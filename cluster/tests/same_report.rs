@@ -24,6 +24,11 @@ fn cluster() -> &'static str {
     URL.get_or_init(|| RUNTIME.block_on(cluster::standalone::start(2, 2)).expect("in-process cluster"))
 }
 
+/// The cluster at `url`, with three scan tasks a side.
+fn on(url: &str) -> cluster::Cluster {
+    cluster::Cluster::new(url, 3).expect("a cluster URL")
+}
+
 /// The report as JSON, without what may differ between a local and a cluster diff.
 fn comparable(report: &Report) -> Value {
     let mut value = serde_json::to_value(report).expect("report as JSON");
@@ -36,7 +41,7 @@ fn comparable(report: &Report) -> Value {
 fn same_report(spec: &DiffSpec) -> Report {
     let local = RUNTIME.block_on(verifier::diff(spec)).expect("local diff");
     let url = cluster();
-    let remote = RUNTIME.block_on(cluster::diff(spec, url, 3, Arc::new(NoProgress))).expect("cluster diff");
+    let remote = RUNTIME.block_on(cluster::diff(spec, &on(url), Arc::new(NoProgress))).expect("cluster diff");
     assert_eq!(comparable(&remote), comparable(&local), "cluster and local reports differ");
     remote
 }
@@ -71,7 +76,7 @@ fn a_filter_on_partition_columns_and_an_export_are_the_same_on_the_cluster() {
     spec.export = Some(local.clone());
     let local_report = RUNTIME.block_on(verifier::diff(&spec)).expect("local diff");
     spec.export = Some(remote.clone());
-    let report = RUNTIME.block_on(cluster::diff(&spec, cluster(), 3, Arc::new(NoProgress))).expect("cluster diff");
+    let report = RUNTIME.block_on(cluster::diff(&spec, &on(cluster()), Arc::new(NoProgress))).expect("cluster diff");
     assert_eq!(comparable(&report), comparable(&local_report));
     assert_eq!(exported_rows(&remote), exported_rows(&local));
 }

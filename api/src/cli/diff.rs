@@ -68,13 +68,19 @@ pub struct DiffArgs {
     /// Scan tasks per side on the cluster: about the executors' task slots in all.
     #[arg(long, default_value_t = 8, requires = "cluster")]
     pub cluster_partitions: usize,
+    /// Longest wait for a cluster job's result, or its next batch, before the diff fails.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration, requires = "cluster")]
+    pub cluster_timeout: std::time::Duration,
 }
 
 /// Runs one diff, here or on `--cluster`, with a progress bar on a terminal.
 async fn run(args: &DiffArgs, spec: &DiffSpec) -> verifier::Result<verifier::Report> {
     with_progress(|progress| async move {
         match &args.cluster {
-            Some(url) => cluster::diff(spec, url, args.cluster_partitions, progress).await,
+            Some(url) => {
+                let cluster = cluster::Cluster::new(url, args.cluster_partitions)?.with_job_timeout(args.cluster_timeout);
+                cluster::diff(spec, &cluster, progress).await
+            }
             None => verifier::diff_with_progress(spec, progress).await,
         }
     })

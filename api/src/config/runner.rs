@@ -121,6 +121,10 @@ pub struct DiffClusterConfig {
     /// Scan tasks per side: about the executors' task slots in all.
     #[serde(default = "default_cluster_partitions")]
     pub partitions: usize,
+    /// Longest wait for a cluster job's result, or its next batch, before the diff fails (and
+    /// falls back, with `fallback = "local"`).
+    #[serde(default = "default_cluster_timeout", deserialize_with = "duration::deserialize")]
+    pub job_timeout: Duration,
     /// What a diff above `above_rows` does when there is no cluster or it does not run the
     /// diff: `local` (run it in this process) or `fail` (its report says `error`, with why).
     #[serde(default)]
@@ -144,6 +148,7 @@ impl Default for DiffClusterConfig {
             url: None,
             above_rows: default_cluster_rows(),
             partitions: default_cluster_partitions(),
+            job_timeout: default_cluster_timeout(),
             fallback: Fallback::default(),
         }
     }
@@ -155,8 +160,19 @@ fn default_cluster_rows() -> u64 {
 fn default_cluster_partitions() -> usize {
     8
 }
+fn default_cluster_timeout() -> Duration {
+    cluster::DEFAULT_JOB_TIMEOUT
+}
 
 impl DiffClusterConfig {
+    /// The cluster of `url`, if one is configured (checked at load).
+    pub fn cluster(&self) -> verifier::Result<Option<cluster::Cluster>> {
+        self.url
+            .as_deref()
+            .map(|url| Ok(cluster::Cluster::new(url, self.partitions)?.with_job_timeout(self.job_timeout)))
+            .transpose()
+    }
+
     /// Where a diff whose larger side has `rows` rows runs.
     pub fn route<'a>(&self, cluster: Option<&'a cluster::Cluster>, rows: u64) -> verifier::Route<'a> {
         if rows < self.above_rows {
