@@ -385,6 +385,12 @@ fn diff_on_a_cluster_prints_the_local_report() {
     // A port that was free a moment ago: connections to it are refused.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let dead = format!("df://127.0.0.1:{port}");
-    assert_fails_with(&diff_fixtures("spark/baseline", "spark/candidate", &["--cluster", &dead]), &format!("the cluster at {dead}"));
-    assert_fails_with(&diff_fixtures("spark/baseline", "spark/candidate", &["--cluster", "sched:50050"]), "df://HOST:PORT");
+    assert_fails_with(
+        &diff_fixtures("spark/baseline", "spark/candidate", &["--cluster", &dead]),
+        &format!("the cluster at {dead}"),
+    );
+    assert_fails_with(
+        &diff_fixtures("spark/baseline", "spark/candidate", &["--cluster", "sched:50050"]),
+        "df://HOST:PORT",
+    );
 }

@@ -17,7 +17,6 @@ use std::time::Duration;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, UInt64Type};
 use async_trait::async_trait;
-use futures::StreamExt;
 use ballista_core::execution_plans::execute_physical_plan;
 use ballista_core::extension::SessionConfigExt;
 use datafusion::common::Column;
@@ -31,6 +30,7 @@ use datafusion::physical_plan::common::collect;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{JoinType, SessionConfig, SessionContext, coalesce, col};
 use datafusion_proto::protobuf::PhysicalPlanNode;
+use futures::StreamExt;
 use verifier::remote::{BucketSet, RemoteFingerprint, RemotePasses, SideJob, digest_from_limbs};
 use verifier::{DatasetTable, Error, Result, Stores};
 
@@ -121,7 +121,9 @@ impl Cluster {
         );
         let stream = tokio::time::timeout(self.job_timeout, submitted)
             .await
-            .map_err(|_| self.failed(format!("{what}: no answer for {}", humantime::format_duration(self.job_timeout))))?
+            .map_err(|_| {
+                self.failed(format!("{what}: no answer for {}", humantime::format_duration(self.job_timeout)))
+            })?
             .map_err(|e| self.failed(format!("{what}: {e}")))?;
         Ok(self.watched(what, stream))
     }
@@ -130,7 +132,10 @@ impl Cluster {
     fn watched(&self, what: &'static str, stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
         let (schema, url, timeout) = (stream.schema(), self.url.clone(), self.job_timeout);
         let failed = move |reason: String| {
-            DataFusionError::External(Box::new(Error::Cluster { url: url.clone(), reason: format!("{what}: {reason}") }))
+            DataFusionError::External(Box::new(Error::Cluster {
+                url: url.clone(),
+                reason: format!("{what}: {reason}"),
+            }))
         };
         let batches = futures::stream::unfold(Some(stream), move |stream| {
             let failed = failed.clone();
@@ -141,7 +146,8 @@ impl Cluster {
                     Ok(Some(Ok(batch))) => Some((Ok(batch), Some(stream))),
                     Ok(Some(Err(error))) => Some((Err(failed(error.to_string())), None)),
                     Err(_) => {
-                        let stalled = format!("no result for {} (the job stalled)", humantime::format_duration(timeout));
+                        let stalled =
+                            format!("no result for {} (the job stalled)", humantime::format_duration(timeout));
                         Some((Err(failed(stalled)), None))
                     }
                 }
@@ -197,7 +203,9 @@ impl Cluster {
         let names = ["bucket", "n", "s0", "s1", "s2", "s3"];
         self.digested(context, job)?
             .aggregate(vec![col("bucket")], aggregates)
-            .and_then(|frame| frame.select(names.iter().map(|n| col(*n).alias(format!("{prefix}{n}"))).collect::<Vec<_>>()))
+            .and_then(|frame| {
+                frame.select(names.iter().map(|n| col(*n).alias(format!("{prefix}{n}"))).collect::<Vec<_>>())
+            })
             .map_err(|e| self.failed(e))
     }
 
@@ -207,7 +215,8 @@ impl Cluster {
         let b = self.bucket_digests(context, baseline, "b_")?;
         let c = self.bucket_digests(context, candidate, "c_")?;
         let joined = b.join(c, JoinType::Full, &["b_bucket"], &["c_bucket"], None).map_err(|e| self.failed(e))?;
-        let distinct = |name: &str| binary_expr(col(format!("b_{name}")), Operator::IsDistinctFrom, col(format!("c_{name}")));
+        let distinct =
+            |name: &str| binary_expr(col(format!("b_{name}")), Operator::IsDistinctFrom, col(format!("c_{name}")));
         let differing = ["n", "s0", "s1", "s2", "s3"].into_iter().map(distinct).reduce(Expr::or).unwrap_or(lit(false));
         let null_keys = col("b_bucket").is_null().and(col("c_bucket").is_null());
         let group = when(null_keys, lit(-2i64))
@@ -269,10 +278,8 @@ impl RemotePasses for Cluster {
                     -1 => {}
                     -2 => {
                         let limbs = |side: &str| std::array::from_fn(|i| int(batch, &format!("{side}_s{i}"), row));
-                        found.null_keys = [
-                            (rows[0], digest_from_limbs(limbs("b"))),
-                            (rows[1], digest_from_limbs(limbs("c"))),
-                        ];
+                        found.null_keys =
+                            [(rows[0], digest_from_limbs(limbs("b"))), (rows[1], digest_from_limbs(limbs("c")))];
                     }
                     bucket => {
                         let bucket = u32::try_from(bucket).map_err(|_| self.failed("pass 1 returned a bad bucket"))?;

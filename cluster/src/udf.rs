@@ -10,9 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use serde::{Deserialize, Serialize};
 use verifier::remote::{BucketSet, RowHasher, RowHashing, digest_fields};
 
@@ -66,7 +64,12 @@ impl RowUdf {
 
     fn new(definition: Definition) -> Result<Self> {
         let bytes = serde_json::to_vec(&definition).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        Ok(Self { definition, bytes, signature: Signature::variadic_any(Volatility::Immutable), hasher: OnceLock::new() })
+        Ok(Self {
+            definition,
+            bytes,
+            signature: Signature::variadic_any(Volatility::Immutable),
+            hasher: OnceLock::new(),
+        })
     }
 
     /// The function of serialised bytes ([`Self::bytes`]).

@@ -69,7 +69,8 @@ impl Drop for LocalCluster {
 /// The spec of two uploaded datasets, read through the S3 server.
 fn s3_spec(baseline: &str, candidate: &str) -> DiffSpec {
     let mut spec = DiffSpec::new(format!("s3://{BUCKET}/{baseline}"), format!("s3://{BUCKET}/{candidate}"), &["id"]);
-    spec.stores = Stores::default().with(&format!("s3://{BUCKET}"), s3::options(&s3::server().endpoint)).expect("S3 options");
+    spec.stores =
+        Stores::default().with(&format!("s3://{BUCKET}"), s3::options(&s3::server().endpoint)).expect("S3 options");
     spec
 }
 
@@ -95,7 +96,9 @@ fn upload_once() {
                 let ids: Vec<i64> = (file * 50_000..(file + 1) * 50_000).collect();
                 let values: Vec<String> = ids
                     .iter()
-                    .map(|id| if side.ends_with("candidate") && id % 997 == 0 { format!("v{id}x") } else { format!("v{id}") })
+                    .map(|id| {
+                        if side.ends_with("candidate") && id % 997 == 0 { format!("v{id}x") } else { format!("v{id}") }
+                    })
                     .collect();
                 let columns: Vec<(&str, ArrayRef)> =
                     vec![("id", Arc::new(Int64Array::from(ids))), ("v", Arc::new(StringArray::from(values)))];
@@ -132,7 +135,8 @@ fn an_executor_killed_mid_diff_never_gives_a_wrong_report() {
     let (victim, log) = (cluster.pid("executor-1"), cluster.dir.path().join("scheduler.log"));
     let killer = std::thread::spawn(move || {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !std::fs::read_to_string(&log).unwrap_or_default().contains("Job submitted") && Instant::now() < deadline {
+        while !std::fs::read_to_string(&log).unwrap_or_default().contains("Job submitted") && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(20));
         }
         std::thread::sleep(Duration::from_millis(300));

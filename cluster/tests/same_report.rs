@@ -130,8 +130,7 @@ fn semantics_pair(dir: &Path) -> DiffSpec {
     write_parquet(&dir.join("baseline/dt=2024-05-01/part-0.parquet"), &[baseline.slice(0, 4)], Compression::SNAPPY);
     write_parquet(&dir.join("baseline/dt=2024-05-01/part-1.parquet"), &[baseline.slice(4, 6)], Compression::SNAPPY);
     write_parquet(&dir.join("candidate/dt=2024-05-01/part-0.parquet"), &[candidate], Compression::SNAPPY);
-    let mut spec =
-        DiffSpec::new(path_str(&dir.join("baseline")), path_str(&dir.join("candidate")), &["id"]);
+    let mut spec = DiffSpec::new(path_str(&dir.join("baseline")), path_str(&dir.join("candidate")), &["id"]);
     spec.options.tolerance = Tolerance { absolute: Some(1e-9), relative: None };
     spec
 }
@@ -155,7 +154,10 @@ fn null_and_duplicate_keys_maps_decimals_and_tolerances_are_the_same_on_the_clus
 
 /// One generated row: a key with NULLs and duplicates, values with NULLs.
 fn row() -> impl Strategy<Value = (Option<i64>, Option<i64>)> {
-    (prop_oneof![1 => Just(None), 12 => (0i64..60).prop_map(Some)], prop_oneof![1 => Just(None), 3 => (-3i64..3).prop_map(Some)])
+    (
+        prop_oneof![1 => Just(None), 12 => (0i64..60).prop_map(Some)],
+        prop_oneof![1 => Just(None), 3 => (-3i64..3).prop_map(Some)],
+    )
 }
 
 fn write_side(dir: &Path, rows: &[(Option<i64>, Option<i64>)], files: usize, batch_rows: usize, orc: bool) {

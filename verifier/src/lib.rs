@@ -49,7 +49,9 @@ pub use progress::{NoProgress, Pass, Progress};
 pub use report::{BucketSummary, Report, UnknownVerdict, Verdict};
 pub use run::{Route, diff, diff_on, diff_routed, diff_with_progress};
 pub use scan_floor::{ScanSummary, scan};
-pub use source::{Dataset, DatasetScanExec, DatasetTable, PortableScan, StoreKind, Stores, local_file, oss_endpoint, remote_under};
+pub use source::{
+    Dataset, DatasetScanExec, DatasetTable, PortableScan, StoreKind, Stores, local_file, oss_endpoint, remote_under,
+};
 pub use spec::{Confinement, Declared, DeclaredSchema, DiffOptions, DiffSpec, ResourceLimits, Roots, Side, Tolerance};
 
 /// Rows per batch, in the scan and the engine.

@@ -232,7 +232,12 @@ pub trait RemotePasses: Send + Sync + std::fmt::Debug {
 }
 
 impl SideJob {
-    pub(crate) fn new(dataset: &Arc<Dataset>, plan: &ColumnPlan, spec: &crate::DiffSpec, buckets: Buckets) -> Result<Self> {
+    pub(crate) fn new(
+        dataset: &Arc<Dataset>,
+        plan: &ColumnPlan,
+        spec: &crate::DiffSpec,
+        buckets: Buckets,
+    ) -> Result<Self> {
         let side = dataset.side();
         Ok(Self {
             dataset: Arc::clone(dataset),
@@ -284,7 +289,10 @@ pub(crate) fn null_key_samples(
 }
 
 /// Streams that add the rows they pass to `counter`.
-pub(crate) fn counted(streams: Vec<SendableRecordBatchStream>, counter: &Arc<AtomicU64>) -> Vec<SendableRecordBatchStream> {
+pub(crate) fn counted(
+    streams: Vec<SendableRecordBatchStream>,
+    counter: &Arc<AtomicU64>,
+) -> Vec<SendableRecordBatchStream> {
     streams
         .into_iter()
         .map(|stream| {

@@ -78,13 +78,15 @@ pub async fn diff_routed<'a>(
     match route(sides.0.rows().max(sides.1.rows())) {
         Route::Local => diff_opened(spec, &progress, sides, started).await,
         Route::Refused(reason) => Err(Error::InvalidOption(reason)),
-        Route::Remote { passes, fall_back } => match diff_remotely(spec, &progress, passes, sides.clone(), started).await {
-            Err(error @ Error::Cluster { .. }) if fall_back => {
-                tracing::warn!(%error, "the cluster did not run the diff: running it here");
-                diff_opened(spec, &progress, sides, started).await
+        Route::Remote { passes, fall_back } => {
+            match diff_remotely(spec, &progress, passes, sides.clone(), started).await {
+                Err(error @ Error::Cluster { .. }) if fall_back => {
+                    tracing::warn!(%error, "the cluster did not run the diff: running it here");
+                    diff_opened(spec, &progress, sides, started).await
+                }
+                outcome => outcome,
             }
-            outcome => outcome,
-        },
+        }
     }
 }
 
@@ -190,9 +192,7 @@ async fn diff_remotely(
     let jobs = [job(&baseline)?, job(&candidate)?];
 
     progress.start_pass(Pass::Fingerprint, total_rows);
-    let duplicates = async {
-        if plan.multiset { Ok(Vec::new()) } else { passes.duplicate_key_hashes(&jobs[0]).await }
-    };
+    let duplicates = async { if plan.multiset { Ok(Vec::new()) } else { passes.duplicate_key_hashes(&jobs[0]).await } };
     let (found, duplicates) = tokio::try_join!(passes.fingerprint([&jobs[0], &jobs[1]]), duplicates)?;
     progress.add_rows(found.rows[0] + found.rows[1]);
     let (mut differing, mut rows_in) = (vec![false; buckets.count()], vec![0u64; buckets.count()]);
@@ -221,8 +221,7 @@ async fn diff_remotely(
     let read_from_baseline = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (mut baseline_rounds, mut candidate_rounds) = if rounds.count() > 0 {
         let set = remote::bucket_set(&differing);
-        let (b, c) =
-            tokio::try_join!(passes.rows_in_buckets(&jobs[0], &set), passes.rows_in_buckets(&jobs[1], &set))?;
+        let (b, c) = tokio::try_join!(passes.rows_in_buckets(&jobs[0], &set), passes.rows_in_buckets(&jobs[1], &set))?;
         progress.start_pass(Pass::Diff, total_rows);
         tokio::try_join!(
             retain(remote::counted(b, &read_from_baseline), &plan, buckets, Arc::clone(&rounds), progress),
@@ -235,7 +234,8 @@ async fn diff_remotely(
         classify(&plan, &rounds, [&mut baseline_rounds, &mut candidate_rounds], sample_limit, spec.export.as_deref())?;
     // The baseline's rows with a non-NULL key outside the buckets read again matched.
     let keyed_baseline = found.rows[0] - found.null_keys[0].0;
-    classified.summary.matched += keyed_baseline.saturating_sub(read_from_baseline.load(std::sync::atomic::Ordering::Relaxed));
+    classified.summary.matched +=
+        keyed_baseline.saturating_sub(read_from_baseline.load(std::sync::atomic::Ordering::Relaxed));
     let [baseline_samples, candidate_samples] = null_key_samples;
     let totals = |side: usize, null_key_samples| SideTotals {
         rows: found.rows[side],

@@ -12,8 +12,8 @@ mod scan;
 mod storage;
 
 pub use dataset::Dataset;
-pub use location::{local_file, remote_under};
 pub(crate) use format::{schema_from_ipc, schema_to_ipc};
+pub use location::{local_file, remote_under};
 pub use scan::{DatasetScanExec, DatasetTable, PortableScan};
 pub use storage::{StoreKind, Stores, oss_endpoint};
 

@@ -234,6 +234,9 @@ fn package_on(unit: &Value) -> PackageOn {
         Some((name, version)) => (name, version),
         None => (source.rsplit('/').next().unwrap_or(source), tail),
     };
+    // Build metadata (`2.1.2+zstd.1.5.7`) means nothing in a requirement, and Cargo warns about
+    // it in one: versions are kept without it.
+    let version = version.split('+').next().unwrap_or(version);
     PackageOn { name: name.to_owned(), version: version.to_owned(), host: unit["platform"].is_null() }
 }
 
@@ -263,18 +266,16 @@ fn drift_message(drift: &BTreeMap<PackageOn, Drift>) -> String {
 
 fn hack_line(package: &PackageOn, features: &[String], renamed: bool) -> String {
     let features = features.iter().map(|feature| format!("\"{feature}\"")).collect::<Vec<_>>().join(", ");
+    let version = &package.version;
     if renamed {
-        let major: Vec<&str> = package.version.split('.').collect();
+        let major: Vec<&str> = version.split('.').collect();
         let major = if major[0] == "0" { format!("{}_{}", major[0], major[1]) } else { major[0].to_owned() };
-        let (name, version) = (&package.name, &package.version);
+        let name = &package.name;
         format!(
             "{name}-{major} = {{ package = \"{name}\", version = \"{version}\", default-features = false, features = [{features}] }}"
         )
     } else {
-        format!(
-            "{} = {{ version = \"{}\", default-features = false, features = [{features}] }}",
-            package.name, package.version
-        )
+        format!("{} = {{ version = \"{version}\", default-features = false, features = [{features}] }}", package.name)
     }
 }
 

@@ -78,7 +78,8 @@ async fn run(args: &DiffArgs, spec: &DiffSpec) -> verifier::Result<verifier::Rep
     with_progress(|progress| async move {
         match &args.cluster {
             Some(url) => {
-                let cluster = cluster::Cluster::new(url, args.cluster_partitions)?.with_job_timeout(args.cluster_timeout);
+                let cluster =
+                    cluster::Cluster::new(url, args.cluster_partitions)?.with_job_timeout(args.cluster_timeout);
                 cluster::diff(spec, &cluster, progress).await
             }
             None => verifier::diff_with_progress(spec, progress).await,

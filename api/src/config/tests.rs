@@ -180,10 +180,7 @@ fn diffs_above_the_cluster_threshold_go_to_the_cluster_or_fall_back_as_configure
     let config = parse(&text, "test", &BTreeMap::new()).unwrap();
     let cluster = cluster::Cluster::new(config.cluster.url.as_deref().unwrap(), config.cluster.partitions).unwrap();
     assert!(matches!(config.cluster.route(Some(&cluster), 999), verifier::Route::Local));
-    assert!(matches!(
-        config.cluster.route(Some(&cluster), 1000),
-        verifier::Route::Remote { fall_back: false, .. }
-    ));
+    assert!(matches!(config.cluster.route(Some(&cluster), 1000), verifier::Route::Remote { fall_back: false, .. }));
     let refused = config.cluster.route(None, 5000);
     assert!(matches!(&refused, verifier::Route::Refused(reason) if reason.contains("cluster.above_rows (1000)")));
     let local = DiffClusterConfig { fallback: Fallback::Local, ..config.cluster.clone() };

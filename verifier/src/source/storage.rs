@@ -185,11 +185,7 @@ impl Stores {
             } else if lower.starts_with("google_") {
                 &[("gs://", StoreKind::Gcs)]
             } else if lower.starts_with("azure_") {
-                &[
-                    ("az://", StoreKind::Azure),
-                    ("abfs://", StoreKind::Azure),
-                    ("abfss://", StoreKind::Azure),
-                ]
+                &[("az://", StoreKind::Azure), ("abfs://", StoreKind::Azure), ("abfss://", StoreKind::Azure)]
             } else {
                 &[]
             };
