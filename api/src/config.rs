@@ -198,7 +198,7 @@ impl Config {
             return invalid("runner: max_concurrent and max_attempts must be at least 1".into());
         }
         if let Some(url) = &self.cluster.url
-            && let Err(error) = cluster::Cluster::new(url, self.cluster.partitions)
+            && let Err(error) = ::cluster::Cluster::new(url, self.cluster.partitions)
         {
             return invalid(format!("cluster.url: {error}"));
         }

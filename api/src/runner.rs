@@ -90,6 +90,20 @@ fn gone_from_this_host(owner: &str) -> bool {
     host == crate::config::host_name() && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Runs a diff in a task of its own: here, or on the cluster for large tables (`[cluster]`; its
+/// URL was checked at load).
+fn spawn_diff(
+    config: &Config,
+    spec: verifier::DiffSpec,
+    progress: Arc<JobProgress>,
+) -> tokio::task::JoinHandle<verifier::Result<verifier::Report>> {
+    let route = config.cluster.clone();
+    tokio::spawn(async move {
+        let cluster = route.cluster()?;
+        verifier::diff_routed(&spec, progress, |rows| route.route(cluster.as_ref(), rows)).await
+    })
+}
+
 async fn run_tracked(store: &Store, config: &Config, progress: Arc<JobProgress>, job: &ClaimedJob) {
     let settings = &config.runner;
     let instance = settings.instance.as_str();
@@ -122,12 +136,7 @@ async fn run_tracked(store: &Store, config: &Config, progress: Arc<JobProgress>,
     };
     let spec = planned.spec.clone();
     let mut export_path = spec.export.as_ref().map(|path| path.display().to_string());
-    let route = config.cluster.clone();
-    let mut diff = tokio::spawn(async move {
-        // Large tables go to the cluster, if there is one (`[cluster]`); the URL was checked at load.
-        let cluster = route.cluster()?;
-        verifier::diff_routed(&spec, progress, |rows| route.route(cluster.as_ref(), rows)).await
-    });
+    let mut diff = spawn_diff(config, spec, progress);
     // Often enough that a cancelled job stops within seconds.
     let mut heartbeat = tokio::time::interval((settings.lease / 3).min(HEARTBEAT));
     heartbeat.tick().await;

@@ -74,13 +74,13 @@ pub struct DiffArgs {
 }
 
 /// Runs one diff, here or on `--cluster`, with a progress bar on a terminal.
-async fn run(args: &DiffArgs, spec: &DiffSpec) -> verifier::Result<verifier::Report> {
+async fn run_one(args: &DiffArgs, spec: &DiffSpec) -> verifier::Result<verifier::Report> {
     with_progress(|progress| async move {
         match &args.cluster {
             Some(url) => {
                 let cluster =
                     cluster::Cluster::new(url, args.cluster_partitions)?.with_job_timeout(args.cluster_timeout);
-                cluster::diff(spec, &cluster, progress).await
+                ::cluster::diff(spec, &cluster, progress).await
             }
             None => verifier::diff_with_progress(spec, progress).await,
         }
@@ -239,7 +239,7 @@ pub(crate) async fn run(args: &DiffArgs, threads: Option<usize>) -> i32 {
             spec.baseline = baseline.location;
             spec.candidate = candidate.location;
             spec.declared = Declared { baseline: baseline.declared, candidate: candidate.declared };
-            match run(args, &spec).await {
+            match run_one(args, &spec).await {
                 Ok(report) => {
                     let json = serde_json::to_string_pretty(&report).unwrap_or_default();
                     print_outcome(args, &json, || report.to_text(), report.verdict)
@@ -281,7 +281,7 @@ async fn diff_partitions(
             declared: Declared { baseline: baseline.declared, candidate: candidate.declared },
             ..spec.clone()
         };
-        let outcome = match run(args, &spec).await {
+        let outcome = match run_one(args, &spec).await {
             Ok(report) => hive::PartitionOutcome::diffed(name, &report),
             Err(error) => hive::PartitionOutcome::failed(name, Verdict::Error, crate::error::chain(&error)),
         };

@@ -161,20 +161,20 @@ fn default_cluster_partitions() -> usize {
     8
 }
 fn default_cluster_timeout() -> Duration {
-    cluster::DEFAULT_JOB_TIMEOUT
+    ::cluster::DEFAULT_JOB_TIMEOUT
 }
 
 impl DiffClusterConfig {
     /// The cluster of `url`, if one is configured (checked at load).
-    pub fn cluster(&self) -> verifier::Result<Option<cluster::Cluster>> {
+    pub fn cluster(&self) -> verifier::Result<Option<::cluster::Cluster>> {
         self.url
             .as_deref()
-            .map(|url| Ok(cluster::Cluster::new(url, self.partitions)?.with_job_timeout(self.job_timeout)))
+            .map(|url| Ok(::cluster::Cluster::new(url, self.partitions)?.with_job_timeout(self.job_timeout)))
             .transpose()
     }
 
     /// Where a diff whose larger side has `rows` rows runs.
-    pub fn route<'a>(&self, cluster: Option<&'a cluster::Cluster>, rows: u64) -> verifier::Route<'a> {
+    pub fn route<'a>(&self, cluster: Option<&'a ::cluster::Cluster>, rows: u64) -> verifier::Route<'a> {
         if rows < self.above_rows {
             return verifier::Route::Local;
         }

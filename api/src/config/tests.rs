@@ -178,7 +178,7 @@ fn diffs_above_the_cluster_threshold_go_to_the_cluster_or_fall_back_as_configure
     assert!(config.cluster.url.is_none() && config.cluster.fallback == Fallback::Local);
     let text = format!("{CONFIG}\n[cluster]\nurl = \"df://sched:50050\"\nabove_rows = 1000\nfallback = \"fail\"\n");
     let config = parse(&text, "test", &BTreeMap::new()).unwrap();
-    let cluster = cluster::Cluster::new(config.cluster.url.as_deref().unwrap(), config.cluster.partitions).unwrap();
+    let cluster = ::cluster::Cluster::new(config.cluster.url.as_deref().unwrap(), config.cluster.partitions).unwrap();
     assert!(matches!(config.cluster.route(Some(&cluster), 999), verifier::Route::Local));
     assert!(matches!(config.cluster.route(Some(&cluster), 1000), verifier::Route::Remote { fall_back: false, .. }));
     let refused = config.cluster.route(None, 5000);
