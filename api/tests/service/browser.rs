@@ -157,6 +157,21 @@ async fn wait_for(client: &Client, css: &str, limit: Duration) -> fantoccini::el
     client.wait().at_most(limit).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("`{css}`: {e}"))
 }
 
+/// The URL of the diff the form just asked for, once the browser is on its page: the form's page
+/// stays until then, and it has an `h1` too.
+async fn wait_for_diff_page(client: &Client) -> url::Url {
+    let waited = std::time::Instant::now();
+    loop {
+        let url = client.current_url().await.unwrap();
+        if url.path().starts_with("/diffs/") && url.path() != "/diffs/new" {
+            wait_for(client, "main h1", Duration::from_secs(10)).await;
+            return url;
+        }
+        assert!(waited.elapsed() < Duration::from_secs(10), "the form never went on to its diff: {url}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// One pass over the pages at one width.
 async fn pass(client: &Client, url: &str, token: &str, checks: &mut Checks, phone: bool) {
     // Sign in: the form comes back to the overview.
@@ -196,9 +211,7 @@ async fn pass(client: &Client, url: &str, token: &str, checks: &mut Checks, phon
     assert_eq!(table.prop("value").await.unwrap().as_deref(), Some("shop.customers"));
     checks.page(client, "diff-form").await;
     client.find(Locator::Css("form.stack button")).await.unwrap().click().await.unwrap();
-    wait_for(client, "main h1", Duration::from_secs(10)).await;
-    let progress = client.current_url().await.unwrap();
-    assert!(progress.path().starts_with("/diffs/"), "{progress}");
+    let progress = wait_for_diff_page(client).await;
     // dqc.js follows the diff in place, then goes on to its report.
     let waited = std::time::Instant::now();
     while !client.current_url().await.unwrap().path().starts_with("/reports/") {
