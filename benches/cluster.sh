@@ -3,8 +3,9 @@
 # two dqc-executor processes: scripts/cluster-local.sh), in one run, on the reference data set
 # (2M + 2M rows) and, with --large, the 2 x 50M set too (both from `benches/peers.sh`).
 #
-#   benches/cluster.sh [--large] [--runs N] [--slots N]
+#   benches/cluster.sh [--large] [--runs N] [--slots N] [--debug]
 #
+# --debug uses the debug binaries (no release build; the times then mean nothing, the bytes do).
 # For each data set: the best wall time of N runs (default 2) of each, their ratio (the cluster's
 # overhead: on a 2-core machine no speed-up is expected), whether each report's counts match the
 # data set's truth, and the bytes the executors wrote to their work directories (shuffle and
@@ -12,12 +13,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runs=2 slots=1 sets=(2000000)
+runs=2 slots=1 sets=(2000000) profile=release
 while [ $# -gt 0 ]; do
   case "$1" in
     --large) sets+=(50000000); shift ;;
     --runs) runs="$2"; shift 2 ;;
     --slots) slots="$2"; shift 2 ;;
+    --debug) profile=debug; shift ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -26,12 +28,14 @@ peers="${DQC_PEERS_DIR:-$HOME/.cache/dqc-peers}/data"
 for rows in "${sets[@]}"; do
   [ -f "$peers/orders-$rows/truth.json" ] || { echo "no data set at $peers/orders-$rows: run benches/peers.sh --rows $rows --only-dqc first" >&2; exit 2; }
 done
-cargo build --quiet --release --bin dqc -p api
-cargo build --quiet --release -p cluster --bins
-dqc="$CARGO_TARGET_DIR/release/dqc"
+release=()
+[ "$profile" = release ] && release=(--release)
+cargo build --quiet "${release[@]}" --bin dqc -p api
+cargo build --quiet "${release[@]}" -p cluster --bins
+dqc="$CARGO_TARGET_DIR/$profile/dqc"
 out="$(mktemp -d)"
 cluster_dir="$out/cluster"
-exec 3< <(DQC_CLUSTER_BIN="$CARGO_TARGET_DIR/release" scripts/cluster-local.sh --executors 2 --slots "$slots" --dir "$cluster_dir")
+exec 3< <(DQC_CLUSTER_BIN="$CARGO_TARGET_DIR/$profile" scripts/cluster-local.sh --executors 2 --slots "$slots" --dir "$cluster_dir")
 script=$!
 trap 'kill $script 2>/dev/null; rm -rf "$out"' EXIT
 read -r url <&3

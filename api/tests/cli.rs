@@ -382,6 +382,20 @@ fn diff_on_a_cluster_prints_the_local_report() {
     let remote = diff_fixtures("spark/baseline", "spark/candidate", &["--format", "json", "--cluster", &url]);
     assert_eq!(remote.status.code(), Some(1), "{}", stderr(&remote));
     assert_eq!(comparable(&remote), comparable(&local));
+    // `dqc fingerprint --cluster` writes the file written here, but for its time.
+    let dir = tempfile::tempdir().unwrap();
+    let fingerprint = |name: &str, extra: &[&str]| {
+        let output = dir.path().join(name).to_string_lossy().into_owned();
+        let baseline = fixture("spark/baseline");
+        let mut args = vec!["fingerprint", baseline.as_str(), "--key", "id", "--output", output.as_str()];
+        args.extend_from_slice(extra);
+        let ran = dqc(&args);
+        assert_eq!(ran.status.code(), Some(0), "{}", stderr(&ran));
+        let mut file: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+        file["elapsed_ms"] = Value::Null;
+        file
+    };
+    assert_eq!(fingerprint("cluster.json", &["--cluster", &url]), fingerprint("local.json", &[]));
     // A port that was free a moment ago: connections to it are refused.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let dead = format!("df://127.0.0.1:{port}");

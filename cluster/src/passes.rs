@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Int64Type, UInt64Type};
+use arrow::datatypes::{DataType, Int64Type, UInt32Type, UInt64Type};
 use async_trait::async_trait;
 use ballista_core::execution_plans::execute_physical_plan;
 use ballista_core::extension::SessionConfigExt;
@@ -31,8 +31,8 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{JoinType, SessionConfig, SessionContext, coalesce, col};
 use datafusion_proto::protobuf::PhysicalPlanNode;
 use futures::StreamExt;
-use verifier::remote::{BucketSet, RemoteFingerprint, RemotePasses, SideJob, digest_from_limbs};
-use verifier::{DatasetTable, Error, Result, Stores};
+use verifier::remote::{BucketSet, RemoteFingerprint, RemotePasses, SideDigests, SideJob, digest_from_limbs};
+use verifier::{BucketDigest, DatasetTable, Error, Result, Stores};
 
 use crate::codec::DqcCodec;
 use crate::udf::{Definition, RowFunction, RowUdf};
@@ -197,7 +197,7 @@ impl Cluster {
 
     /// One side's digest per bucket (the NULL keys' rows in the NULL bucket), its columns named
     /// with `prefix`: `{prefix}bucket`, `{prefix}n`, `{prefix}s0` to `{prefix}s3`.
-    fn bucket_digests(&self, context: &SessionContext, job: &SideJob, prefix: &str) -> Result<DataFrame> {
+    fn digests_per_bucket(&self, context: &SessionContext, job: &SideJob, prefix: &str) -> Result<DataFrame> {
         let mut aggregates = vec![count(lit(1)).alias("n")];
         aggregates.extend(LIMBS.iter().enumerate().map(|(i, limb)| sum(col(*limb)).alias(format!("s{i}"))));
         let names = ["bucket", "n", "s0", "s1", "s2", "s3"];
@@ -212,8 +212,8 @@ impl Cluster {
     /// Pass 1's plan: per group `g` (a differing bucket; -1 all equal buckets; -2 the NULL
     /// keys) each side's rows, and each side's limb sums of the NULL keys.
     fn pass1(&self, context: &SessionContext, [baseline, candidate]: [&SideJob; 2]) -> Result<DataFrame> {
-        let b = self.bucket_digests(context, baseline, "b_")?;
-        let c = self.bucket_digests(context, candidate, "c_")?;
+        let b = self.digests_per_bucket(context, baseline, "b_")?;
+        let c = self.digests_per_bucket(context, candidate, "c_")?;
         let joined = b.join(c, JoinType::Full, &["b_bucket"], &["c_bucket"], None).map_err(|e| self.failed(e))?;
         let distinct =
             |name: &str| binary_expr(col(format!("b_{name}")), Operator::IsDistinctFrom, col(format!("c_{name}")));
@@ -289,6 +289,28 @@ impl RemotePasses for Cluster {
             }
         }
         found.differing.sort_unstable();
+        Ok(found)
+    }
+
+    async fn bucket_digests(&self, side: &SideJob) -> Result<SideDigests> {
+        let context = self.context();
+        let frame = self.digests_per_bucket(&context, side, "")?;
+        let mut found = SideDigests::default();
+        for batch in &self.collect("fingerprint (digests)", frame).await? {
+            let buckets = batch.column_by_name("bucket").ok_or_else(|| self.failed("the digests have no buckets"))?;
+            let buckets = buckets.as_primitive::<UInt32Type>();
+            for row in 0..batch.num_rows() {
+                let rows = int(batch, "n", row);
+                let sum = digest_from_limbs(std::array::from_fn(|i| int(batch, &format!("s{i}"), row)));
+                found.rows += rows;
+                if buckets.is_null(row) {
+                    found.null_keys = (rows, sum);
+                } else {
+                    found.buckets.push(BucketDigest { bucket: buckets.value(row), rows, sum });
+                }
+            }
+        }
+        found.buckets.sort_unstable_by_key(|digest| digest.bucket);
         Ok(found)
     }
 

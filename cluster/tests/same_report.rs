@@ -12,7 +12,9 @@ use dqc_tests::{batch, orc_fixtures, path_str, write_orc, write_parquet};
 use parquet::basic::Compression;
 use proptest::prelude::*;
 use serde_json::Value;
-use verifier::{DiffSpec, NoProgress, Report, Tolerance, Verdict};
+use verifier::{
+    DiffOptions, DiffSpec, FingerprintSpec, NoProgress, Report, ResourceLimits, Side, Stores, Tolerance, Verdict,
+};
 
 static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().expect("tokio runtime")
@@ -202,4 +204,40 @@ proptest! {
         let spec = DiffSpec::new(path_str(&dir.path().join("b")), path_str(&dir.path().join("c")), &["id"]);
         same_report(&spec);
     }
+}
+
+/// A fingerprint computed on the cluster is, bit for bit, the one computed here (but for its
+/// time), so a file written by either compares with the other's.
+#[test]
+fn a_fingerprint_on_the_cluster_is_the_local_fingerprint() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let semantics = semantics_pair(dir.path());
+    let fixture = |side: &str| path_str(&orc_fixtures().join(side));
+    let files = |uri: String| {
+        let spec = FingerprintSpec {
+            uri,
+            side: Side::Baseline,
+            key: vec!["id".to_owned()],
+            options: DiffOptions::default(),
+            limits: ResourceLimits::default(),
+            buckets: None,
+            stores: Stores::default(),
+        };
+        let mut local = RUNTIME.block_on(verifier::fingerprint_dataset(&spec)).expect("local fingerprint");
+        let mut remote = RUNTIME
+            .block_on(verifier::fingerprint_dataset_on(&spec, Arc::new(NoProgress), &on(cluster())))
+            .expect("cluster fingerprint");
+        local.header.elapsed_ms = 0;
+        remote.header.elapsed_ms = 0;
+        assert_eq!(remote, local, "{}", spec.uri);
+        (local, remote)
+    };
+    // NULL keys and duplicate keys (the semantics pair's baseline) and the Spark fixture.
+    let (with_nulls, _) = files(semantics.baseline.clone());
+    assert!(with_nulls.header.null_key_rows == 2 && !with_nulls.header.duplicate_buckets.is_empty());
+    let (baseline, _) = files(fixture("spark/baseline"));
+    let (_, candidate) = files(fixture("spark/candidate"));
+    let compared =
+        verifier::compare_fingerprints(&baseline, &candidate, ["local", "cluster"]).expect("comparable files");
+    assert_eq!(compared.verdict, Verdict::Inconsistent);
 }

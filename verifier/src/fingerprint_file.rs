@@ -32,6 +32,7 @@ use crate::columns::{ColumnPlan, logical_type};
 use crate::error::{Error, Result};
 use crate::fingerprint::{Buckets, Digest, Settings, fingerprint};
 use crate::progress::{NoProgress, Progress};
+use crate::remote::{RemotePasses, SideJob};
 use crate::report::Verdict;
 use crate::source::{self, Dataset};
 use crate::spec::{DiffOptions, ResourceLimits, Side};
@@ -148,11 +149,39 @@ pub async fn fingerprint_dataset_with_progress(
     spec: &FingerprintSpec,
     progress: Arc<dyn Progress>,
 ) -> Result<FingerprintFile> {
+    fingerprint_where(spec, progress, None).await
+}
+
+/// [`fingerprint_dataset_with_progress`] with the reads run by `passes` (a cluster): the same
+/// file, but for `elapsed_ms`.
+pub async fn fingerprint_dataset_on(
+    spec: &FingerprintSpec,
+    progress: Arc<dyn Progress>,
+    passes: &dyn RemotePasses,
+) -> Result<FingerprintFile> {
+    fingerprint_where(spec, progress, Some(passes)).await
+}
+
+/// What pass 1 found of one dataset, wherever it ran.
+struct Found {
+    rows: u64,
+    null_keys: Digest,
+    /// The non-empty buckets' digests, ascending.
+    buckets: Vec<BucketDigest>,
+    duplicate_buckets: Vec<u32>,
+}
+
+async fn fingerprint_where(
+    spec: &FingerprintSpec,
+    progress: Arc<dyn Progress>,
+    passes: Option<&dyn RemotePasses>,
+) -> Result<FingerprintFile> {
     let started = Instant::now();
     if !spec.options.rename.is_empty() {
         return Err(Error::InvalidOption("a fingerprint hashes one dataset: --rename does not apply".to_owned()));
     }
-    let context = crate::run::session(&spec.limits)?;
+    // `--threads 0` is refused before anything is read.
+    crate::run::threads(&spec.limits)?;
     let dataset = Arc::new(Dataset::open(spec.side, &spec.uri, &spec.stores).await?);
     let schema = dataset.schema();
     let mut plan = ColumnPlan::new(&schema, &schema, &spec.key, &spec.options, [&spec.uri, &spec.uri])?;
@@ -164,20 +193,26 @@ pub async fn fingerprint_dataset_with_progress(
         }
         None => Buckets::for_rows(dataset.rows()),
     };
-    let settings = Settings {
-        sample_limit: 0,
-        find_duplicates: true,
-        key_hash_budget: crate::run::key_hash_budget(&spec.limits),
-        keep: None,
-    };
-    let streams =
-        source::scan(&context, &dataset, &plan.scan_columns(Side::Baseline), spec.options.filter.as_deref()).await?;
     progress.start_pass(crate::Pass::Fingerprint, dataset.rows());
-    let mut fp = fingerprint(streams, &plan, buckets, settings, &progress).await?;
-    let mut duplicate_buckets: Vec<u32> =
-        fp.duplicate_buckets(buckets, crate::run::threads(&spec.limits)?)?.into_iter().map(|b| b as u32).collect();
-    duplicate_buckets.sort_unstable();
-    duplicate_buckets.dedup();
+    let mut found = match passes {
+        None => fingerprint_here(spec, &dataset, &plan, buckets, &progress).await?,
+        Some(passes) => {
+            let job = SideJob::for_fingerprint(&dataset, &plan, spec, buckets)?;
+            let (digests, duplicates) = tokio::try_join!(passes.bucket_digests(&job), async {
+                if plan.multiset { Ok(Vec::new()) } else { passes.duplicate_key_hashes(&job).await }
+            })?;
+            progress.add_rows(digests.rows);
+            Found {
+                rows: digests.rows,
+                null_keys: Digest { rows: digests.null_keys.0, sum: digests.null_keys.1 },
+                buckets: digests.buckets,
+                duplicate_buckets: duplicates.into_iter().map(|hash| buckets.of(hash) as u32).collect(),
+            }
+        }
+    };
+    found.duplicate_buckets.sort_unstable();
+    found.duplicate_buckets.dedup();
+    let Found { rows, null_keys, buckets: digests, duplicate_buckets } = found;
     let columns = plan
         .keys
         .iter()
@@ -195,19 +230,42 @@ pub async fn fingerprint_dataset_with_progress(
         uri: spec.uri.clone(),
         key: plan.keys.iter().filter(|_| !plan.multiset).map(|k| k.baseline_name.clone()).collect(),
         columns,
-        rows: fp.rows,
-        null_key_rows: fp.null_keys.rows,
-        null_key_sum: format!("{:032x}", fp.null_keys.sum),
+        rows,
+        null_key_rows: null_keys.rows,
+        null_key_sum: format!("{:032x}", null_keys.sum),
         bucket_count: buckets.count(),
         duplicate_buckets,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
-    let buckets = (0u32..)
+    Ok(FingerprintFile { header, buckets: digests })
+}
+
+/// Pass 1 of one dataset in this process.
+async fn fingerprint_here(
+    spec: &FingerprintSpec,
+    dataset: &Arc<Dataset>,
+    plan: &ColumnPlan,
+    buckets: Buckets,
+    progress: &Arc<dyn Progress>,
+) -> Result<Found> {
+    let context = crate::run::session(&spec.limits)?;
+    let settings = Settings {
+        sample_limit: 0,
+        find_duplicates: true,
+        key_hash_budget: crate::run::key_hash_budget(&spec.limits),
+        keep: None,
+    };
+    let streams =
+        source::scan(&context, dataset, &plan.scan_columns(Side::Baseline), spec.options.filter.as_deref()).await?;
+    let mut fp = fingerprint(streams, plan, buckets, settings, progress).await?;
+    let duplicate_buckets =
+        fp.duplicate_buckets(buckets, crate::run::threads(&spec.limits)?)?.into_iter().map(|b| b as u32).collect();
+    let digests = (0u32..)
         .zip(&fp.buckets)
         .filter(|(_, digest)| digest.rows > 0)
         .map(|(bucket, digest)| BucketDigest { bucket, rows: digest.rows, sum: digest.sum })
         .collect();
-    Ok(FingerprintFile { header, buckets })
+    Ok(Found { rows: fp.rows, null_keys: fp.null_keys, buckets: digests, duplicate_buckets })
 }
 
 impl FingerprintFile {

@@ -43,7 +43,8 @@ pub mod spec;
 pub use error::{Error, Fault, Result};
 pub use fingerprint_file::{
     BucketDigest, DifferingBucket, FingerprintColumn, FingerprintComparison, FingerprintFile, FingerprintHeader,
-    FingerprintSide, FingerprintSpec, compare_fingerprints, fingerprint_dataset, fingerprint_dataset_with_progress,
+    FingerprintSide, FingerprintSpec, compare_fingerprints, fingerprint_dataset, fingerprint_dataset_on,
+    fingerprint_dataset_with_progress,
 };
 pub use progress::{NoProgress, Pass, Progress};
 pub use report::{BucketSummary, Report, UnknownVerdict, Verdict};

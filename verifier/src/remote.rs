@@ -44,6 +44,9 @@ pub struct RowHashing {
     options: DiffOptions,
     locations: [String; 2],
     buckets: usize,
+    /// Value columns in the order of their lowercased names (a fingerprint file's order).
+    #[serde(default)]
+    sorted_values: bool,
 }
 
 impl RowHashing {
@@ -57,7 +60,10 @@ impl RowHashing {
         let [baseline, candidate] = [&self.schemas[0], &self.schemas[1]].map(|s| crate::source::schema_from_ipc(s));
         let (baseline, candidate) = (baseline?, candidate?);
         let locations = [self.locations[0].as_str(), self.locations[1].as_str()];
-        let plan = ColumnPlan::new(&baseline, &candidate, &self.key, &self.options, locations)?;
+        let mut plan = ColumnPlan::new(&baseline, &candidate, &self.key, &self.options, locations)?;
+        if self.sorted_values {
+            plan.values.sort_by_key(|pair| pair.baseline_name.to_lowercase());
+        }
         if !self.buckets.is_power_of_two() {
             return Err(Error::Internal(format!("{} buckets is not a power of two", self.buckets)));
         }
@@ -203,6 +209,17 @@ pub struct SideJob {
     pub hashing: RowHashing,
 }
 
+/// One dataset's digest per non-empty bucket (a fingerprint file's buckets).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SideDigests {
+    /// Rows read.
+    pub rows: u64,
+    /// Rows whose key holds a NULL: count and wrapping sum of row hashes.
+    pub null_keys: (u64, u128),
+    /// The non-empty buckets' digests, ascending.
+    pub buckets: Vec<crate::BucketDigest>,
+}
+
 /// What pass 1 found, both sides.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RemoteFingerprint {
@@ -219,6 +236,9 @@ pub struct RemoteFingerprint {
 pub trait RemotePasses: Send + Sync + std::fmt::Debug {
     /// Pass 1 of both sides.
     async fn fingerprint(&self, sides: [&SideJob; 2]) -> Result<RemoteFingerprint>;
+
+    /// Pass 1 of one dataset, every non-empty bucket's digest (for a fingerprint file).
+    async fn bucket_digests(&self, side: &SideJob) -> Result<SideDigests>;
 
     /// The key hashes found on more than one row of a side.
     async fn duplicate_key_hashes(&self, side: &SideJob) -> Result<Vec<u64>>;
@@ -250,6 +270,32 @@ impl SideJob {
                 options: spec.options.clone(),
                 locations: [spec.baseline.clone(), spec.candidate.clone()],
                 buckets: buckets.count(),
+                sorted_values: false,
+            },
+        })
+    }
+
+    /// The job of a fingerprint: one dataset hashed as a fingerprint file hashes it (`plan` has
+    /// its value columns sorted by name).
+    pub(crate) fn for_fingerprint(
+        dataset: &Arc<Dataset>,
+        plan: &ColumnPlan,
+        spec: &crate::FingerprintSpec,
+        buckets: Buckets,
+    ) -> Result<Self> {
+        let schema = crate::source::schema_to_ipc(&dataset.schema())?;
+        Ok(Self {
+            dataset: Arc::clone(dataset),
+            columns: plan.scan_columns(dataset.side()),
+            filter: spec.options.filter.clone(),
+            hashing: RowHashing {
+                side: dataset.side(),
+                schemas: [schema.clone(), schema],
+                key: spec.key.clone(),
+                options: spec.options.clone(),
+                locations: [spec.uri.clone(), spec.uri.clone()],
+                buckets: buckets.count(),
+                sorted_values: true,
             },
         })
     }

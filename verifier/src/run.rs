@@ -153,14 +153,7 @@ async fn diff_opened(
     tracing::debug!(elapsed = ?started.elapsed(), "classified");
     let sides = [(&baseline, SideTotals::of(&baseline_fp)), (&candidate, SideTotals::of(&candidate_fp))];
     let mut report = assemble(&plan, sides, classified);
-    report.buckets = BucketSummary {
-        count: buckets.count(),
-        differing: differing.iter().filter(|d| **d).count(),
-        rounds: rounds.count(),
-        footers_differ: differ,
-        read_again,
-        differing_buckets: (0u32..).zip(&differing).filter(|(_, d)| **d).map(|(b, _)| b).collect(),
-    };
+    report.buckets = bucket_summary(&differing, &rounds, differ, read_again);
     report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(report)
 }
@@ -222,7 +215,9 @@ async fn diff_remotely(
     let (mut baseline_rounds, mut candidate_rounds) = if rounds.count() > 0 {
         let set = remote::bucket_set(&differing);
         let (b, c) = tokio::try_join!(passes.rows_in_buckets(&jobs[0], &set), passes.rows_in_buckets(&jobs[1], &set))?;
-        progress.start_pass(Pass::Diff, total_rows);
+        // Only the differing buckets' rows come back (those of buckets read for a possible
+        // duplicate key alone are not counted by pass 1).
+        progress.start_pass(Pass::Diff, rows_in.iter().sum());
         tokio::try_join!(
             retain(remote::counted(b, &read_from_baseline), &plan, buckets, Arc::clone(&rounds), progress),
             retain(c, &plan, buckets, Arc::clone(&rounds), progress)
@@ -233,7 +228,7 @@ async fn diff_remotely(
     let mut classified =
         classify(&plan, &rounds, [&mut baseline_rounds, &mut candidate_rounds], sample_limit, spec.export.as_deref())?;
     // The baseline's rows with a non-NULL key outside the buckets read again matched.
-    let keyed_baseline = found.rows[0] - found.null_keys[0].0;
+    let keyed_baseline = found.rows[0].saturating_sub(found.null_keys[0].0);
     classified.summary.matched +=
         keyed_baseline.saturating_sub(read_from_baseline.load(std::sync::atomic::Ordering::Relaxed));
     let [baseline_samples, candidate_samples] = null_key_samples;
@@ -244,14 +239,7 @@ async fn diff_remotely(
     };
     let sides = [(&baseline, totals(0, baseline_samples)), (&candidate, totals(1, candidate_samples))];
     let mut report = assemble(&plan, sides, classified);
-    report.buckets = BucketSummary {
-        count: buckets.count(),
-        differing: differing.iter().filter(|d| **d).count(),
-        rounds: rounds.count(),
-        footers_differ: differ,
-        read_again: rounds.count() > 0,
-        differing_buckets: (0u32..).zip(&differing).filter(|(_, d)| **d).map(|(b, _)| b).collect(),
-    };
+    report.buckets = bucket_summary(&differing, &rounds, differ, rounds.count() > 0);
     report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(report)
 }
@@ -359,6 +347,18 @@ fn keep_budget(limits: &ResourceLimits) -> u64 {
 pub(crate) fn key_hash_budget(limits: &ResourceLimits) -> usize {
     const DEFAULT: usize = 4 << 20;
     limits.memory_limit.map_or(DEFAULT, |bytes| (bytes / 64 / 8).clamp(1024, DEFAULT))
+}
+
+/// The report's account of the buckets: `differing` has one flag per bucket.
+fn bucket_summary(differing: &[bool], rounds: &Rounds, footers_differ: bool, read_again: bool) -> BucketSummary {
+    BucketSummary {
+        count: differing.len(),
+        differing: differing.iter().filter(|d| **d).count(),
+        rounds: rounds.count(),
+        footers_differ,
+        read_again,
+        differing_buckets: (0u32..).zip(differing).filter(|(_, d)| **d).map(|(b, _)| b).collect(),
+    }
 }
 
 /// What the report takes from one side's fingerprint pass.

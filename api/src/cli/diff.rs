@@ -61,27 +61,44 @@ pub struct DiffArgs {
     /// Samples kept per kind of finding.
     #[arg(long, default_value_t = 20)]
     pub sample: usize,
-    /// Run the diff's reads on a Ballista cluster of `dqc-scheduler` and `dqc-executor`
-    /// processes: its scheduler's URL, df://HOST:PORT. The report is the same as a local diff's.
+    /// Where the reads run.
+    #[command(flatten)]
+    pub on: ClusterArgs,
+}
+
+/// Where the reads run: here, or on a Ballista cluster (shared by `dqc diff` and `dqc fingerprint`).
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Run the reads on a Ballista cluster of `dqc-scheduler` and `dqc-executor` processes: its
+    /// scheduler's URL, df://HOST:PORT. The report (or fingerprint) is the same as here.
     #[arg(long)]
     pub cluster: Option<String>,
     /// Scan tasks per side on the cluster: about the executors' task slots in all.
     #[arg(long, default_value_t = 8, requires = "cluster")]
     pub cluster_partitions: usize,
-    /// Longest wait for a cluster job's result, or its next batch, before the diff fails.
+    /// Longest wait for a cluster job's result, or its next batch, before the command fails.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration, requires = "cluster")]
     pub cluster_timeout: std::time::Duration,
 }
 
+impl ClusterArgs {
+    /// The cluster `--cluster` names, if any.
+    pub(crate) fn cluster(&self) -> verifier::Result<Option<::cluster::Cluster>> {
+        self.cluster
+            .as_deref()
+            .map(
+                |url| Ok(::cluster::Cluster::new(url, self.cluster_partitions)?.with_job_timeout(self.cluster_timeout)),
+            )
+            .transpose()
+    }
+}
+
 /// Runs one diff, here or on `--cluster`, with a progress bar on a terminal.
 async fn run_one(args: &DiffArgs, spec: &DiffSpec) -> verifier::Result<verifier::Report> {
+    let cluster = args.on.cluster()?;
     with_progress(|progress| async move {
-        match &args.cluster {
-            Some(url) => {
-                let cluster =
-                    cluster::Cluster::new(url, args.cluster_partitions)?.with_job_timeout(args.cluster_timeout);
-                ::cluster::diff(spec, &cluster, progress).await
-            }
+        match &cluster {
+            Some(cluster) => ::cluster::diff(spec, cluster, progress).await,
             None => verifier::diff_with_progress(spec, progress).await,
         }
     })

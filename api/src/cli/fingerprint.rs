@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 use verifier::{FingerprintSpec, Side};
 
-use super::diff::{CompareArgs, key_columns};
+use super::diff::{ClusterArgs, CompareArgs, key_columns};
 use super::progress::with_progress;
 
 /// Arguments of `dqc fingerprint`.
@@ -32,6 +32,9 @@ pub struct FingerprintArgs {
     /// What is hashed and how: must be the same for both sides' fingerprints.
     #[command(flatten)]
     pub compare: CompareArgs,
+    /// Where the reads run.
+    #[command(flatten)]
+    pub on: ClusterArgs,
 }
 
 /// `--side`.
@@ -79,7 +82,14 @@ pub(crate) async fn run(args: &FingerprintArgs, threads: Option<usize>) -> i32 {
         buckets: args.buckets,
         stores: super::diff::environment(),
     };
-    let outcome = with_progress(|progress| verifier::fingerprint_dataset_with_progress(&spec, progress)).await;
+    let outcome = match args.on.cluster() {
+        Ok(Some(cluster)) => {
+            with_progress(|progress| async move { verifier::fingerprint_dataset_on(&spec, progress, &cluster).await })
+                .await
+        }
+        Ok(None) => with_progress(|progress| verifier::fingerprint_dataset_with_progress(&spec, progress)).await,
+        Err(error) => Err(error),
+    };
     match outcome.and_then(|file| file.write(&args.output).map(|()| file)) {
         Ok(file) => {
             let header = &file.header;
