@@ -55,6 +55,11 @@ impl RowHashing {
         self.side
     }
 
+    /// The number of buckets (a power of two).
+    pub fn bucket_count(&self) -> usize {
+        self.buckets
+    }
+
     /// The hasher, its column plan made again from the inputs.
     pub fn hasher(&self) -> Result<RowHasher> {
         let [baseline, candidate] = [&self.schemas[0], &self.schemas[1]].map(|s| crate::source::schema_from_ipc(s));
