@@ -279,6 +279,10 @@ fn int(batch: &RecordBatch, name: &str, row: usize) -> u64 {
 
 #[async_trait]
 impl RemotePasses for Cluster {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
     async fn fingerprint(&self, sides: [&SideJob; 2]) -> Result<RemoteFingerprint> {
         let context = self.context();
         let batches = self.collect("pass 1 (digests)", self.pass1(&context, sides)?).await?;

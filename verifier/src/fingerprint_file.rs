@@ -204,7 +204,7 @@ async fn fingerprint_where(
             progress.add_rows(digests.rows);
             if spec.options.filter.is_none() && digests.rows != dataset.rows() {
                 return Err(Error::Cluster {
-                    url: "the cluster".to_owned(),
+                    url: passes.url().to_owned(),
                     reason: format!(
                         "it counted {} rows where the footers hold {}: its fingerprint is not used",
                         digests.rows,

@@ -50,6 +50,20 @@ pub struct RowHashing {
 }
 
 impl RowHashing {
+    /// The hashing of `side`'s rows by `key` and `options` into `buckets`, before its schemas and
+    /// locations are set.
+    fn of(side: Side, key: &[String], options: &DiffOptions, buckets: Buckets) -> Self {
+        Self {
+            side,
+            schemas: [Vec::new(), Vec::new()],
+            key: key.to_vec(),
+            options: options.clone(),
+            locations: [String::new(), String::new()],
+            buckets: buckets.count(),
+            sorted_values: false,
+        }
+    }
+
     /// Which side's rows it hashes.
     pub fn side(&self) -> Side {
         self.side
@@ -239,6 +253,9 @@ pub struct RemoteFingerprint {
 /// Where the reads of a remote diff run.
 #[async_trait]
 pub trait RemotePasses: Send + Sync + std::fmt::Debug {
+    /// Where the reads run, for messages (`df://host:port`).
+    fn url(&self) -> &str;
+
     /// Pass 1 of both sides.
     async fn fingerprint(&self, sides: [&SideJob; 2]) -> Result<RemoteFingerprint>;
 
@@ -269,13 +286,10 @@ impl SideJob {
             columns: plan.scan_columns(side),
             filter: spec.options.filter.clone(),
             hashing: RowHashing {
-                side,
                 schemas: [Vec::new(), Vec::new()],
-                key: spec.key.clone(),
-                options: spec.options.clone(),
                 locations: [spec.baseline.clone(), spec.candidate.clone()],
-                buckets: buckets.count(),
                 sorted_values: false,
+                ..RowHashing::of(side, &spec.key, &spec.options, buckets)
             },
         })
     }
@@ -294,13 +308,10 @@ impl SideJob {
             columns: plan.scan_columns(dataset.side()),
             filter: spec.options.filter.clone(),
             hashing: RowHashing {
-                side: dataset.side(),
                 schemas: [schema.clone(), schema],
-                key: spec.key.clone(),
-                options: spec.options.clone(),
                 locations: [spec.uri.clone(), spec.uri.clone()],
-                buckets: buckets.count(),
                 sorted_values: true,
+                ..RowHashing::of(dataset.side(), &spec.key, &spec.options, buckets)
             },
         })
     }
