@@ -1,5 +1,6 @@
 //! The physical codec of dqc's plans, for the client, the scheduler and the executors alike:
-//! dqc's dataset scan and row functions, and Ballista's own nodes through Ballista's codec.
+//! dqc's dataset scan, pass 2's classification and row functions, and Ballista's own nodes
+//! through Ballista's codec.
 //!
 //! dqc's scan reaches the scheduler as a [`DatasetScanExec`] and is decoded as a file scan of its
 //! partitions ([`scan`]), which the scheduler can cut into tasks.
@@ -16,8 +17,10 @@ use datafusion::logical_expr::ScalarUDF;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use serde::{Deserialize, Serialize};
+use verifier::remote::Classification;
 use verifier::{DatasetScanExec, PortableScan, Stores};
 
+use crate::classify::ClassifyExec;
 use crate::scan;
 use crate::udf::RowUdf;
 
@@ -30,6 +33,8 @@ enum Node {
     Scan(PortableScan),
     /// Some partitions of a dataset scan (from the scheduler, for one task).
     Partitions(PortableScan, Vec<usize>),
+    /// Pass 2's classification of its two inputs, partition by partition.
+    Classify(Classification),
 }
 
 /// dqc's physical codec over Ballista's. `stores` are the object stores (and credentials) this
@@ -69,6 +74,13 @@ impl PhysicalExtensionCodec for DqcCodec {
         let (portable, partitions) = match node {
             Node::Scan(portable) => (portable, None),
             Node::Partitions(portable, partitions) => (portable, Some(partitions)),
+            Node::Classify(classification) => {
+                let [baseline, candidate] = inputs else {
+                    return Err(DataFusionError::Internal(format!("a ClassifyExec with {} inputs", inputs.len())));
+                };
+                let exec = ClassifyExec::try_new(classification, Arc::clone(baseline), Arc::clone(candidate))?;
+                return Ok(Arc::new(exec));
+            }
         };
         let scan = DatasetScanExec::from_portable(portable.clone(), &self.stores).map_err(external)?;
         scan::sliceable(scan, portable, partitions.as_deref())
@@ -84,6 +96,8 @@ impl PhysicalExtensionCodec for DqcCodec {
             Node::Scan(scan.portable().map_err(external)?)
         } else if let Some((source, partitions)) = scan::partitions_of(&node) {
             Node::Partitions(source.parts().1.as_ref().clone(), partitions)
+        } else if let Some(classify) = node.downcast_ref::<ClassifyExec>() {
+            Node::Classify(classify.classification().clone())
         } else {
             return self.inner.try_encode(node, buf, proto_converter);
         };

@@ -9,15 +9,18 @@
 //! keeps only the differing buckets, one row for all equal buckets and one for the NULL keys.
 //! The baseline's duplicate key hashes are a second job (`GROUP BY key_hash HAVING count > 1`:
 //! its shuffle is a key hash per row, which partial aggregation cannot shrink for unique keys).
+//!
+//! Pass 2 is one job: each side's rows in the differing buckets (`dqc_in_buckets`), with their
+//! bucket, are hash-repartitioned by bucket into [`ClassifyExec`], whose tasks classify one
+//! partition of buckets each; only counters, samples and export rows come back.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, UInt32Type, UInt64Type};
 use async_trait::async_trait;
-use ballista_core::execution_plans::execute_physical_plan;
 use ballista_core::extension::SessionConfigExt;
 use datafusion::common::Column;
 use datafusion::dataframe::DataFrame;
@@ -26,14 +29,19 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::functions::core::expr_fn::get_field;
 use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::logical_expr::{Expr, Operator, binary_expr, cast, lit, when};
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_plan::common::collect;
+use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{ExecutionPlan, Partitioning};
 use datafusion::prelude::{JoinType, SessionConfig, SessionContext, coalesce, col};
-use datafusion_proto::protobuf::PhysicalPlanNode;
 use futures::StreamExt;
-use verifier::remote::{BucketSet, RemoteFingerprint, RemotePasses, SideDigests, SideJob, digest_from_limbs};
+use verifier::remote::{
+    BucketSet, Classification, RemoteFingerprint, RemotePasses, Share, SideDigests, SideJob, digest_from_limbs,
+};
 use verifier::{BucketDigest, DatasetTable, Error, Result, Stores};
 
+use crate::classify::{BUCKET_COLUMN, ClassifyExec};
 use crate::codec::DqcCodec;
 use crate::udf::{Definition, RowFunction, RowUdf};
 
@@ -48,6 +56,10 @@ pub struct Cluster {
     codec: Arc<DqcCodec>,
     /// Longest wait for a job's first result, or for its next batch.
     job_timeout: Duration,
+    /// The ids of the jobs submitted, oldest first.
+    submitted: Mutex<Vec<String>>,
+    /// The ids of the jobs submitted that have not ended.
+    running: crate::submit::Running,
 }
 
 /// The default of [`Cluster::with_job_timeout`].
@@ -74,10 +86,13 @@ impl Cluster {
             .with_target_partitions(partitions.max(1))
             .with_batch_size(8192)
             // No broadcast joins: Ballista would run pass 1's FULL join as a broadcast of its
-            // smaller side, and every task emits that side's unmatched rows (a table of one
-            // NULL-key row counted 14 times; found by the generated datasets' test).
+            // smaller side, and every task emits that side's unmatched rows.
             .with_ballista_broadcast_join_threshold_bytes(0)
-            .with_ballista_broadcast_join_threshold_rows(0);
+            .with_ballista_broadcast_join_threshold_rows(0)
+            // dqc's plans run as planned here: the adaptive planner (on by default in Ballista
+            // 55) re-plans stages from runtime statistics, which dqc's jobs do not need, and
+            // pass 2's two inputs must keep the same partitions of buckets.
+            .with_ballista_adaptive_query_planner(false);
         let options = config.options_mut();
         // Dynamic filters are not serialised: plans go to the cluster without them.
         options.optimizer.enable_dynamic_filter_pushdown = false;
@@ -90,6 +105,8 @@ impl Cluster {
             config,
             codec,
             job_timeout: DEFAULT_JOB_TIMEOUT,
+            submitted: Mutex::new(Vec::new()),
+            running: crate::submit::Running::default(),
         })
     }
 
@@ -98,6 +115,35 @@ impl Cluster {
     /// `tests/processes.rs`), and a diff must end with a report or an error.
     pub fn with_job_timeout(self, timeout: Duration) -> Self {
         Self { job_timeout: timeout, ..self }
+    }
+
+    /// The ids of the jobs this cluster client submitted, oldest first (for logs and tests).
+    pub fn submitted_jobs(&self) -> Vec<String> {
+        self.submitted.lock().map(|jobs| jobs.clone()).unwrap_or_default()
+    }
+
+    /// Cancels the jobs submitted that have not ended, on the cluster, and waits for the
+    /// scheduler's answers (a job dropped unfinished is cancelled too, without waiting).
+    pub async fn cancel_running(&self) -> Result<()> {
+        crate::submit::cancel(&self.endpoint, &self.config.ballista_config(), &self.running)
+            .await
+            .map_err(|e| self.failed(e))
+    }
+
+    /// `work` (this cluster's diff or fingerprint), or on Ctrl-C its jobs cancelled on the
+    /// cluster and an error.
+    pub async fn interruptible<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::select! {
+            outcome = work => outcome,
+            _ = tokio::signal::ctrl_c() => {
+                let cancelled = self.cancel_running().await;
+                let reason = match cancelled {
+                    Ok(()) => "interrupted: its jobs on the cluster were cancelled".to_owned(),
+                    Err(error) => format!("interrupted, and its jobs on the cluster could not be cancelled: {error}"),
+                };
+                Err(self.failed(reason))
+            }
+        }
     }
 
     fn failed(&self, error: impl std::fmt::Display) -> Error {
@@ -109,22 +155,21 @@ impl Cluster {
         SessionContext::new_with_config(self.config.clone())
     }
 
-    /// Plans `frame` here and runs it on the cluster.
-    async fn run(&self, what: &'static str, frame: DataFrame) -> Result<SendableRecordBatchStream> {
-        let plan = frame.create_physical_plan().await.map_err(|e| self.failed(format!("planning {what}: {e}")))?;
+    /// Runs the physical plan `plan` on the cluster.
+    async fn run_plan(&self, what: &'static str, plan: Arc<dyn ExecutionPlan>) -> Result<SendableRecordBatchStream> {
         tracing::debug!(what, plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(false), "cluster job");
         let session = format!("dqc-{}-{}", std::process::id(), JOBS.fetch_add(1, Ordering::Relaxed));
         let config = self.config.clone().with_ballista_job_name(&format!("dqc {what}"));
-        let ballista = config.ballista_config();
-        let submitted = execute_physical_plan::<PhysicalPlanNode>(
-            self.endpoint.clone(),
-            &ballista,
-            plan,
-            self.codec.as_ref(),
-            session,
-            config,
-        );
-        let stream = tokio::time::timeout(self.job_timeout, submitted)
+        let schema = plan.schema();
+        let job =
+            crate::submit::Job::submit(&self.endpoint, &config, plan, self.codec.as_ref(), session, &self.running)
+                .await
+                .map_err(|e| self.failed(format!("{what}: {e}")))?;
+        if let Ok(mut jobs) = self.submitted.lock() {
+            jobs.push(job.id().to_owned());
+        }
+        // Dropped unfinished (the timeout, or the diff cancelled), the job is cancelled.
+        let stream = tokio::time::timeout(self.job_timeout, job.result(schema))
             .await
             .map_err(|_| {
                 self.failed(format!("{what}: no answer for {}", humantime::format_duration(self.job_timeout)))
@@ -162,7 +207,12 @@ impl Cluster {
     }
 
     async fn collect(&self, what: &'static str, frame: DataFrame) -> Result<Vec<RecordBatch>> {
-        let stream = self.run(what, frame).await?;
+        let plan = frame.create_physical_plan().await.map_err(|e| self.failed(format!("planning {what}: {e}")))?;
+        self.collect_plan(what, plan).await
+    }
+
+    async fn collect_plan(&self, what: &'static str, plan: Arc<dyn ExecutionPlan>) -> Result<Vec<RecordBatch>> {
+        let stream = self.run_plan(what, plan).await?;
         collect(stream).await.map_err(|e| match e {
             DataFusionError::External(inner) => match inner.downcast::<Error>() {
                 Ok(error) => *error,
@@ -206,8 +256,7 @@ impl Cluster {
         let mut aggregates = vec![count(lit(1)).alias("n")];
         aggregates.extend(LIMBS.iter().enumerate().map(|(i, limb)| sum(col(*limb)).alias(format!("s{i}"))));
         let names = ["bucket", "n", "s0", "s1", "s2", "s3"];
-        // The NULL keys' rows go to a bucket past the last (no join key is NULL: Ballista ran
-        // pass 1's FULL join of a NULL-key-only table with that row counted 14 or 15 times).
+        // The NULL keys' rows go to a bucket past the last: no join key is NULL.
         let beyond = null_keys_bucket(job);
         let bucket = coalesce(vec![col("bucket"), lit(beyond)]).alias("bucket");
         self.digested(context, job)?
@@ -363,10 +412,42 @@ impl RemotePasses for Cluster {
         self.collect("NULL-key samples", frame).await
     }
 
-    async fn rows_in_buckets(&self, side: &SideJob, buckets: &BucketSet) -> Result<Vec<SendableRecordBatchStream>> {
+    async fn classify(
+        &self,
+        [baseline, candidate]: [&SideJob; 2],
+        buckets: &BucketSet,
+        classification: &Classification,
+    ) -> Result<Vec<Share>> {
         let context = self.context();
+        let partitions = self.config.target_partitions();
+        let (b, c) = tokio::try_join!(
+            self.rows_by_bucket(&context, baseline, buckets, partitions),
+            self.rows_by_bucket(&context, candidate, buckets, partitions)
+        )?;
+        let plan = ClassifyExec::try_new(classification.clone(), b, c).map_err(|e| self.failed(e))?;
+        let batches = self.collect_plan("pass 2 (classifying the differing buckets)", Arc::new(plan)).await?;
+        crate::classify::shares(&batches)
+    }
+}
+
+impl Cluster {
+    /// A side's rows in `buckets` with their bucket last, hash-partitioned by bucket.
+    async fn rows_by_bucket(
+        &self,
+        context: &SessionContext,
+        side: &SideJob,
+        buckets: &BucketSet,
+        partitions: usize,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         let wanted = Self::call(side, RowFunction::InBuckets(buckets.clone()))?;
-        let frame = self.side(&context, side)?.filter(wanted).map_err(|e| self.failed(e))?;
-        Ok(vec![self.run("pass 2 (rows of the differing buckets)", frame).await?])
+        let bucket = get_field(Self::call(side, RowFunction::Digest)?, "bucket").alias(BUCKET_COLUMN);
+        let mut projection = columns(side);
+        projection.push(bucket);
+        let frame =
+            self.side(context, side)?.filter(wanted).and_then(|f| f.select(projection)).map_err(|e| self.failed(e))?;
+        let plan = frame.create_physical_plan().await.map_err(|e| self.failed(format!("planning pass 2: {e}")))?;
+        let index = plan.schema().index_of(BUCKET_COLUMN).map_err(|e| self.failed(e))?;
+        let by_bucket = Partitioning::Hash(vec![Arc::new(PhysicalColumn::new(BUCKET_COLUMN, index))], partitions);
+        Ok(Arc::new(RepartitionExec::try_new(plan, by_bucket).map_err(|e| self.failed(e))?))
     }
 }

@@ -126,7 +126,7 @@ impl Retained {
     }
 
     /// Adds a spilled batch (every row retained, keys encoded again).
-    fn push_spilled(&mut self, batch: RecordBatch, plan: &ColumnPlan) -> Result<()> {
+    pub(crate) fn push_spilled(&mut self, batch: RecordBatch, plan: &ColumnPlan) -> Result<()> {
         let rows = BatchRows::keys_only(&batch, plan)?;
         let (mut keys, mut ends) = (Vec::new(), Vec::with_capacity(rows.len()));
         rows.encode_keys(&mut keys, &mut ends);
@@ -134,7 +134,7 @@ impl Retained {
     }
 
     /// The encoded key of a retained row.
-    fn key(&self, index: usize) -> &[u8] {
+    pub(crate) fn key(&self, index: usize) -> &[u8] {
         let row = &self.rows[index];
         &self.keys[row.key_start..row.key_start + row.key_length as usize]
     }
@@ -336,6 +336,18 @@ pub(crate) struct Classified {
     pub(crate) samples: Samples,
     /// Every differing row, when an export was asked for.
     pub(crate) differing: Vec<DifferingRow>,
+    /// The encoded key of each sample, for merging classifications made apart (a cluster's).
+    pub(crate) sample_keys: SampleKeys,
+}
+
+/// The encoded keys of [`Classified`]'s samples, one per sample, in the same order.
+#[derive(Debug, Default)]
+pub(crate) struct SampleKeys {
+    pub(crate) columns: Vec<Vec<Vec<u8>>>,
+    pub(crate) changed: Vec<Vec<u8>>,
+    pub(crate) duplicate_keys: Vec<Vec<u8>>,
+    pub(crate) only_in_baseline: Vec<Vec<u8>>,
+    pub(crate) only_in_candidate: Vec<Vec<u8>>,
 }
 
 impl Classified {
@@ -344,6 +356,7 @@ impl Classified {
         Self {
             mismatches: vec![0; plan.values.len()],
             column_samples: vec![Vec::new(); plan.values.len()],
+            sample_keys: SampleKeys { columns: vec![Vec::new(); plan.values.len()], ..SampleKeys::default() },
             ..Self::default()
         }
     }
@@ -417,6 +430,7 @@ impl<'a> Classifier<'a> {
             let key = sample::key_of(&baseline, self.plan.keys.len());
             for &i in &differing {
                 if self.out.column_samples[i].len() < self.sample_limit {
+                    self.out.sample_keys.columns[i].push(self.baseline.key(b).to_vec());
                     let pair = &self.plan.values[i];
                     self.out.column_samples[i].push(ColumnSample {
                         key: key.clone(),
@@ -426,6 +440,7 @@ impl<'a> Classifier<'a> {
                 }
             }
             if self.out.samples.changed.len() < self.sample_limit {
+                self.out.sample_keys.changed.push(self.baseline.key(b).to_vec());
                 self.out.samples.changed.push(ChangedSample { key, columns: names.clone(), baseline, candidate });
             }
         }
@@ -455,6 +470,7 @@ impl<'a> Classifier<'a> {
                     None => (self.candidate, candidate[0]),
                 };
                 let key = sample::key_of(&side.row_json(index)?, self.plan.keys.len());
+                self.out.sample_keys.duplicate_keys.push(side.key(index).to_vec());
                 self.out.samples.duplicate_keys.push(DuplicateKeySample {
                     key,
                     baseline_rows: baseline.len() as u64,
@@ -496,17 +512,25 @@ impl<'a> Classifier<'a> {
     }
 
     fn only_in(&mut self, side: Side, index: usize) -> Result<()> {
-        let (count, samples, retained) = match side {
-            Side::Baseline => {
-                (&mut self.out.summary.only_in_baseline, &mut self.out.samples.only_in_baseline, self.baseline)
-            }
-            Side::Candidate => {
-                (&mut self.out.summary.only_in_candidate, &mut self.out.samples.only_in_candidate, self.candidate)
-            }
+        let out = &mut self.out;
+        let (count, samples, keys, retained) = match side {
+            Side::Baseline => (
+                &mut out.summary.only_in_baseline,
+                &mut out.samples.only_in_baseline,
+                &mut out.sample_keys.only_in_baseline,
+                self.baseline,
+            ),
+            Side::Candidate => (
+                &mut out.summary.only_in_candidate,
+                &mut out.samples.only_in_candidate,
+                &mut out.sample_keys.only_in_candidate,
+                self.candidate,
+            ),
         };
         *count += 1;
         if samples.len() < self.sample_limit {
             samples.push(retained.row_json(index)?);
+            keys.push(retained.key(index).to_vec());
         }
         if self.keep_differing {
             let (kind, baseline, candidate) = match side {

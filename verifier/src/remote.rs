@@ -5,13 +5,13 @@
 //! Pass 1 hashes every row there with this module's [`RowHasher`] (the same canonical bytes and
 //! hashes as a local diff) and returns only the buckets whose digests differ, with their rows
 //! per side, and the NULL-key digests; a second job finds the baseline's duplicate key hashes.
-//! Pass 2 streams back only the rows of the differing buckets, which this process classifies with
-//! the local diff's own code. So the report is the local report: only `buckets.read_again`
-//! (always true, as nothing is kept between the passes) and the timings differ.
+//! Pass 2 classifies the rows of the differing buckets where they are, in shares of whole buckets,
+//! with the local diff's own code ([`Classification`]); this process merges the shares. So the
+//! report is the local report: only `buckets.read_again` (always true, as nothing is kept
+//! between the passes) and the timings differ.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{
     Array, ArrayRef, BinaryBuilder, BooleanArray, RecordBatch, RecordBatchOptions, StructArray, UInt32Builder,
@@ -19,9 +19,6 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Fields, Schema};
 use async_trait::async_trait;
-use datafusion::execution::SendableRecordBatchStream;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -31,6 +28,10 @@ use crate::error::{Error, Result};
 use crate::fingerprint::Buckets;
 use crate::source::Dataset;
 use crate::spec::{DiffOptions, Side};
+
+mod share;
+pub(crate) use share::merge;
+pub use share::{Classification, Share};
 
 /// How a diff hashes one side's rows, in a form another process can rebuild a [`RowHasher`]
 /// from: the inputs of the column plan (both datasets' schemas, the key, the options) and the
@@ -74,8 +75,8 @@ impl RowHashing {
         self.buckets
     }
 
-    /// The hasher, its column plan made again from the inputs.
-    pub fn hasher(&self) -> Result<RowHasher> {
+    /// The column plan, made again from the inputs.
+    fn plan(&self) -> Result<ColumnPlan> {
         let [baseline, candidate] = [&self.schemas[0], &self.schemas[1]].map(|s| crate::source::schema_from_ipc(s));
         let (baseline, candidate) = (baseline?, candidate?);
         let locations = [self.locations[0].as_str(), self.locations[1].as_str()];
@@ -83,6 +84,12 @@ impl RowHashing {
         if self.sorted_values {
             plan.values.sort_by_key(|pair| pair.baseline_name.to_lowercase());
         }
+        Ok(plan)
+    }
+
+    /// The hasher, its column plan made again from the inputs.
+    pub fn hasher(&self) -> Result<RowHasher> {
+        let plan = self.plan()?;
         if !self.buckets.is_power_of_two() {
             return Err(Error::Internal(format!("{} buckets is not a power of two", self.buckets)));
         }
@@ -269,8 +276,14 @@ pub trait RemotePasses: Send + Sync + std::fmt::Debug {
     /// ([`digest_fields`]'s `null_order`), with the side's columns.
     async fn null_key_rows(&self, side: &SideJob, limit: usize) -> Result<Vec<RecordBatch>>;
 
-    /// The rows of a side in `buckets`, with the side's columns.
-    async fn rows_in_buckets(&self, side: &SideJob, buckets: &BucketSet) -> Result<Vec<SendableRecordBatchStream>>;
+    /// Pass 2: the rows of both sides in `buckets` (keys without NULLs), classified by
+    /// `classification` in shares, each share every row of some buckets.
+    async fn classify(
+        &self,
+        sides: [&SideJob; 2],
+        buckets: &BucketSet,
+        classification: &Classification,
+    ) -> Result<Vec<Share>>;
 }
 
 impl SideJob {
@@ -348,26 +361,6 @@ pub(crate) fn null_key_samples(
         }
     }
     Ok(samples.into_values().collect())
-}
-
-/// Streams that add the rows they pass to `counter`.
-pub(crate) fn counted(
-    streams: Vec<SendableRecordBatchStream>,
-    counter: &Arc<AtomicU64>,
-) -> Vec<SendableRecordBatchStream> {
-    streams
-        .into_iter()
-        .map(|stream| {
-            let schema = stream.schema();
-            let counter = Arc::clone(counter);
-            let counted = stream.inspect(move |batch| {
-                if let Ok(batch) = batch {
-                    counter.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-                }
-            });
-            Box::pin(RecordBatchStreamAdapter::new(schema, counted)) as SendableRecordBatchStream
-        })
-        .collect()
 }
 
 /// The bucket set of `differing` (one flag per bucket).

@@ -84,7 +84,7 @@ pub struct DatasetSummary {
 }
 
 /// Row counts of the comparison.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     /// Keys on both sides with equal values (rows matched within duplicate-key groups count too).
     pub matched: u64,
@@ -127,7 +127,7 @@ pub struct ColumnReport {
 }
 
 /// One differing value of a column.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ColumnSample {
     /// The row's key, column -> value.
     pub key: Map<String, Value>,
@@ -191,7 +191,7 @@ impl SchemaReport {
 }
 
 /// A key whose values differ.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChangedSample {
     /// The key, column -> value.
     pub key: Map<String, Value>,
@@ -204,7 +204,7 @@ pub struct ChangedSample {
 }
 
 /// A key with several rows on at least one side.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DuplicateKeySample {
     /// The key, column -> value.
     pub key: Map<String, Value>,

@@ -158,10 +158,6 @@ async fn diff_opened(
     Ok(report)
 }
 
-/// Memory a row of the diff pass is expected to take in a remote diff, for planning rounds
-/// under a memory limit: the fingerprint pass ran elsewhere and measured nothing here.
-const REMOTE_ROW_BYTES: u64 = 512;
-
 /// [`diff_with_progress`] with the reads run by `passes` (a cluster): the same report, but for
 /// `buckets.read_again` (always true: nothing is kept between the passes) and the timings.
 /// The datasets are opened, their columns planned and the differing rows classified here.
@@ -210,28 +206,24 @@ async fn diff_remotely(
         }
     }
 
-    let per_bucket = differing.iter().zip(&rows_in).map(|(d, rows)| (*d, *rows));
-    let rounds = Arc::new(Rounds::plan(per_bucket, REMOTE_ROW_BYTES, spec.limits.memory_limit.map(|bytes| bytes / 4)));
-    let read_from_baseline = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let (mut baseline_rounds, mut candidate_rounds) = if rounds.count() > 0 {
-        let set = remote::bucket_set(&differing);
-        let (b, c) = tokio::try_join!(passes.rows_in_buckets(&jobs[0], &set), passes.rows_in_buckets(&jobs[1], &set))?;
-        // Only the differing buckets' rows come back (those of buckets read for a possible
-        // duplicate key alone are not counted by pass 1).
+    // One round: each share of the differing buckets is classified at once where it is read.
+    let rounds = Rounds::plan(differing.iter().map(|&d| (d, 0)), 0, None);
+    let shares = if rounds.count() > 0 {
+        let classification = remote::Classification::new(&jobs[0], sample_limit, spec.export.is_some());
+        // Only the differing buckets' rows are counted by pass 1 (not those of buckets read for
+        // a possible duplicate key alone).
         progress.start_pass(Pass::Diff, rows_in.iter().sum());
-        tokio::try_join!(
-            retain(remote::counted(b, &read_from_baseline), &plan, buckets, Arc::clone(&rounds), progress),
-            retain(c, &plan, buckets, Arc::clone(&rounds), progress)
-        )?
+        let set = remote::bucket_set(&differing);
+        let shares = passes.classify([&jobs[0], &jobs[1]], &set, &classification).await?;
+        progress.add_rows(rows_in.iter().sum());
+        shares
     } else {
-        (SideRounds::empty(), SideRounds::empty())
+        Vec::new()
     };
-    let mut classified =
-        classify(&plan, &rounds, [&mut baseline_rounds, &mut candidate_rounds], sample_limit, spec.export.as_deref())?;
-    // The baseline's rows with a non-NULL key outside the buckets read again matched.
+    let (mut classified, classified_baseline) = remote::merge(shares, &plan, sample_limit, spec.export.as_deref())?;
+    // The baseline's rows with a non-NULL key outside the buckets classified matched.
     let keyed_baseline = found.rows[0].saturating_sub(found.null_keys[0].0);
-    classified.summary.matched +=
-        keyed_baseline.saturating_sub(read_from_baseline.load(std::sync::atomic::Ordering::Relaxed));
+    classified.summary.matched += keyed_baseline.saturating_sub(classified_baseline);
     let [baseline_samples, candidate_samples] = null_key_samples;
     let totals = |side: usize, null_key_samples| SideTotals {
         rows: found.rows[side],
@@ -352,7 +344,8 @@ pub(crate) fn key_hash_budget(limits: &ResourceLimits) -> usize {
 
 /// Refuses a remote pass 1 that read other row counts than the footers hold (without a filter,
 /// they must agree): a cluster that counted rows twice would otherwise make a wrong report. Seen
-/// with Ballista 55 on a one-row table, whose row it counted 14 to 16 times.
+/// with Ballista 55 on a one-row table, whose row it counted 14 to 16 times while the scan's row
+/// count was exact (see `DatasetScanExec`'s statistics).
 fn check_rows(spec: &DiffSpec, passes: &dyn RemotePasses, datasets: [&Arc<Dataset>; 2], rows: [u64; 2]) -> Result<()> {
     if spec.options.filter.is_some() {
         return Ok(());

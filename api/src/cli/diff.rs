@@ -98,7 +98,7 @@ async fn run_one(args: &DiffArgs, spec: &DiffSpec) -> verifier::Result<verifier:
     let cluster = args.on.cluster()?;
     with_progress(|progress| async move {
         match &cluster {
-            Some(cluster) => ::cluster::diff(spec, cluster, progress).await,
+            Some(cluster) => cluster.interruptible(::cluster::diff(spec, cluster, progress)).await,
             None => verifier::diff_with_progress(spec, progress).await,
         }
     })

@@ -84,8 +84,10 @@ pub(crate) async fn run(args: &FingerprintArgs, threads: Option<usize>) -> i32 {
     };
     let outcome = match args.on.cluster() {
         Ok(Some(cluster)) => {
-            with_progress(|progress| async move { verifier::fingerprint_dataset_on(&spec, progress, &cluster).await })
-                .await
+            with_progress(|progress| async move {
+                cluster.interruptible(verifier::fingerprint_dataset_on(&spec, progress, &cluster)).await
+            })
+            .await
         }
         Ok(None) => with_progress(|progress| verifier::fingerprint_dataset_with_progress(&spec, progress)).await,
         Err(error) => Err(error),
