@@ -3,13 +3,18 @@
 # two dqc-executor processes: scripts/cluster-local.sh), in one run, on the reference data set
 # (2M + 2M rows) and, with --large, the 2 x 50M set too (both from `benches/peers.sh`).
 #
-#   benches/cluster.sh [--large] [--runs N] [--slots N] [--debug]
+#   benches/cluster.sh [--large] [--runs N] [--slots N] [--debug | --opt-dev]
 #
 # --debug uses the debug binaries (no release build; the times then mean nothing, the bytes do).
+# --opt-dev builds the dev profile with dqc's own crates optimized too (CARGO_PROFILE_DEV_OPT_LEVEL=2;
+# the dependencies are optimized in the dev profile already), in its own target directory
+# (default ~/.cache/dqc-bench-target; seed it with a copy of the build cache, `cp -a`, and only
+# dqc's crates are compiled again): times close to a release build's (debug assertions stay on in
+# dqc's crates) without the release build of every dependency.
 # For each data set: the best wall time of N runs (default 2) of each, their ratio (the cluster's
 # overhead: on a 2-core machine no speed-up is expected), whether each report's counts match the
-# data set's truth, and the bytes the executors wrote to their work directories (shuffle and
-# result files) per input row, for the cluster diff of the data set alone.
+# data set's truth, and the bytes the executor processes wrote (shuffle and result data, to files
+# and over Flight) per input row, for the cluster diff alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +25,11 @@ while [ $# -gt 0 ]; do
     --runs) runs="$2"; shift 2 ;;
     --slots) slots="$2"; shift 2 ;;
     --debug) profile=debug; shift ;;
+    --opt-dev)
+      profile=debug
+      export CARGO_PROFILE_DEV_OPT_LEVEL=2
+      export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dqc-bench-target}"
+      shift ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -63,7 +73,17 @@ print(f"{wall:.2f} {'right' if right else 'WRONG'}")
 PY
 }
 
-work_bytes() { du -sb "$cluster_dir"/executor-* 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+# Bytes the executor processes wrote (write calls: shuffle files, and shuffle and result data sent
+# over Flight; Ballista deletes a job's shuffle files when the job ends, so the work directories'
+# sizes after a diff say nothing).
+work_bytes() {
+  local total=0 pid
+  for pidfile in "$cluster_dir"/executor-*.pid; do
+    pid=$(cat "$pidfile")
+    total=$(( total + $(awk '/^wchar:/ {print $2}' "/proc/$pid/io" 2>/dev/null || echo 0) ))
+  done
+  echo "$total"
+}
 
 for rows in "${sets[@]}"; do
   data="$peers/orders-$rows"

@@ -8,7 +8,8 @@
 //! task, not rows); a full join by bucket compares both sides' digests, and a last aggregate
 //! keeps only the differing buckets, one row for all equal buckets and one for the NULL keys.
 //! The baseline's duplicate key hashes are a second job (`GROUP BY key_hash HAVING count > 1`:
-//! its shuffle is a key hash per row, which partial aggregation cannot shrink for unique keys).
+//! its shuffle is a key hash per row, which partial aggregation cannot shrink for unique keys, so
+//! there is none).
 //!
 //! Pass 2 is one job: each side's rows in the differing buckets (`dqc_in_buckets`), with their
 //! bucket, are hash-repartitioned by bucket into [`ClassifyExec`], whose tasks classify one
@@ -28,7 +29,7 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::functions::core::expr_fn::get_field;
 use datafusion::functions_aggregate::expr_fn::{count, sum};
-use datafusion::logical_expr::{Expr, Operator, binary_expr, cast, lit, when};
+use datafusion::logical_expr::{Expr, Operator, Partitioning as LogicalPartitioning, binary_expr, cast, lit, when};
 use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_plan::common::collect;
 use datafusion::physical_plan::repartition::RepartitionExec;
@@ -385,9 +386,14 @@ impl RemotePasses for Cluster {
 
     async fn duplicate_key_hashes(&self, side: &SideJob) -> Result<Vec<u64>> {
         let context = self.context();
+        let partitions = self.config.target_partitions();
         let frame = self
             .digested(&context, side)?
             .filter(col("bucket").is_not_null())
+            .and_then(|frame| frame.select(vec![col("key_hash")]))
+            // Shuffled as they are, not partially aggregated first: partial counts of unique keys
+            // shrink nothing and would double the bytes shuffled per row (a count beside each hash).
+            .and_then(|frame| frame.repartition(LogicalPartitioning::Hash(vec![col("key_hash")], partitions)))
             .and_then(|frame| frame.aggregate(vec![col("key_hash")], vec![count(lit(1)).alias("n")]))
             .and_then(|frame| frame.filter(col("n").gt(lit(1i64))))
             .and_then(|frame| frame.select(vec![col("key_hash")]))

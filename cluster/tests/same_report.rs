@@ -74,13 +74,7 @@ fn a_filter_on_partition_columns_and_an_export_are_the_same_on_the_cluster() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut spec = fixture_spec("spark/baseline", "spark/candidate");
     spec.options.filter = Some("id % 3 <> 0".to_owned());
-    let (local, remote) = (dir.path().join("local.parquet"), dir.path().join("remote.parquet"));
-    spec.export = Some(local.clone());
-    let local_report = RUNTIME.block_on(verifier::diff(&spec)).expect("local diff");
-    spec.export = Some(remote.clone());
-    let report = RUNTIME.block_on(cluster::diff(&spec, &on(cluster()), Arc::new(NoProgress))).expect("cluster diff");
-    assert_eq!(comparable(&report), comparable(&local_report));
-    assert_eq!(exported_rows(&remote), exported_rows(&local));
+    same_report_and_export(&mut spec, dir.path());
 }
 
 /// Pass 2 runs on the executors in shares (three here): counters add up, and the samples and the
@@ -104,17 +98,24 @@ fn differences_spread_over_every_share_give_the_first_samples_in_key_order_and_t
     write_side(&dir.path().join("c"), &candidate, 2, 700, false);
     let mut spec = DiffSpec::new(path_str(&dir.path().join("b")), path_str(&dir.path().join("c")), &["id"]);
     spec.options.sample_limit = 7;
-    let (local, remote) = (dir.path().join("local.parquet"), dir.path().join("remote.parquet"));
-    spec.export = Some(local.clone());
-    let local_report = RUNTIME.block_on(verifier::diff(&spec)).expect("local diff");
-    spec.export = Some(remote.clone());
-    let report = RUNTIME.block_on(cluster::diff(&spec, &on(cluster()), Arc::new(NoProgress))).expect("cluster diff");
-    assert_eq!(comparable(&report), comparable(&local_report));
+    let report = same_report_and_export(&mut spec, dir.path());
     let summary = &report.summary;
     assert_eq!((summary.changed, summary.only_in_baseline, summary.only_in_candidate), (120, 60, 62));
     assert_eq!(summary.duplicate_keys_candidate, 2);
     assert_eq!(report.samples.changed.len(), 7);
+}
+
+/// Diffs `spec` here and on the cluster, each exporting into `dir`: asserts the reports and the
+/// exported rows are the same and returns the report.
+fn same_report_and_export(spec: &mut DiffSpec, dir: &Path) -> Report {
+    let (local, remote) = (dir.join("local.parquet"), dir.join("remote.parquet"));
+    spec.export = Some(local.clone());
+    let local_report = RUNTIME.block_on(verifier::diff(spec)).expect("local diff");
+    spec.export = Some(remote.clone());
+    let report = RUNTIME.block_on(cluster::diff(spec, &on(cluster()), Arc::new(NoProgress))).expect("cluster diff");
+    assert_eq!(comparable(&report), comparable(&local_report));
     assert_eq!(exported_rows(&remote), exported_rows(&local));
+    report
 }
 
 /// The rows of an export, in one batch.
