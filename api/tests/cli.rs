@@ -365,6 +365,27 @@ fn token_prints_a_new_token_and_the_configuration_entry_with_its_digest() {
     assert!(stderr(&refused).contains("`root` is not a role (viewer, operator, admin)"), "{}", stderr(&refused));
 }
 
+/// Ctrl-C (SIGINT) during a diff on a cluster cancels its jobs there before dqc exits: here on a
+/// scheduler without executors, where the jobs would wait for ever.
+#[test]
+fn an_interrupted_diff_on_a_cluster_cancels_its_jobs() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let url = runtime.block_on(cluster::standalone::start(0, 1)).unwrap();
+    let (baseline, candidate) = (fixture("spark/baseline"), fixture("spark/candidate"));
+    let child = Command::new(env!("CARGO_BIN_EXE_dqc"))
+        .args(["diff", "--baseline", &baseline, "--candidate", &candidate, "--key", "id", "--cluster", &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run dqc");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let signalled = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("run kill");
+    assert!(signalled.success());
+    let output = child.wait_with_output().expect("dqc exits");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("interrupted: its jobs on the cluster were cancelled"), "{}", stderr(&output));
+}
+
 /// `--cluster` sends the reads to a Ballista cluster (here one in this test process): the JSON
 /// report is the local one but for the timings and `read_again`; a cluster that does not answer
 /// is an error naming it.
