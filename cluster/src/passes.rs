@@ -225,7 +225,8 @@ impl Cluster {
 
     /// A side's rows (after the diff's filter) with the side's columns.
     fn side(&self, context: &SessionContext, job: &SideJob) -> Result<DataFrame> {
-        let table = Arc::new(DatasetTable::new(Arc::clone(&job.dataset)));
+        // Inexact row counts: see `DatasetTable::with_inexact_rows`.
+        let table = Arc::new(DatasetTable::new(Arc::clone(&job.dataset)).with_inexact_rows());
         let mut frame = context.read_table(table).map_err(|e| self.failed(e))?;
         if let Some(filter) = &job.filter {
             let invalid = |e| Error::InvalidOption(format!("the filter `{filter}` is not a valid SQL predicate: {e}"));

@@ -345,7 +345,7 @@ pub(crate) fn key_hash_budget(limits: &ResourceLimits) -> usize {
 /// Refuses a remote pass 1 that read other row counts than the footers hold (without a filter,
 /// they must agree): a cluster that counted rows twice would otherwise make a wrong report. Seen
 /// with Ballista 55 on a one-row table, whose row it counted 14 to 16 times while the scan's row
-/// count was exact (see `DatasetScanExec`'s statistics).
+/// count was exact (see `DatasetTable::with_inexact_rows`).
 fn check_rows(spec: &DiffSpec, passes: &dyn RemotePasses, datasets: [&Arc<Dataset>; 2], rows: [u64; 2]) -> Result<()> {
     if spec.options.filter.is_some() {
         return Ok(());

@@ -44,12 +44,21 @@ use crate::spec::Side;
 #[derive(Debug)]
 pub struct DatasetTable {
     dataset: Arc<Dataset>,
+    exact_rows: bool,
 }
 
 impl DatasetTable {
     /// Wraps a dataset.
     pub fn new(dataset: Arc<Dataset>) -> Self {
-        Self { dataset }
+        Self { dataset, exact_rows: true }
+    }
+
+    /// The table with its scans' row counts given to DataFusion as estimates, not exact. For
+    /// plans run by a cluster: with an exact count of one row, DataFusion 55 plans a cluster's
+    /// pass 1 in one stage without a shuffle (aggregates in `SinglePartitioned` mode, a sort-merge
+    /// join), and Ballista 55 ran that plan with the row counted 14 to 16 times.
+    pub fn with_inexact_rows(self) -> Self {
+        Self { exact_rows: false, ..self }
     }
 
     fn partition_schema(&self) -> Schema {
@@ -124,7 +133,8 @@ impl TableProvider for DatasetTable {
         };
         let files = self.prune(state, filters)?;
         let target = state.config().target_partitions().max(1);
-        Ok(Arc::new(DatasetScanExec::new(Arc::clone(&self.dataset), projection, files, target)))
+        let scan = DatasetScanExec::new(Arc::clone(&self.dataset), projection, files, target);
+        Ok(Arc::new(DatasetScanExec { exact_rows: self.exact_rows, ..scan }))
     }
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DFResult<Vec<TableProviderFilterPushDown>> {
@@ -144,7 +154,8 @@ impl TableProvider for DatasetTable {
 
     fn statistics(&self) -> Option<Statistics> {
         let mut statistics = Statistics::new_unknown(&self.dataset.schema());
-        statistics.num_rows = Precision::Exact(usize::try_from(self.dataset.rows()).ok()?);
+        let rows = usize::try_from(self.dataset.rows()).ok()?;
+        statistics.num_rows = if self.exact_rows { Precision::Exact(rows) } else { Precision::Inexact(rows) };
         Some(statistics)
     }
 }
@@ -157,6 +168,8 @@ pub struct DatasetScanExec {
     projection: Vec<usize>,
     groups: Vec<Vec<Part>>,
     properties: Arc<PlanProperties>,
+    /// Whether its statistics give the row counts as exact (they are the footers').
+    exact_rows: bool,
 }
 
 /// A [`DatasetScanExec`] as another process receives it (see [`DatasetScanExec::portable`]).
@@ -262,7 +275,7 @@ impl DatasetScanExec {
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
-        Self { dataset, projection, groups, properties: Arc::new(properties) }
+        Self { dataset, projection, groups, properties: Arc::new(properties), exact_rows: true }
     }
 
     fn rows_in(&self, group: &[Part]) -> usize {
@@ -384,11 +397,7 @@ impl ExecutionPlan for DatasetScanExec {
             None => self.groups.iter().map(|g| self.rows_in(g)).sum(),
         };
         let mut statistics = Statistics::new_unknown(&self.schema());
-        // Inexact, though the footers' counts are exact: with an exact count of one row,
-        // DataFusion 55 plans a cluster's pass 1 in one stage without a shuffle (aggregates in
-        // `SinglePartitioned` mode, a sort-merge join), and Ballista 55 ran that plan with the
-        // row counted 14 to 16 times.
-        statistics.num_rows = Precision::Inexact(rows);
+        statistics.num_rows = if self.exact_rows { Precision::Exact(rows) } else { Precision::Inexact(rows) };
         Ok(Arc::new(statistics))
     }
 }
