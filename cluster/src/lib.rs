@@ -26,7 +26,7 @@ pub mod udf;
 
 use std::sync::Arc;
 
-pub use passes::{Cluster, DEFAULT_JOB_TIMEOUT};
+pub use passes::{Cluster, DEFAULT_BUCKET_GROUPS, DEFAULT_JOB_TIMEOUT};
 use verifier::{DiffSpec, Progress, Report};
 
 /// Runs the diff `spec` describes with its reads on `cluster`.

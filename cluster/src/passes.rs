@@ -57,6 +57,8 @@ pub struct Cluster {
     codec: Arc<DqcCodec>,
     /// Longest wait for a job's first result, or for its next batch.
     job_timeout: Duration,
+    /// Groups of buckets pass 1's first job compares.
+    bucket_groups: usize,
     /// The ids of the jobs submitted, oldest first.
     submitted: Mutex<Vec<String>>,
     /// The ids of the jobs submitted that have not ended.
@@ -65,6 +67,9 @@ pub struct Cluster {
 
 /// The default of [`Cluster::with_job_timeout`].
 pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// The default of [`Cluster::with_bucket_groups`].
+pub const DEFAULT_BUCKET_GROUPS: usize = 1 << 12;
 
 /// Limb columns and their sums, in order.
 const LIMBS: [&str; 4] = ["l0", "l1", "l2", "l3"];
@@ -106,6 +111,7 @@ impl Cluster {
             config,
             codec,
             job_timeout: DEFAULT_JOB_TIMEOUT,
+            bucket_groups: DEFAULT_BUCKET_GROUPS,
             submitted: Mutex::new(Vec::new()),
             running: crate::submit::Running::default(),
         })
@@ -116,6 +122,13 @@ impl Cluster {
     /// `tests/processes.rs`), and a diff must end with a report or an error.
     pub fn with_job_timeout(self, timeout: Duration) -> Self {
         Self { job_timeout: timeout, ..self }
+    }
+
+    /// Pass 1 first compares the digests of `groups` groups of buckets (a power of two; at most
+    /// this many rows a scan task shuffles), then only the buckets of the groups that differ.
+    /// More groups: a larger first shuffle, fewer rows read by the second job.
+    pub fn with_bucket_groups(self, groups: usize) -> Self {
+        Self { bucket_groups: groups.max(1).next_power_of_two(), ..self }
     }
 
     /// The ids of the jobs this cluster client submitted, oldest first (for logs and tests).
@@ -243,25 +256,43 @@ impl Cluster {
         Ok(udf.call(columns(job)))
     }
 
-    /// A side's rows as `bucket`, `key_hash`, the limbs and `null_order`.
-    fn digested(&self, context: &SessionContext, job: &SideJob) -> Result<DataFrame> {
+    /// A side's rows (only those in `only`, if given) as `bucket`, `key_hash`, the limbs and
+    /// `null_order`.
+    fn digested(&self, context: &SessionContext, job: &SideJob, only: Option<&BucketSet>) -> Result<DataFrame> {
         let digest = Self::call(job, RowFunction::Digest)?;
         let fields = verifier::remote::digest_fields();
-        let frame = self.side(context, job)?.select(vec![digest.alias("d")]).map_err(|e| self.failed(e))?;
+        let mut frame = self.side(context, job)?;
+        if let Some(buckets) = only {
+            frame =
+                frame.filter(Self::call(job, RowFunction::InBuckets(buckets.clone()))?).map_err(|e| self.failed(e))?;
+        }
+        let frame = frame.select(vec![digest.alias("d")]).map_err(|e| self.failed(e))?;
         let parts = fields.iter().map(|f| get_field(col("d"), f.name().as_str()).alias(f.name()));
         frame.select(parts.collect::<Vec<_>>()).map_err(|e| self.failed(e))
     }
 
     /// One side's digest per bucket (the NULL keys' rows in the NULL bucket), its columns named
-    /// with `prefix`: `{prefix}bucket`, `{prefix}n`, `{prefix}s0` to `{prefix}s3`.
-    fn digests_per_bucket(&self, context: &SessionContext, job: &SideJob, prefix: &str) -> Result<DataFrame> {
+    /// with `prefix`: `{prefix}bucket`, `{prefix}n`, `{prefix}s0` to `{prefix}s3`. With `level`,
+    /// per group of `level.per_group` buckets (`bucket` is then the group) and only the rows in
+    /// `level.only`.
+    fn digests_per_bucket(
+        &self,
+        context: &SessionContext,
+        job: &SideJob,
+        prefix: &str,
+        level: Level<'_>,
+    ) -> Result<DataFrame> {
         let mut aggregates = vec![count(lit(1)).alias("n")];
         aggregates.extend(LIMBS.iter().enumerate().map(|(i, limb)| sum(col(*limb)).alias(format!("s{i}"))));
         let names = ["bucket", "n", "s0", "s1", "s2", "s3"];
         // The NULL keys' rows go to a bucket past the last: no join key is NULL.
         let beyond = null_keys_bucket(job);
-        let bucket = coalesce(vec![col("bucket"), lit(beyond)]).alias("bucket");
-        self.digested(context, job)?
+        let mut bucket = coalesce(vec![col("bucket"), lit(beyond)]);
+        if level.per_group > 1 {
+            bucket = bucket / lit(level.per_group);
+        }
+        let bucket = bucket.alias("bucket");
+        self.digested(context, job, level.only)?
             .aggregate(vec![bucket], aggregates)
             .and_then(|frame| {
                 frame.select(names.iter().map(|n| col(*n).alias(format!("{prefix}{n}"))).collect::<Vec<_>>())
@@ -271,14 +302,19 @@ impl Cluster {
 
     /// Pass 1's plan: per group `g` (a differing bucket; -1 all equal buckets; -2 the NULL
     /// keys) each side's rows, and each side's limb sums of the NULL keys.
-    fn pass1(&self, context: &SessionContext, [baseline, candidate]: [&SideJob; 2]) -> Result<DataFrame> {
-        let b = self.digests_per_bucket(context, baseline, "b_")?;
-        let c = self.digests_per_bucket(context, candidate, "c_")?;
+    fn pass1(
+        &self,
+        context: &SessionContext,
+        [baseline, candidate]: [&SideJob; 2],
+        level: Level<'_>,
+    ) -> Result<DataFrame> {
+        let b = self.digests_per_bucket(context, baseline, "b_", level)?;
+        let c = self.digests_per_bucket(context, candidate, "c_", level)?;
         let joined = b.join(c, JoinType::Full, &["b_bucket"], &["c_bucket"], None).map_err(|e| self.failed(e))?;
         let distinct =
             |name: &str| binary_expr(col(format!("b_{name}")), Operator::IsDistinctFrom, col(format!("c_{name}")));
         let differing = ["n", "s0", "s1", "s2", "s3"].into_iter().map(distinct).reduce(Expr::or).unwrap_or(lit(false));
-        let beyond = lit(null_keys_bucket(baseline));
+        let beyond = lit(null_keys_bucket(baseline) / level.per_group);
         let null_keys = col("b_bucket").eq(beyond.clone()).or(col("c_bucket").eq(beyond.clone()));
         let group = when(null_keys, lit(-2i64))
             .when(differing, cast(coalesce(vec![col("b_bucket"), col("c_bucket")]), DataType::Int64))
@@ -302,6 +338,45 @@ impl Cluster {
             .and_then(|frame| frame.select(columns))
             .and_then(|frame| frame.aggregate(vec![col("g")], sums))
             .map_err(|e| self.failed(e))
+    }
+}
+
+/// What pass 1 reads: per bucket, or per group of buckets and only some rows.
+#[derive(Debug, Clone, Copy)]
+struct Level<'a> {
+    /// Buckets per group (a power of two; 1: per bucket).
+    per_group: u32,
+    /// Only the rows of these buckets (keys without NULLs).
+    only: Option<&'a BucketSet>,
+}
+
+impl Cluster {
+    /// Pass 1's rows: totals, NULL keys and the differing buckets (or groups), ascending.
+    fn read_pass1(&self, batches: &[RecordBatch]) -> Result<RemoteFingerprint> {
+        let mut found = RemoteFingerprint::default();
+        for batch in batches {
+            let groups = batch.column_by_name("g").ok_or_else(|| self.failed("pass 1 returned no groups"))?;
+            let groups = groups.as_primitive::<Int64Type>();
+            for row in 0..batch.num_rows() {
+                let rows = [int(batch, "b_n", row), int(batch, "c_n", row)];
+                found.rows[0] += rows[0];
+                found.rows[1] += rows[1];
+                match groups.value(row) {
+                    -1 => {}
+                    -2 => {
+                        let limbs = |side: &str| std::array::from_fn(|i| int(batch, &format!("{side}_s{i}"), row));
+                        found.null_keys =
+                            [(rows[0], digest_from_limbs(limbs("b"))), (rows[1], digest_from_limbs(limbs("c")))];
+                    }
+                    bucket => {
+                        let bucket = u32::try_from(bucket).map_err(|_| self.failed("pass 1 returned a bad bucket"))?;
+                        found.differing.push((bucket, rows));
+                    }
+                }
+            }
+        }
+        found.differing.sort_unstable();
+        Ok(found)
     }
 }
 
@@ -336,36 +411,30 @@ impl RemotePasses for Cluster {
 
     async fn fingerprint(&self, sides: [&SideJob; 2]) -> Result<RemoteFingerprint> {
         let context = self.context();
-        let batches = self.collect("pass 1 (digests)", self.pass1(&context, sides)?).await?;
-        let mut found = RemoteFingerprint::default();
-        for batch in &batches {
-            let groups = batch.column_by_name("g").ok_or_else(|| self.failed("pass 1 returned no groups"))?;
-            let groups = groups.as_primitive::<Int64Type>();
-            for row in 0..batch.num_rows() {
-                let rows = [int(batch, "b_n", row), int(batch, "c_n", row)];
-                found.rows[0] += rows[0];
-                found.rows[1] += rows[1];
-                match groups.value(row) {
-                    -1 => {}
-                    -2 => {
-                        let limbs = |side: &str| std::array::from_fn(|i| int(batch, &format!("{side}_s{i}"), row));
-                        found.null_keys =
-                            [(rows[0], digest_from_limbs(limbs("b"))), (rows[1], digest_from_limbs(limbs("c")))];
-                    }
-                    bucket => {
-                        let bucket = u32::try_from(bucket).map_err(|_| self.failed("pass 1 returned a bad bucket"))?;
-                        found.differing.push((bucket, rows));
-                    }
-                }
-            }
+        let count = sides[0].hashing.bucket_count();
+        let per_group = u32::try_from((count / self.bucket_groups).max(1)).unwrap_or(u32::MAX);
+        let coarse = Level { per_group, only: None };
+        let batches = self.collect("pass 1 (digests)", self.pass1(&context, sides, coarse)?).await?;
+        let mut found = self.read_pass1(&batches)?;
+        if per_group == 1 || found.differing.is_empty() {
+            return Ok(found);
         }
-        found.differing.sort_unstable();
+        // The buckets of the differing groups, each with its own digest.
+        let groups = std::mem::take(&mut found.differing);
+        let per_group = per_group as usize;
+        let members =
+            groups.iter().flat_map(|&(group, _)| (group as usize * per_group)..((group as usize + 1) * per_group));
+        let only = BucketSet::new(count, members);
+        let fine = Level { per_group: 1, only: Some(&only) };
+        let what = "pass 1 (digests of the differing groups' buckets)";
+        let batches = self.collect(what, self.pass1(&context, sides, fine)?).await?;
+        found.differing = self.read_pass1(&batches)?.differing;
         Ok(found)
     }
 
     async fn bucket_digests(&self, side: &SideJob) -> Result<SideDigests> {
         let context = self.context();
-        let frame = self.digests_per_bucket(&context, side, "")?;
+        let frame = self.digests_per_bucket(&context, side, "", Level { per_group: 1, only: None })?;
         let mut found = SideDigests::default();
         for batch in &self.collect("fingerprint (digests)", frame).await? {
             let buckets = batch.column_by_name("bucket").ok_or_else(|| self.failed("the digests have no buckets"))?;
@@ -389,7 +458,7 @@ impl RemotePasses for Cluster {
         let context = self.context();
         let partitions = self.config.target_partitions();
         let frame = self
-            .digested(&context, side)?
+            .digested(&context, side, None)?
             .filter(col("bucket").is_not_null())
             .and_then(|frame| frame.select(vec![col("key_hash")]))
             // Shuffled as they are, not partially aggregated first: partial counts of unique keys

@@ -208,7 +208,8 @@ pub struct BucketSet {
 }
 
 impl BucketSet {
-    fn new(count: usize, members: impl IntoIterator<Item = usize>) -> Self {
+    /// The set of `members` among `count` buckets.
+    pub fn new(count: usize, members: impl IntoIterator<Item = usize>) -> Self {
         let mut words = vec![0u64; count.div_ceil(64)];
         for bucket in members {
             words[bucket / 64] |= 1 << (bucket % 64);
