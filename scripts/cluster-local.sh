@@ -3,26 +3,29 @@
 # N `dqc-executor` processes (built first), until the process that started this script exits,
 # or until it is interrupted.
 #
-#   scripts/cluster-local.sh [--executors N] [--slots N] [--port PORT] [--dir DIR] [--release]
+#   scripts/cluster-local.sh [--executors N] [--slots N] [--port PORT] [--dir DIR] [--config FILE]
+#                            [--release]
 #
 # Prints the scheduler's URL (df://127.0.0.1:PORT) once executors have registered; then
 #   dqc diff --baseline ... --candidate ... --key id --cluster df://127.0.0.1:PORT
 # DIR (default: a temporary directory) holds each process's log, its pid (scheduler.pid,
 # executor-1.pid, ...) and the executors' work directories (their shuffle files).
-# The executors read object stores configured as the CLI's are, from the environment
-# (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ... for s3://). DQC_SCHEDULER_FLAGS and DQC_EXECUTOR_FLAGS
+# With --config (the service's dqc.toml), the processes read object stores with its clusters'
+# [clusters.storage] options, as the service does; without it, as the CLI does, from the
+# environment (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ... for s3://). DQC_SCHEDULER_FLAGS and DQC_EXECUTOR_FLAGS
 # add Ballista's own flags (`--executor-timeout-seconds 10`, ...); DQC_CLUSTER_BIN names a
 # directory holding both binaries already built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-executors=2 slots=2 port=0 dir="" profile=debug
+executors=2 slots=2 port=0 dir="" config="" profile=debug
 while [ $# -gt 0 ]; do
   case "$1" in
     --executors) executors="$2"; shift 2 ;;
     --slots) slots="$2"; shift 2 ;;
     --port) port="$2"; shift 2 ;;
     --dir) dir="$2"; shift 2 ;;
+    --config) config="$2"; shift 2 ;;
     --release) profile=release; shift ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -37,6 +40,10 @@ if [ -z "$bin" ]; then
 fi
 read -r -a scheduler_flags <<<"${DQC_SCHEDULER_FLAGS:-}"
 read -r -a executor_flags <<<"${DQC_EXECUTOR_FLAGS:-}"
+if [ -n "$config" ]; then
+  scheduler_flags+=(--dqc-config "$config")
+  executor_flags+=(--dqc-config "$config")
+fi
 [ -n "$dir" ] || dir="$(mktemp -d -t dqc-cluster-XXXXXX)"
 mkdir -p "$dir"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

@@ -2,11 +2,14 @@
 //! row functions, stock aggregates and joins) and submitted as a physical plan, which the
 //! scheduler cuts into stages at its hash repartitions.
 //!
-//! Pass 1 is one job over both sides: per side, `dqc_digest` gives each row's bucket and row
-//! hash limbs, a partial aggregate sums them per bucket, a hash repartition by bucket and a final
-//! aggregate finish the digests (the shuffle holds a bucket id and a digest per bucket per scan
-//! task, not rows); a full join by bucket compares both sides' digests, and a last aggregate
-//! keeps only the differing buckets, one row for all equal buckets and one for the NULL keys.
+//! Pass 1 compares both sides' digests in two levels, each a job of the same plan: per side,
+//! `dqc_digest` gives each row's bucket and row hash limbs, a partial aggregate sums them per
+//! group of buckets, a hash repartition by group and a final aggregate finish the digests; a full
+//! join by group compares both sides', and a last aggregate keeps only the differing groups, one
+//! row for all equal ones and one for the NULL keys. The first job compares at most
+//! [`DEFAULT_BUCKET_GROUPS`] groups (its shuffle: a group and a digest per group per scan task,
+//! whatever the table's size); only if some differ, the second compares single buckets, reading
+//! only the rows of the differing groups (`dqc_in_buckets`).
 //! The baseline's duplicate key hashes are a second job (`GROUP BY key_hash HAVING count > 1`:
 //! its shuffle is a key hash per row, which partial aggregation cannot shrink for unique keys, so
 //! there is none).

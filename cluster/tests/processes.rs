@@ -1,6 +1,7 @@
 //! dqc's own processes: a `dqc-scheduler` and two `dqc-executor` processes started by
 //! `scripts/cluster-local.sh`, reading both datasets from an S3-compatible server (moto, started
-//! by `scripts/s3-server.sh`) with the credentials of their environment.
+//! by `scripts/s3-server.sh`) with the stores of the service's configuration file
+//! (`--dqc-config`) or, as the CLI, of their environment.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use arrow::array::{ArrayRef, Int64Array, StringArray};
 use dqc_tests::{batch, orc_fixtures, runtime, s3, write_orc};
 use serde_json::Value;
-use verifier::{DiffSpec, Error, NoProgress, Report, Stores};
+use verifier::{DiffSpec, Error, NoProgress, Report};
 
 const BUCKET: &str = "dqc-cluster";
 
@@ -22,8 +23,18 @@ struct LocalCluster {
     dir: tempfile::TempDir,
 }
 
+/// Where the processes find the S3 server and its credentials.
+#[derive(Clone, Copy)]
+enum Stores {
+    /// `AWS_*` variables, as the CLI reads them.
+    Environment,
+    /// A service's `dqc.toml` whose cluster's `[clusters.storage]` names them, its secret in a
+    /// variable of its own; no `AWS_*` variable is set.
+    ConfigFile,
+}
+
 impl LocalCluster {
-    fn start(scheduler_flags: &str, executor_flags: &str) -> Self {
+    fn start(scheduler_flags: &str, executor_flags: &str, stores: Stores) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         // Cargo builds the package's binaries for its integration tests, next to their `deps/`.
         let test = std::env::current_exe().expect("this test's path");
@@ -31,20 +42,39 @@ impl LocalCluster {
         assert!(bin.join("dqc-executor").exists(), "no dqc-executor in {}", bin.display());
         let server = s3::server();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster-local.sh");
-        let mut child = Command::new(script)
+        let mut command = Command::new(script);
+        command
             .args(["--executors", "2", "--slots", "2", "--dir"])
             .arg(dir.path())
             .env("DQC_CLUSTER_BIN", bin)
             .env("DQC_SCHEDULER_FLAGS", scheduler_flags)
-            .env("DQC_EXECUTOR_FLAGS", executor_flags)
-            .env("AWS_ENDPOINT_URL", &server.endpoint)
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "dqc-test")
-            .env("AWS_SECRET_ACCESS_KEY", "dqc-test-secret")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("run scripts/cluster-local.sh");
+            .env("DQC_EXECUTOR_FLAGS", executor_flags);
+        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("AWS_") || name == "DQC_CONFIG") {
+            command.env_remove(name);
+        }
+        match stores {
+            Stores::Environment => {
+                command
+                    .env("AWS_ENDPOINT_URL", &server.endpoint)
+                    .env("AWS_ALLOW_HTTP", "true")
+                    .env("AWS_REGION", "us-east-1")
+                    .env("AWS_ACCESS_KEY_ID", "dqc-test")
+                    .env("AWS_SECRET_ACCESS_KEY", "dqc-test-secret");
+            }
+            Stores::ConfigFile => {
+                let config = dir.path().join("dqc.toml");
+                let text = format!(
+                    "[[clusters]]\nname = \"old\"\nrole = \"baseline\"\n\
+                     location = \"s3://{BUCKET}/{{table}}/{{partition_path}}\"\n\
+                     [clusters.storage]\nendpoint = \"{}\"\nallow_http = \"true\"\nregion = \"us-east-1\"\n\
+                     access_key_id = \"dqc-test\"\nsecret_access_key = {{ env = \"DQC_TEST_S3_SECRET\" }}\n",
+                    server.endpoint
+                );
+                std::fs::write(&config, text).expect("write dqc.toml");
+                command.arg("--config").arg(config).env("DQC_TEST_S3_SECRET", "dqc-test-secret");
+            }
+        }
+        let mut child = command.stdout(Stdio::piped()).spawn().expect("run scripts/cluster-local.sh");
         let stdout = child.stdout.take().expect("the script's output");
         let mut url = String::new();
         BufReader::new(stdout).read_line(&mut url).expect("the cluster's URL");
@@ -69,8 +99,9 @@ impl Drop for LocalCluster {
 /// The spec of two uploaded datasets, read through the S3 server.
 fn s3_spec(baseline: &str, candidate: &str) -> DiffSpec {
     let mut spec = DiffSpec::new(format!("s3://{BUCKET}/{baseline}"), format!("s3://{BUCKET}/{candidate}"), &["id"]);
-    spec.stores =
-        Stores::default().with(&format!("s3://{BUCKET}"), s3::options(&s3::server().endpoint)).expect("S3 options");
+    spec.stores = verifier::Stores::default()
+        .with(&format!("s3://{BUCKET}"), s3::options(&s3::server().endpoint))
+        .expect("S3 options");
     spec
 }
 
@@ -112,7 +143,7 @@ fn upload_once() {
 #[test]
 fn a_cluster_of_processes_reading_s3_reports_as_a_local_diff() {
     upload_once();
-    let cluster = LocalCluster::start("", "");
+    let cluster = LocalCluster::start("", "", Stores::ConfigFile);
     let spec = s3_spec("spark/baseline", "spark/candidate");
     let local = runtime().block_on(verifier::diff(&spec)).expect("local diff");
     let remote = runtime()
@@ -128,6 +159,7 @@ fn an_executor_killed_mid_diff_never_gives_a_wrong_report() {
     let cluster = LocalCluster::start(
         "--executor-timeout-seconds 3 --expire-dead-executor-interval-seconds 1",
         "--executor-heartbeat-interval-seconds 1",
+        Stores::Environment,
     );
     let spec = s3_spec("big/baseline", "big/candidate");
     let local = runtime().block_on(verifier::diff(&spec)).expect("local diff");

@@ -202,16 +202,7 @@ async fn fingerprint_where(
                 if plan.multiset { Ok(Vec::new()) } else { passes.duplicate_key_hashes(&job).await }
             })?;
             progress.add_rows(digests.rows);
-            if spec.options.filter.is_none() && digests.rows != dataset.rows() {
-                return Err(Error::Cluster {
-                    url: passes.url().to_owned(),
-                    reason: format!(
-                        "it counted {} rows where the footers hold {}: its fingerprint is not used",
-                        digests.rows,
-                        dataset.rows()
-                    ),
-                });
-            }
+            crate::remote::check_rows(passes, spec.options.filter.is_some(), [(&dataset, digests.rows)])?;
             Found {
                 rows: digests.rows,
                 null_keys: Digest { rows: digests.null_keys.0, sum: digests.null_keys.1 },

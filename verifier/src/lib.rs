@@ -51,7 +51,8 @@ pub use report::{BucketSummary, Report, UnknownVerdict, Verdict};
 pub use run::{Route, diff, diff_on, diff_routed, diff_with_progress};
 pub use scan_floor::{ScanSummary, scan};
 pub use source::{
-    Dataset, DatasetScanExec, DatasetTable, PortableScan, StoreKind, Stores, local_file, oss_endpoint, remote_under,
+    ClusterStorage, Dataset, DatasetScanExec, DatasetTable, OptionValue, PortableScan, StoreKind, Stores, local_file,
+    oss_endpoint, remote_under, warehouse_root,
 };
 pub use spec::{Confinement, Declared, DeclaredSchema, DiffOptions, DiffSpec, ResourceLimits, Roots, Side, Tolerance};
 

@@ -294,18 +294,11 @@ impl SideJob {
         spec: &crate::DiffSpec,
         buckets: Buckets,
     ) -> Result<Self> {
-        let side = dataset.side();
-        Ok(Self {
-            dataset: Arc::clone(dataset),
-            columns: plan.scan_columns(side),
-            filter: spec.options.filter.clone(),
-            hashing: RowHashing {
-                schemas: [Vec::new(), Vec::new()],
-                locations: [spec.baseline.clone(), spec.candidate.clone()],
-                sorted_values: false,
-                ..RowHashing::of(side, &spec.key, &spec.options, buckets)
-            },
-        })
+        let hashing = RowHashing {
+            locations: [spec.baseline.clone(), spec.candidate.clone()],
+            ..RowHashing::of(dataset.side(), &spec.key, &spec.options, buckets)
+        };
+        Ok(Self::reading(dataset, plan, spec.options.filter.clone(), hashing))
     }
 
     /// The job of a fingerprint: one dataset hashed as a fingerprint file hashes it (`plan` has
@@ -317,17 +310,18 @@ impl SideJob {
         buckets: Buckets,
     ) -> Result<Self> {
         let schema = crate::source::schema_to_ipc(&dataset.schema())?;
-        Ok(Self {
-            dataset: Arc::clone(dataset),
-            columns: plan.scan_columns(dataset.side()),
-            filter: spec.options.filter.clone(),
-            hashing: RowHashing {
-                schemas: [schema.clone(), schema],
-                locations: [spec.uri.clone(), spec.uri.clone()],
-                sorted_values: true,
-                ..RowHashing::of(dataset.side(), &spec.key, &spec.options, buckets)
-            },
-        })
+        let hashing = RowHashing {
+            schemas: [schema.clone(), schema],
+            locations: [spec.uri.clone(), spec.uri.clone()],
+            sorted_values: true,
+            ..RowHashing::of(dataset.side(), &spec.key, &spec.options, buckets)
+        };
+        Ok(Self::reading(dataset, plan, spec.options.filter.clone(), hashing))
+    }
+
+    /// The job reading `dataset`'s columns of `plan`, after `filter`, hashed by `hashing`.
+    fn reading(dataset: &Arc<Dataset>, plan: &ColumnPlan, filter: Option<String>, hashing: RowHashing) -> Self {
+        Self { dataset: Arc::clone(dataset), columns: plan.scan_columns(dataset.side()), filter, hashing }
     }
 
     pub(crate) fn with_schemas(mut self, baseline: &Dataset, candidate: &Dataset) -> Result<Self> {
@@ -362,6 +356,33 @@ pub(crate) fn null_key_samples(
         }
     }
     Ok(samples.into_values().collect())
+}
+
+/// Refuses a remote pass 1 that read other row counts than the footers hold (without a filter,
+/// they must agree): a cluster that counted rows twice would otherwise make a wrong report or
+/// fingerprint. Seen with Ballista 55 on a one-row table, whose row it counted 14 to 16 times
+/// while the scan's row count was exact (see `DatasetTable::with_inexact_rows`).
+pub(crate) fn check_rows<'a>(
+    passes: &dyn RemotePasses,
+    filtered: bool,
+    counted: impl IntoIterator<Item = (&'a Arc<Dataset>, u64)>,
+) -> Result<()> {
+    if filtered {
+        return Ok(());
+    }
+    for (dataset, read) in counted {
+        if dataset.rows() != read {
+            return Err(Error::Cluster {
+                url: passes.url().to_owned(),
+                reason: format!(
+                    "pass 1 counted {read} rows of the {} dataset, whose footers hold {}: its result is not used",
+                    dataset.side(),
+                    dataset.rows()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The bucket set of `differing` (one flag per bucket).

@@ -184,7 +184,11 @@ async fn diff_remotely(
     let duplicates = async { if plan.multiset { Ok(Vec::new()) } else { passes.duplicate_key_hashes(&jobs[0]).await } };
     let (found, duplicates) = tokio::try_join!(passes.fingerprint([&jobs[0], &jobs[1]]), duplicates)?;
     progress.add_rows(found.rows[0] + found.rows[1]);
-    check_rows(spec, passes, [&baseline, &candidate], found.rows)?;
+    remote::check_rows(
+        passes,
+        spec.options.filter.is_some(),
+        [(&baseline, found.rows[0]), (&candidate, found.rows[1])],
+    )?;
     let (mut differing, mut rows_in) = (vec![false; buckets.count()], vec![0u64; buckets.count()]);
     for &(bucket, [b, c]) in &found.differing {
         let bucket = bucket as usize;
@@ -340,29 +344,6 @@ fn keep_budget(limits: &ResourceLimits) -> u64 {
 pub(crate) fn key_hash_budget(limits: &ResourceLimits) -> usize {
     const DEFAULT: usize = 4 << 20;
     limits.memory_limit.map_or(DEFAULT, |bytes| (bytes / 64 / 8).clamp(1024, DEFAULT))
-}
-
-/// Refuses a remote pass 1 that read other row counts than the footers hold (without a filter,
-/// they must agree): a cluster that counted rows twice would otherwise make a wrong report. Seen
-/// with Ballista 55 on a one-row table, whose row it counted 14 to 16 times while the scan's row
-/// count was exact (see `DatasetTable::with_inexact_rows`).
-fn check_rows(spec: &DiffSpec, passes: &dyn RemotePasses, datasets: [&Arc<Dataset>; 2], rows: [u64; 2]) -> Result<()> {
-    if spec.options.filter.is_some() {
-        return Ok(());
-    }
-    for (dataset, read) in datasets.into_iter().zip(rows) {
-        if dataset.rows() != read {
-            return Err(Error::Cluster {
-                url: passes.url().to_owned(),
-                reason: format!(
-                    "pass 1 counted {read} rows of the {} dataset, whose footers hold {}: its result is not used",
-                    dataset.side(),
-                    dataset.rows()
-                ),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// The report's account of the buckets: `differing` has one flag per bucket.

@@ -4,6 +4,7 @@
 //! `location` lists files, `format` reads ORC and Parquet, `dataset` reconciles schemas and
 //! `scan` exposes a dataset to DataFusion as a table.
 
+mod configured;
 mod dataset;
 mod footer;
 mod format;
@@ -11,6 +12,7 @@ mod location;
 mod scan;
 mod storage;
 
+pub use configured::{ClusterStorage, OptionValue, warehouse_root};
 pub use dataset::Dataset;
 pub(crate) use format::{schema_from_ipc, schema_to_ipc};
 pub use location::{local_file, remote_under};

@@ -45,9 +45,7 @@ impl ClusterConfig {
     /// The warehouse root: the template with `{cluster}` replaced, up to the last `/` before
     /// its first other placeholder.
     pub fn warehouse_root(&self) -> String {
-        let template = self.location.replace("{cluster}", &self.name);
-        let fixed = template.split('{').next().unwrap_or_default();
-        fixed.rfind('/').map_or_else(String::new, |slash| fixed[..=slash].to_owned())
+        verifier::warehouse_root(&self.location, &self.name)
     }
 }
 

@@ -10,68 +10,22 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-use verifier::Stores;
+pub use verifier::OptionValue;
+use verifier::{ClusterStorage, Stores};
 
 use super::ClusterConfig;
 
-/// One storage option's value.
-#[derive(Clone, Deserialize)]
-#[serde(untagged)]
-pub enum OptionValue {
-    /// The value itself.
-    Text(String),
-    /// The value of an environment variable, read at load.
-    Env {
-        /// The variable.
-        env: String,
-    },
-}
-
-impl std::fmt::Debug for OptionValue {
-    /// Values can be secrets: only a variable's name is shown.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Text(_) => f.write_str("\"***\""),
-            Self::Env { env } => write!(f, "{{ env = {env:?} }}"),
-        }
-    }
-}
-
-/// The stores the clusters read from, with their options resolved from `env`.
+/// The stores the clusters read from, with their options resolved from `env`
+/// ([`Stores::configured`], as `dqc-executor --dqc-config` builds them too).
 pub(super) fn cluster_stores(clusters: &[ClusterConfig], env: &BTreeMap<String, String>) -> Result<Stores, String> {
-    let mut stores = Stores::default();
-    for cluster in clusters {
-        let mut options = BTreeMap::new();
-        for (key, value) in &cluster.storage {
-            let value = match value {
-                OptionValue::Text(text) => text.clone(),
-                OptionValue::Env { env: name } => env.get(name).cloned().ok_or_else(|| {
-                    format!(
-                        "clusters `{}`: storage.{key} names the environment variable `{name}`, which is not set",
-                        cluster.name
-                    )
-                })?,
-            };
-            options.insert(key.clone(), value);
-        }
-        let roots = std::iter::once(cluster.warehouse_root()).chain(cluster.event_roots.iter().cloned());
-        let remote: Vec<String> = roots
-            .filter_map(|root| {
-                let (scheme, rest) = root.split_once("://")?;
-                (scheme != "file").then(|| format!("{scheme}://{}", rest.split('/').next().unwrap_or_default()))
-            })
-            .collect();
-        if remote.is_empty() && !options.is_empty() {
-            return Err(format!("clusters `{}`: storage options need a location in an object store", cluster.name));
-        }
-        for store in remote {
-            stores = stores
-                .with(&store, options.clone())
-                .map_err(|error| format!("clusters `{}`: {error}", cluster.name))?;
-        }
-    }
-    Ok(stores)
+    Stores::configured(
+        clusters.iter().map(|cluster| ClusterStorage {
+            cluster: &cluster.name,
+            roots: std::iter::once(cluster.warehouse_root()).chain(cluster.event_roots.iter().cloned()).collect(),
+            options: &cluster.storage,
+        }),
+        env,
+    )
 }
 
 /// The CLI's stores: options from the standard environment variables of each store
