@@ -8,6 +8,7 @@ pub(crate) mod diff;
 mod fingerprint;
 mod gate;
 mod hive;
+mod inventory;
 mod progress;
 mod scan;
 mod serve;
@@ -19,6 +20,7 @@ pub use demo::DemoArgs;
 pub use diff::{CompareArgs, DiffArgs};
 pub use fingerprint::FingerprintArgs;
 pub use gate::{GateArgs, GateCommand};
+pub use inventory::InventoryArgs;
 pub use scan::ScanArgs;
 pub use serve::ServeArgs;
 pub use token::TokenArgs;
@@ -43,6 +45,9 @@ pub enum Command {
     /// Write a dataset's bucket digests to a file; `dqc diff` of two such files names the
     /// buckets that differ, without moving the data.
     Fingerprint(Box<FingerprintArgs>),
+    /// Compare two whole warehouses partition by partition: listing, footers (rows, column
+    /// statistics) and, with --deep, fingerprints; exit 0 consistent, 1 inconsistent, 2 error.
+    Inventory(Box<InventoryArgs>),
     /// Decode datasets fully and print their rows and the time taken: the floor of a diff.
     Scan(ScanArgs),
     /// Run the service: the REST API, the Kafka collector, the job runner and notifications.
@@ -64,6 +69,7 @@ pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Diff(args) => diff::run(&args, cli.threads).await,
         Command::Fingerprint(args) => fingerprint::run(&args, cli.threads).await,
+        Command::Inventory(args) => inventory::run(&args, cli.threads).await,
         Command::Scan(args) => scan::run(&args, cli.threads).await,
         Command::Serve(args) => serve::run(&args).await,
         Command::Demo(args) => demo::run(&args).await,

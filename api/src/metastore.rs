@@ -48,6 +48,14 @@ pub enum MetastoreError {
         /// `db.table`.
         table: String,
     },
+    /// It does not know the database.
+    #[error("the Hive Metastore {metastore} has no database `{db}`")]
+    UnknownDatabase {
+        /// `thrift://host:port`.
+        metastore: String,
+        /// The database.
+        db: String,
+    },
     /// It does not know the partition.
     #[error("the Hive Metastore {metastore} has no partition `{partition}` of table `{table}`")]
     UnknownPartition {
@@ -312,6 +320,66 @@ impl Metastore {
     }
 }
 
+impl Metastore {
+    /// The names of the tables of database `db`, lowercase, in name order.
+    pub async fn table_names(&self, db: &str) -> Result<Vec<String>, MetastoreError> {
+        let name = db.to_lowercase();
+        let answer = self
+            .with_connection(move |connection| {
+                connection.get_database(&name)?;
+                connection.get_all_tables(&name)
+            })
+            .await?;
+        let mut names = match answer {
+            Ok(names) => names,
+            Err(error) if error.is_no_such_object() => {
+                return Err(MetastoreError::UnknownDatabase { metastore: self.inner.uri.clone(), db: db.to_owned() });
+            }
+            Err(error) => return Err(self.refused("get_all_tables", db.to_owned(), error)),
+        };
+        names.iter_mut().for_each(|name| *name = name.to_lowercase());
+        names.sort();
+        Ok(names)
+    }
+
+    /// A warehouse for `dqc inventory`: the tables named (all of the database's when none is)
+    /// that match `patterns` (`--tables`), each with its declared columns and the location of each of its partitions (an
+    /// unpartitioned table: its own location, under an empty partition name). At most
+    /// `concurrency` tables are asked for at once.
+    pub async fn catalog(
+        &self,
+        db: &str,
+        tables: Option<Vec<String>>,
+        patterns: &[String],
+        concurrency: usize,
+    ) -> Result<verifier::inventory::Catalog, MetastoreError> {
+        use futures::StreamExt;
+        let names = match tables {
+            Some(names) => names,
+            None => self.table_names(db).await?,
+        };
+        let names = names.into_iter().filter(|name| verifier::inventory::table_kept(patterns, name));
+        let found: Vec<Result<verifier::inventory::CatalogTable, MetastoreError>> = futures::stream::iter(names)
+            .map(|name| async move {
+                let table = self.table(db, &name).await?;
+                let partitions = if table.is_partitioned() {
+                    self.partitions(&table).await?.into_iter().map(|p| (p.name, p.location)).collect()
+                } else {
+                    vec![(String::new(), table.location.clone())]
+                };
+                Ok(verifier::inventory::CatalogTable {
+                    name: table.name.clone(),
+                    columns: table.columns.iter().map(|c| (c.name.to_lowercase(), c.type_name.clone())).collect(),
+                    partitions,
+                })
+            })
+            .buffered(concurrency.max(1))
+            .collect()
+            .await;
+        Ok(verifier::inventory::Catalog { tables: found.into_iter().collect::<Result<_, _>>()? })
+    }
+}
+
 fn hive_partition(table: &HiveTable, partition: wire::Partition) -> HivePartition {
     let name = table
         .partition_keys
@@ -380,9 +448,67 @@ impl HiveLocation {
     }
 }
 
+/// A `hive://HOST[:PORT]/DB[/TABLE]` warehouse of `dqc inventory`: a metastore's database, or
+/// one table of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HiveWarehouse {
+    /// The metastore (`host:port`).
+    pub metastore: String,
+    /// The database, lowercase.
+    pub db: String,
+    /// The table, lowercase, or `None` for all of the database's.
+    pub table: Option<String>,
+}
+
+impl HiveWarehouse {
+    /// Parses a `hive://` warehouse; `Ok(None)` for any other location.
+    pub fn parse(location: &str) -> Result<Option<Self>, MetastoreError> {
+        let Some(rest) = location.strip_prefix("hive://") else { return Ok(None) };
+        let bad = || MetastoreError::BadLocation {
+            location: location.to_owned(),
+            reason: "expected hive://HOST[:PORT]/DB[/TABLE]".to_owned(),
+        };
+        let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+        let (metastore, db, table) = match parts.as_slice() {
+            [metastore, db] => (*metastore, *db, None),
+            [metastore, db, table] => (*metastore, *db, Some(table.to_lowercase())),
+            _ => return Err(bad()),
+        };
+        if metastore.is_empty() || db.is_empty() || table.as_deref() == Some("") {
+            return Err(bad());
+        }
+        let metastore = Metastore::new(metastore).map_err(|_| bad())?;
+        Ok(Some(Self { metastore: metastore.inner.address.clone(), db: db.to_lowercase(), table }))
+    }
+
+    /// Its tables that match `patterns` (`--tables`) and their partitions' locations, from its
+    /// metastore.
+    pub async fn catalog(
+        &self,
+        patterns: &[String],
+        concurrency: usize,
+    ) -> Result<verifier::inventory::Catalog, MetastoreError> {
+        let metastore = Metastore::new(&self.metastore)?;
+        metastore.catalog(&self.db, self.table.clone().map(|table| vec![table]), patterns, concurrency).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hive_warehouses_parse_as_a_database_or_a_table() {
+        let db = HiveWarehouse::parse("hive://hms:9083/Sales").unwrap().unwrap();
+        assert_eq!((db.metastore.as_str(), db.db.as_str(), db.table), ("hms:9083", "sales", None));
+        let table = HiveWarehouse::parse("hive://hms/sales/Orders/").unwrap().unwrap();
+        assert_eq!((table.metastore.as_str(), table.table.as_deref()), ("hms:9083", Some("orders")));
+        assert_eq!(HiveWarehouse::parse("/data/warehouse").unwrap(), None);
+        for bad in ["hive://hms:9083", "hive://hms:9083//t", "hive://hms:x/sales", "hive://hms/a/b/c"] {
+            let error = HiveWarehouse::parse(bad).unwrap_err().to_string();
+            assert!(error.contains("hive://HOST[:PORT]/DB[/TABLE]"), "{bad}: {error}");
+        }
+    }
 
     #[test]
     fn hive_locations_parse_with_and_without_a_partition() {

@@ -429,3 +429,94 @@ fn diff_on_a_cluster_prints_the_local_report() {
         "df://HOST:PORT",
     );
 }
+
+/// A warehouse of 4 tables of 30 daily partitions each, the same rows on both sides but for one
+/// row fewer in the candidate's `t2/dt=17`.
+fn small_warehouses(root: &std::path::Path) -> (String, String) {
+    use std::sync::Arc;
+    for side in ["baseline", "candidate"] {
+        for table in 0..4 {
+            for day in 0..30i64 {
+                let ids: Vec<i64> =
+                    (0..10).filter(|id| !(side == "candidate" && table == 2 && day == 17 && *id == 3)).collect();
+                let batch = dqc_tests::batch(vec![
+                    ("id", Arc::new(arrow::array::Int64Array::from(ids.clone())) as arrow::array::ArrayRef),
+                    ("day", Arc::new(arrow::array::Int64Array::from(vec![day; ids.len()]))),
+                ]);
+                let path = root.join(side).join(format!("t{table}/dt={day:02}/part-0.parquet"));
+                dqc_tests::write_parquet(&path, &[batch], parquet::basic::Compression::SNAPPY);
+            }
+        }
+    }
+    let side = |name: &str| root.join(name).to_string_lossy().into_owned();
+    (side("baseline"), side("candidate"))
+}
+
+/// An inventory killed with SIGKILL half way, started again with its checkpoint, finishes with
+/// the report of an inventory never interrupted, and takes what it had finished from the
+/// checkpoint: a finished partition broken in between is not read again.
+#[test]
+fn an_inventory_killed_half_way_resumes_from_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (baseline, candidate) = small_warehouses(dir.path());
+    let checkpoint = dir.path().join("inventory.checkpoint");
+    let args = |checkpoint: Option<&str>| {
+        let mut args = vec!["inventory", "--baseline", &baseline, "--candidate", &candidate, "--deep", "--key", "id"];
+        args.extend(["--concurrency", "1", "--format", "json"]);
+        if let Some(path) = checkpoint {
+            args.extend(["--checkpoint", path]);
+        }
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let strip = |output: &Output| {
+        let mut report: Value =
+            serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(output)));
+        report["elapsed_ms"] = 0.into();
+        report["resumed_partitions"] = 0.into();
+        report
+    };
+    let whole = Command::new(env!("CARGO_BIN_EXE_dqc")).args(args(None)).output().unwrap();
+    assert_eq!(whole.status.code(), Some(1), "{}", stderr(&whole));
+    let reference = strip(&whole);
+    assert_eq!(reference["summary"]["equal"], 119, "{reference:#}");
+
+    let checkpoint_arg = checkpoint.to_string_lossy().into_owned();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dqc"))
+        .args(args(Some(&checkpoint_arg)))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = || std::fs::read_to_string(&checkpoint).map(|text| text.matches('\n').count()).unwrap_or(0);
+    let started = std::time::Instant::now();
+    while lines() < 31 {
+        assert!(child.try_wait().unwrap().is_none(), "the inventory ended before it could be killed");
+        assert!(started.elapsed() < std::time::Duration::from_secs(120), "no progress in the checkpoint");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let killed = Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    assert!(!child.wait().unwrap().success());
+
+    // What the killed run finished (whole lines after the header).
+    let text = std::fs::read_to_string(&checkpoint).unwrap();
+    let finished: Vec<Value> = text
+        .split_inclusive('\n')
+        .skip(1)
+        .filter(|l| l.ends_with('\n'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(finished.len() >= 30 && finished.len() < 120, "{} partitions finished", finished.len());
+    // Break the candidate's file of a finished partition: read again, it would be unreadable.
+    let first = &finished[0];
+    let broken = std::path::Path::new(&candidate)
+        .join(first["table"].as_str().unwrap())
+        .join(first["partition"]["partition"].as_str().unwrap())
+        .join("part-0.parquet");
+    std::fs::write(&broken, b"no longer parquet").unwrap();
+
+    let resumed = Command::new(env!("CARGO_BIN_EXE_dqc")).args(args(Some(&checkpoint_arg))).output().unwrap();
+    assert_eq!(resumed.status.code(), Some(1), "{}", stderr(&resumed));
+    let report: Value = serde_json::from_slice(&resumed.stdout).unwrap();
+    assert_eq!(report["resumed_partitions"].as_u64(), Some(finished.len() as u64));
+    assert_eq!(strip(&resumed), reference);
+}

@@ -4,6 +4,7 @@
 
 mod errors;
 mod fixtures;
+mod inventory;
 mod properties;
 mod scale;
 mod scan;

@@ -13,6 +13,8 @@
 //! - `fingerprint`: pass 1, per-key-bucket digests of each side, streamed; `key_hashes`
 //!   finds duplicate keys in bounded memory.
 //! - `fingerprint_file`: one side's digests as a file, and two such files compared.
+//! - [`inventory`]: two whole warehouses compared partition by partition, from their footers
+//!   (and, deeper, their fingerprints).
 //! - `diff`: pass 2, only the differing buckets, matched by key and classified.
 //! - `progress`: passes and rows reported to callers ([`Progress`]).
 //! - [`report`]: the JSON contract and its text rendering; `export`: differing rows as Parquet.
@@ -29,6 +31,7 @@ mod error;
 mod export;
 mod fingerprint;
 mod fingerprint_file;
+pub mod inventory;
 mod key_hashes;
 mod progress;
 pub mod remote;

@@ -138,7 +138,7 @@ pub struct ColumnSample {
 }
 
 /// A type difference of a column present on both sides.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TypeChange {
     /// Baseline name.
     pub name: String,

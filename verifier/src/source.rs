@@ -7,10 +7,11 @@
 mod configured;
 mod dataset;
 mod footer;
-mod format;
-mod location;
+pub(crate) mod format;
+pub(crate) mod location;
 mod scan;
 mod storage;
+pub(crate) mod summary;
 
 pub use configured::{ClusterStorage, OptionValue, warehouse_root};
 pub use dataset::Dataset;

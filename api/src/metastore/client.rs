@@ -159,6 +159,26 @@ impl Connection {
         Self::required("get_table", result)
     }
 
+    /// `get_database(name)`.
+    pub fn get_database(&mut self, name: &str) -> Result<Database, CallError> {
+        let args = |w: &mut StructWriter<'_>| {
+            w.field(1, "name", &name.to_owned())?;
+            Ok(())
+        };
+        let result = self.call("get_database", args, &["NoSuchObjectException", "MetaException"])?;
+        Self::required("get_database", result)
+    }
+
+    /// `get_all_tables(db)`: the names of the database's tables.
+    pub fn get_all_tables(&mut self, db: &str) -> Result<Vec<String>, CallError> {
+        let args = |w: &mut StructWriter<'_>| {
+            w.field(1, "db_name", &db.to_owned())?;
+            Ok(())
+        };
+        let result = self.call("get_all_tables", args, &["MetaException"])?;
+        Self::required("get_all_tables", result)
+    }
+
     /// `get_partitions(db, table, -1)`: every partition.
     pub fn get_partitions(&mut self, db: &str, table: &str) -> Result<Vec<Partition>, CallError> {
         let args = |w: &mut StructWriter<'_>| {

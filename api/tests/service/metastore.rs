@@ -265,6 +265,118 @@ fn a_hive_table_is_diffed_partition_by_partition_with_its_declared_key_and_colum
 }
 
 #[test]
+fn a_hive_database_is_inventoried_partition_by_partition_where_each_partition_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let (baseline, candidate) = two_tables(dir.path(), "inv");
+    let database = |table: &str| table.trim_end_matches("/orders").to_owned();
+    let (baseline_db, candidate_db) = (database(&baseline), database(&candidate));
+    let args = ["--deep", "--key", "id", "--format", "json"];
+    let output = dqc(&[&["inventory", "--baseline", &baseline_db, "--candidate", &candidate_db], &args[..]].concat());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    assert_eq!(report["baseline"], baseline_db.as_str());
+    let tables = report["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 1, "{report:#}");
+    assert_eq!(tables[0]["name"], "orders");
+    let partitions = tables[0]["partitions"].as_array().unwrap();
+    let verdicts: Vec<(&str, &str)> =
+        partitions.iter().map(|p| (p["partition"].as_str().unwrap(), p["verdict"].as_str().unwrap())).collect();
+    assert_eq!(
+        verdicts,
+        [("dt=2024-05-01", "different"), ("dt=2024-05-02", "equal"), ("dt=2024-05-03", "missing_in_baseline")],
+        "{report:#}"
+    );
+    // The second partition is read where the metastore puts it, away from its table.
+    let custom = format!("file://{}", dir.path().join("b/custom/p2").display());
+    assert_eq!(partitions[1]["baseline"]["location"], custom);
+    assert_eq!(partitions[1]["baseline"]["rows"], 40);
+    // The declared columns compared: retyped within their families, so not a difference.
+    let declared = &tables[0]["declared_schema"]["type_changes"];
+    assert_eq!(
+        declared,
+        &serde_json::json!([
+            {"name": "id", "baseline": "bigint", "candidate": "int", "comparable": true},
+            {"name": "value", "baseline": "string", "candidate": "varchar(20)", "comparable": true},
+        ]),
+        "{report:#}"
+    );
+
+    // A table of the database against a directory tree: its moved partition is not in the tree.
+    let tree = dir.path().join("c/warehouse/dw.db");
+    let output =
+        dqc(&["inventory", "--baseline", &baseline, "--candidate", tree.to_str().unwrap(), "--format", "json"]);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let verdicts: Vec<&str> =
+        report["tables"][0]["partitions"].as_array().unwrap().iter().map(|p| p["verdict"].as_str().unwrap()).collect();
+    assert_eq!(verdicts, ["equal_footers", "missing_in_candidate", "missing_in_baseline"], "{report:#}");
+
+    // A database the metastore lacks: a clear error.
+    let missing = format!("hive://{}/no_such_db", hms().address);
+    let output = dqc(&["inventory", "--baseline", &missing, "--candidate", &candidate_db]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("has no database `no_such_db`"), "{stderr}");
+}
+
+#[test]
+fn a_hive_table_in_an_object_store_is_inventoried_with_partitions_outside_its_location() {
+    let dir = tempfile::tempdir().unwrap();
+    for cluster in ["b", "c"] {
+        write_table(dir.path(), cluster, "visits", "2024-05-01", 30, 0);
+        write_table(dir.path(), cluster, "visits", "2024-05-02", 20, 0);
+    }
+    dqc_tests::s3::create_bucket("warehouse");
+    // The baseline's partitions in the bucket: the second one far from the table's location.
+    let first = partition_dir(dir.path(), "b", "visits", "2024-05-01");
+    let second = partition_dir(dir.path(), "b", "visits", "2024-05-02");
+    dqc_tests::s3::upload_dir("warehouse", &first, "s3inv/visits/dt=2024-05-01/");
+    dqc_tests::s3::upload_dir("warehouse", &second, "archive/2024/visits-0502/");
+    create_table(
+        "s3inv",
+        "visits",
+        "s3a://warehouse/s3inv",
+        &[("id", "bigint"), ("value", "string")],
+        true,
+        &[
+            ("2024-05-01", "s3a://warehouse/s3inv/visits/dt=2024-05-01".to_owned()),
+            ("2024-05-02", "s3a://warehouse/archive/2024/visits-0502".to_owned()),
+        ],
+    );
+    let baseline = format!("hive://{}/s3inv/visits", hms().address);
+    let candidate = dir.path().join("c/warehouse/dw.db");
+    let output = Command::new(env!("CARGO_BIN_EXE_dqc"))
+        .args(["inventory", "--baseline", &baseline, "--candidate", candidate.to_str().unwrap()])
+        .args(["--deep", "--key", "id", "--format", "json"])
+        .env("AWS_ENDPOINT_URL", &dqc_tests::s3::server().endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "dqc-test")
+        .env("AWS_SECRET_ACCESS_KEY", "dqc-test-secret")
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let partitions = report["tables"][0]["partitions"].as_array().unwrap();
+    let found: Vec<(&str, &str, &str)> = partitions
+        .iter()
+        .map(|p| {
+            let location = p["baseline"]["location"].as_str().unwrap();
+            (p["partition"].as_str().unwrap(), p["verdict"].as_str().unwrap(), location)
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("dt=2024-05-01", "equal", "s3a://warehouse/s3inv/visits/dt=2024-05-01"),
+            ("dt=2024-05-02", "equal", "s3a://warehouse/archive/2024/visits-0502"),
+        ],
+        "{report:#}"
+    );
+}
+
+#[test]
 fn a_partition_in_an_object_store_is_read_where_the_metastore_says() {
     // The metastore maps bucket `warehouse` of `s3a://` to a local directory (it checks every
     // location); dqc reads it from the S3-compatible server.

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::footer::{self, ColumnStats};
 use super::location::ListedFile;
+use super::summary::{self, ColumnSummary};
 use crate::BATCH_SIZE;
 use crate::error::{Error, Result};
 use crate::spec::Side;
@@ -48,6 +49,9 @@ pub(crate) struct DataFile {
     pub(crate) schema: SchemaRef,
     /// Footer statistics of its top-level columns, by the file's column names.
     pub(crate) stats: HashMap<String, ColumnStats>,
+    /// Footer statistics of its top-level columns as an inventory compares them (empty for a
+    /// file received from another process).
+    pub(crate) summaries: Arc<Vec<(String, ColumnSummary)>>,
     /// The parts it can be read in, in file order: ORC stripes, Parquet row groups.
     pub(crate) pieces: Vec<Piece>,
     /// Its head and tail (the footer) as read when it was inspected, for a remote file: every
@@ -129,6 +133,7 @@ impl PortableFile {
             rows: self.rows,
             schema: schema_from_ipc(&self.schema)?,
             stats: HashMap::new(),
+            summaries: Arc::default(),
             pieces: self.pieces.into_iter().map(|[rows, offset, length]| Piece { rows, offset, length }).collect(),
             fetched: Fetched::new(remote),
         })
@@ -208,7 +213,7 @@ pub(crate) async fn inspect(
         format = detect(&head);
     }
     let format = format.ok_or_else(|| Error::UnknownFormat { side, path: display_path(&listed.path) })?;
-    let (rows, schema, stats, pieces) = match format {
+    let (rows, schema, stats, summaries, pieces) = match format {
         FileFormat::Orc => {
             let builder = orc_rust::ArrowReaderBuilder::try_new_async(reader(store, listed, &fetched, true))
                 .await
@@ -223,7 +228,7 @@ pub(crate) async fn inspect(
                     length: stripe.index_length() + stripe.data_length() + stripe.footer_length(),
                 })
                 .collect();
-            (metadata.number_of_rows(), builder.schema(), footer::orc(metadata), pieces)
+            (metadata.number_of_rows(), builder.schema(), footer::orc(metadata), summary::orc(metadata), pieces)
         }
         FileFormat::Parquet => {
             let builder = ParquetRecordBatchStreamBuilder::new(reader(store, listed, &fetched, true))
@@ -236,10 +241,12 @@ pub(crate) async fn inspect(
                 .iter()
                 .map(|group| Piece { rows: u64::try_from(group.num_rows()).unwrap_or(0), offset: 0, length: 0 })
                 .collect();
-            (rows, Arc::clone(builder.schema()), footer::parquet(metadata), pieces)
+            let summaries = summary::parquet(metadata, builder.schema());
+            (rows, Arc::clone(builder.schema()), footer::parquet(metadata), summaries, pieces)
         }
     };
-    Ok(Some(DataFile { listed: listed.clone(), format, rows, schema, stats, pieces, fetched }))
+    let summaries = Arc::new(summaries);
+    Ok(Some(DataFile { listed: listed.clone(), format, rows, schema, stats, summaries, pieces, fetched }))
 }
 
 /// Opens a stream of the batches of the file's `pieces` (indices into [`DataFile::pieces`], at

@@ -40,6 +40,8 @@ pub(crate) struct Listing {
     pub(crate) files: Vec<ListedFile>,
     /// The store is remote: requests cost a round trip.
     pub(crate) remote: bool,
+    /// The location's path in the store (a directory's, or the file's).
+    pub(crate) root: Path,
 }
 
 /// Finds the data files of `uri`, in its store; with `roots`, only if the location (and, on the
@@ -68,7 +70,7 @@ async fn list_remote(side: Side, uri: &str, located: Located, roots: Option<&Roo
     if files.is_empty() {
         return Err(Error::LocationNotFound { side, uri: uri.to_owned() });
     }
-    Ok(Listing { store, files, remote: true })
+    Ok(Listing { store, files, remote: true, root: path })
 }
 
 /// The error of a store call for `uri`, by fault: a missing path or bucket and a refused
@@ -185,7 +187,7 @@ async fn list_local(side: Side, uri: &str, roots: Option<&Roots>) -> Result<List
             confined.check_real(&real)?;
         }
     }
-    Ok(Listing { store: Arc::new(local), files, remote: false })
+    Ok(Listing { store: Arc::new(local), files, remote: false, root })
 }
 
 /// A location checked against its side's roots.
@@ -296,7 +298,7 @@ fn is_hidden(name: &str) -> bool {
 }
 
 /// `dt=2024-05-01` -> `("dt", Some("2024-05-01"))`, with Hive's `%XX` escapes decoded.
-fn partition_value(directory: &str) -> Option<(String, Option<String>)> {
+pub(crate) fn partition_value(directory: &str) -> Option<(String, Option<String>)> {
     let (name, value) = directory.split_once('=')?;
     if name.is_empty() {
         return None;

@@ -1,0 +1,477 @@
+//! Inventories: two whole warehouses compared partition by partition, at metadata speed.
+//!
+//! Before any task runs dual, a migration copies years of history across; an inventory says,
+//! for every table and partition, whether the copy holds the same data:
+//!
+//! - listing (`layout`): tables and partitions on each side (missing, extra), files and bytes;
+//! - footers (`footers`, `compare`; the default): each file's footer read once, per partition
+//!   the rows, the schema and each column's statistics compared (`source::summary`);
+//! - deep: partitions whose footers agree are fingerprinted on both sides (the bucket digests of
+//!   `dqc fingerprint`) and compared; with `diff`, a partition whose footers differ gets a full
+//!   diff.
+//!
+//! Partitions are worked on side by side (`concurrency` at once, and as many footer reads in
+//! flight per store); each finished partition goes to the checkpoint, if any (`checkpoint`),
+//! so that an interrupted inventory resumes where it stopped.
+
+mod checkpoint;
+mod compare;
+mod footers;
+mod layout;
+mod report;
+
+pub use compare::SchemaChanges;
+pub use layout::{Catalog, CatalogTable, table_kept};
+pub use report::{
+    Counts, InventoryReport, InventorySummary, Level, PartitionInventory, PartitionSide, PartitionVerdict, SideTotals,
+    TableInventory,
+};
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use tokio::sync::Semaphore;
+
+use self::checkpoint::{Checkpoint, Finished, Header};
+use self::footers::{PartitionFooters, Reader};
+use self::layout::{Filters, PartitionFiles, Warehouse};
+use crate::error::Result;
+use crate::fingerprint_file::{FingerprintSpec, compare_fingerprints, fingerprint_dataset};
+use crate::remote::RemotePasses;
+use crate::report::Verdict;
+use crate::source::Stores;
+use crate::spec::{Confinement, DiffOptions, DiffSpec, ResourceLimits, Side};
+
+/// What to inventory and how deep.
+#[derive(Debug, Clone)]
+pub struct InventorySpec {
+    /// The baseline warehouse: a directory tree of tables in any store, or the name of the
+    /// catalog that `catalogs` holds for it (`hive://hms:9083/sales`).
+    pub baseline: String,
+    /// The candidate warehouse.
+    pub candidate: String,
+    /// Table patterns (`orders`, `sales.db/*`, `fact_?`); empty: every table.
+    pub tables: Vec<String>,
+    /// Conditions on partition values, all met (`dt>=2024-01-01`).
+    pub partitions: Vec<String>,
+    pub level: Level,
+    /// Diff the partitions whose footers differ (and that both sides have).
+    pub diff: bool,
+    /// Key columns for `--deep` and `--diff`, used in tables that have them all; elsewhere
+    /// whole rows are compared (a multiset).
+    pub key: Vec<String>,
+    /// Options of the deep comparison and of diffs.
+    pub options: DiffOptions,
+    pub limits: ResourceLimits,
+    /// Partitions worked on at once, and footer reads in flight per side.
+    pub concurrency: usize,
+    /// The checkpoint file: finished partitions are recorded there, and taken from there.
+    pub checkpoint: Option<PathBuf>,
+    /// The directories each side may be read from (a service's).
+    pub confinement: Option<Confinement>,
+    pub stores: Stores,
+    /// The sides that a catalog describes (a metastore's database: its tables, their declared
+    /// columns and where each partition is), baseline first; a side without one is listed as a
+    /// directory tree.
+    pub catalogs: [Option<Arc<Catalog>>; 2],
+}
+
+impl InventorySpec {
+    /// An inventory at the footers' level with default options.
+    pub fn new(baseline: impl Into<String>, candidate: impl Into<String>) -> Self {
+        Self {
+            baseline: baseline.into(),
+            candidate: candidate.into(),
+            tables: Vec::new(),
+            partitions: Vec::new(),
+            level: Level::Footers,
+            diff: false,
+            key: Vec::new(),
+            options: DiffOptions::default(),
+            limits: ResourceLimits::default(),
+            concurrency: 16,
+            checkpoint: None,
+            confinement: None,
+            stores: Stores::default(),
+            catalogs: [None, None],
+        }
+    }
+
+    /// What makes a checkpoint this inventory's.
+    fn identity(&self) -> serde_json::Value {
+        serde_json::json!({
+            "baseline": self.baseline,
+            "candidate": self.candidate,
+            "tables": self.tables,
+            "partitions": self.partitions,
+            "level": self.level,
+            "diff": self.diff,
+            "key": self.key,
+            "options": self.options,
+        })
+    }
+}
+
+/// An inventory's progress, for a terminal or a service.
+pub trait InventoryProgress: Send + Sync {
+    /// Both warehouses are listed: the tables to do, each with its number of partitions.
+    fn listed(&self, tables: &[(String, usize)]);
+    /// A partition is done (`resumed`: taken from the checkpoint).
+    fn partition_done(&self, table: &str, verdict: PartitionVerdict, resumed: bool);
+}
+
+/// Progress reported nowhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoInventoryProgress;
+
+impl InventoryProgress for NoInventoryProgress {
+    fn listed(&self, _: &[(String, usize)]) {}
+    fn partition_done(&self, _: &str, _: PartitionVerdict, _: bool) {}
+}
+
+/// Runs an inventory in this process.
+pub async fn inventory(spec: &InventorySpec, progress: Arc<dyn InventoryProgress>) -> Result<InventoryReport> {
+    inventory_on(spec, progress, None).await
+}
+
+/// Runs an inventory whose deep fingerprints and diffs run on `passes` (a cluster), if any.
+pub async fn inventory_on(
+    spec: &InventorySpec,
+    progress: Arc<dyn InventoryProgress>,
+    passes: Option<&dyn RemotePasses>,
+) -> Result<InventoryReport> {
+    let started = Instant::now();
+    if spec.concurrency == 0 {
+        return Err(crate::Error::InvalidOption("--concurrency must be at least 1".to_owned()));
+    }
+    let threads = crate::run::threads(&spec.limits)?;
+    let filters = Filters::new(&spec.tables, &spec.partitions)?;
+    let (baseline, candidate) =
+        tokio::try_join!(list(spec, Side::Baseline, &filters), list(spec, Side::Candidate, &filters))?;
+    let (checkpoint, finished) = match &spec.checkpoint {
+        Some(path) => {
+            let (checkpoint, finished) = Checkpoint::open(path, &Header::new(spec.identity()))?;
+            (Some(checkpoint), finished)
+        }
+        None => (None, Finished::new()),
+    };
+    let work = Work::new(&baseline, &candidate);
+    progress.listed(&work.tables);
+    let reader = |side| Reader { side, permits: Semaphore::new(spec.concurrency) };
+    let run = Run {
+        spec,
+        readers: [reader(Side::Baseline), reader(Side::Candidate)],
+        heavy: Semaphore::new(threads),
+        passes,
+        checkpoint: checkpoint.as_ref(),
+    };
+    let mut resumed = 0u64;
+    let mut results: BTreeMap<String, Vec<PartitionInventory>> = BTreeMap::new();
+    let mut outcomes = futures::stream::iter(work.items)
+        .map(|item| {
+            let earlier = finished.get(&(item.table.clone(), item.partition.clone())).cloned();
+            let run = &run;
+            async move {
+                match earlier {
+                    Some(result) => Ok((item.table, result, true)),
+                    None => run.partition(&item).await.map(|result| (item.table, result, false)),
+                }
+            }
+        })
+        .buffer_unordered(spec.concurrency);
+    while let Some(outcome) = outcomes.next().await {
+        let (table, result, was_resumed) = outcome?;
+        resumed += u64::from(was_resumed);
+        progress.partition_done(&table, result.verdict, was_resumed);
+        results.entry(table).or_default().push(result);
+    }
+    drop(outcomes);
+    let tables = tables(spec, &work.tables, results);
+    let mut report = InventoryReport::new(spec.level, [&spec.baseline, &spec.candidate], tables);
+    report.resumed_partitions = resumed;
+    report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(report)
+}
+
+/// One side's warehouse: its catalog's locations listed, or its directory tree.
+async fn list(spec: &InventorySpec, side: Side, filters: &Filters) -> Result<Warehouse> {
+    let roots = spec.confinement.as_ref().map(|c| c.side(side));
+    let (uri, catalog) = match side {
+        Side::Baseline => (&spec.baseline, &spec.catalogs[0]),
+        Side::Candidate => (&spec.candidate, &spec.catalogs[1]),
+    };
+    match catalog {
+        Some(catalog) => {
+            Ok(Warehouse::from_catalog(side, catalog, roots, &spec.stores, filters, spec.concurrency).await)
+        }
+        None => Warehouse::list(side, uri, roots, &spec.stores, filters).await,
+    }
+}
+
+/// The tables of the report, from their partitions' results (tables without partitions, a
+/// catalog's, included), with their declared schemas compared where both sides declare them.
+fn tables(
+    spec: &InventorySpec,
+    listed: &[(String, usize)],
+    mut results: BTreeMap<String, Vec<PartitionInventory>>,
+) -> Vec<TableInventory> {
+    for (table, _) in listed {
+        results.entry(table.clone()).or_default();
+    }
+    let declared = |side: usize, table: &str| {
+        spec.catalogs[side]
+            .as_ref()
+            .and_then(|catalog| catalog.tables.iter().find(|t| t.name == table))
+            .map(|t| t.columns.as_slice())
+    };
+    results
+        .into_iter()
+        .map(|(name, mut partitions)| {
+            partitions.sort_by(|a, b| a.partition.cmp(&b.partition));
+            let declared = match (declared(0, &name), declared(1, &name)) {
+                (Some(b), Some(c)) => Some(SchemaChanges::declared(b, c)),
+                _ => None,
+            };
+            TableInventory::new(name, partitions, declared)
+        })
+        .collect()
+}
+
+/// One partition to do: its files on each side (`None`: the side lacks it).
+struct Item<'a> {
+    table: String,
+    partition: String,
+    files: [Option<&'a PartitionFiles>; 2],
+}
+
+impl Item<'_> {
+    /// The partition as listed: where it is, its files and bytes on each side.
+    fn listed(&self) -> PartitionInventory {
+        let side = |located: Option<&PartitionFiles>| {
+            located.map(|located| PartitionSide {
+                location: located.uri.clone(),
+                files: located.files.len() as u64,
+                bytes: located.files.iter().map(|f| f.size).sum(),
+                rows: None,
+            })
+        };
+        PartitionInventory {
+            partition: self.partition.clone(),
+            verdict: PartitionVerdict::Listed,
+            reason: None,
+            differences: Vec::new(),
+            not_comparable: Vec::new(),
+            schema: SchemaChanges::default(),
+            baseline: side(self.files[0]),
+            candidate: side(self.files[1]),
+            diff: None,
+        }
+    }
+}
+
+/// Every partition of both warehouses, in table and partition order.
+struct Work<'a> {
+    /// Each table's name and number of partitions.
+    tables: Vec<(String, usize)>,
+    items: Vec<Item<'a>>,
+}
+
+impl<'a> Work<'a> {
+    fn new(baseline: &'a Warehouse, candidate: &'a Warehouse) -> Self {
+        let names: BTreeSet<&String> = baseline.tables.keys().chain(candidate.tables.keys()).collect();
+        let mut items = Vec::new();
+        let mut tables = Vec::new();
+        for name in &names {
+            let b = baseline.tables.get(*name);
+            let c = candidate.tables.get(*name);
+            let partitions: BTreeSet<&String> = b.into_iter().chain(c).flat_map(|p| p.keys()).collect();
+            tables.push(((*name).clone(), partitions.len()));
+            for partition in partitions {
+                let files = |side: Option<&'a BTreeMap<String, PartitionFiles>>| side.and_then(|p| p.get(partition));
+                items.push(Item { table: (*name).clone(), partition: partition.clone(), files: [files(b), files(c)] });
+            }
+        }
+        Self { tables, items }
+    }
+}
+
+/// What every partition's work shares.
+struct Run<'a> {
+    spec: &'a InventorySpec,
+    readers: [Reader; 2],
+    /// Bounds the fingerprints and diffs running at once (they read data, on every core).
+    heavy: Semaphore,
+    passes: Option<&'a dyn RemotePasses>,
+    checkpoint: Option<&'a Checkpoint>,
+}
+
+impl Run<'_> {
+    /// Works out one partition and records it in the checkpoint.
+    async fn partition(&self, item: &Item<'_>) -> Result<PartitionInventory> {
+        let result = self.judge(item).await;
+        if let Some(checkpoint) = self.checkpoint {
+            checkpoint.record(&item.table, &result)?;
+        }
+        Ok(result)
+    }
+
+    async fn judge(&self, item: &Item<'_>) -> PartitionInventory {
+        let mut result = item.listed();
+        let [b_files, c_files] = item.files;
+        let missing = match (b_files, c_files) {
+            (Some(_), None) => Some(PartitionVerdict::MissingInCandidate),
+            (None, Some(_)) => Some(PartitionVerdict::MissingInBaseline),
+            _ => None,
+        };
+        if missing.is_none()
+            && let Some(reason) = item.files.iter().flatten().find_map(|files| files.unlisted.clone())
+        {
+            result.verdict = PartitionVerdict::Unreadable;
+            result.reason = Some(reason);
+            return result;
+        }
+        if self.spec.level == Level::Listing && missing.is_none() {
+            return result;
+        }
+        let read = |index: usize| async move {
+            match item.files[index] {
+                Some(files) if self.spec.level != Level::Listing => Some(self.readers[index].footers(files).await),
+                _ => None,
+            }
+        };
+        let (b, c) = tokio::join!(read(0), read(1));
+        let rows = |footers: &Option<Result<PartitionFooters, String>>| match footers {
+            Some(Ok(footers)) => Some(footers.rows),
+            _ => None,
+        };
+        if let Some(side) = result.baseline.as_mut() {
+            side.rows = rows(&b);
+        }
+        if let Some(side) = result.candidate.as_mut() {
+            side.rows = rows(&c);
+        }
+        if let Some(verdict) = missing {
+            result.verdict = verdict;
+            return result;
+        }
+        let (b, c) = match (b, c) {
+            (Some(Ok(b)), Some(Ok(c))) => (b, c),
+            (Some(Err(reason)), _) | (_, Some(Err(reason))) => {
+                result.verdict = PartitionVerdict::Unreadable;
+                result.reason = Some(reason);
+                return result;
+            }
+            _ => return result,
+        };
+        let findings = compare::compare(&b, &c);
+        result.schema = findings.schema;
+        result.not_comparable = findings.not_comparable;
+        result.differences = findings.differences;
+        if let Some(first) = result.differences.first() {
+            result.verdict = PartitionVerdict::Different;
+            result.reason = Some(first.clone());
+            if self.spec.diff {
+                result.diff = Some(self.diff(item, &b, &c).await);
+            }
+            return result;
+        }
+        result.verdict = PartitionVerdict::EqualFooters;
+        if self.spec.level == Level::Deep {
+            self.deep(item, &b, &c, &mut result).await;
+        }
+        result
+    }
+
+    /// The key of a deep comparison or a diff: the spec's, where both sides have it all.
+    fn key(&self, b: &PartitionFooters, c: &PartitionFooters) -> Vec<String> {
+        let has = |footers: &PartitionFooters, column: &String| {
+            footers.fields.iter().any(|f| f.name().eq_ignore_ascii_case(column))
+        };
+        if self.spec.key.iter().all(|k| has(b, k) && has(c, k)) { self.spec.key.clone() } else { Vec::new() }
+    }
+
+    fn uris(&self, item: &Item<'_>) -> [String; 2] {
+        item.files.map(|located| located.map(|l| l.uri.clone()).unwrap_or_default())
+    }
+
+    /// Fingerprints both sides of a partition whose footers agree and compares them.
+    async fn deep(&self, item: &Item<'_>, b: &PartitionFooters, c: &PartitionFooters, result: &mut PartitionInventory) {
+        let Ok(_permit) = self.heavy.acquire().await else { return };
+        let key = self.key(b, c);
+        let [b_uri, c_uri] = self.uris(item);
+        let fingerprint = |side, uri: String| {
+            let spec = FingerprintSpec {
+                uri,
+                side,
+                key: key.clone(),
+                options: self.spec.options.clone(),
+                limits: self.spec.limits.clone(),
+                buckets: None,
+                stores: self.spec.stores.clone(),
+            };
+            async move {
+                match self.passes {
+                    Some(passes) => {
+                        crate::fingerprint_file::fingerprint_dataset_on(
+                            &spec,
+                            Arc::new(crate::progress::NoProgress),
+                            passes,
+                        )
+                        .await
+                    }
+                    None => fingerprint_dataset(&spec).await,
+                }
+            }
+        };
+        let compared = match tokio::try_join!(fingerprint(Side::Baseline, b_uri), fingerprint(Side::Candidate, c_uri)) {
+            Ok((bf, cf)) => compare_fingerprints(&bf, &cf, ["baseline", "candidate"]),
+            Err(error) => Err(error),
+        };
+        match compared {
+            Ok(comparison) if comparison.verdict == Verdict::Consistent => result.verdict = PartitionVerdict::Equal,
+            Ok(comparison) => {
+                let reason = format!(
+                    "the fingerprints differ in {} of {} buckets{} (rows and footer statistics agree)",
+                    comparison.differing_buckets.len(),
+                    comparison.bucket_count,
+                    if comparison.null_key_rows_match { "" } else { " and in the rows with a NULL key" }
+                );
+                result.verdict = PartitionVerdict::Different;
+                result.differences.push(reason.clone());
+                result.reason = Some(reason);
+            }
+            Err(error) => {
+                result.verdict = PartitionVerdict::Unreadable;
+                result.reason = Some(format!("the fingerprints could not be computed: {error}"));
+            }
+        }
+    }
+
+    /// A full diff of a partition whose footers differ, as its JSON report (or the error).
+    async fn diff(&self, item: &Item<'_>, b: &PartitionFooters, c: &PartitionFooters) -> serde_json::Value {
+        let Ok(_permit) = self.heavy.acquire().await else { return serde_json::Value::Null };
+        let [baseline, candidate] = self.uris(item);
+        let spec = DiffSpec {
+            baseline,
+            candidate,
+            key: self.key(b, c),
+            options: self.spec.options.clone(),
+            limits: self.spec.limits.clone(),
+            export: None,
+            confinement: self.spec.confinement.clone(),
+            stores: self.spec.stores.clone(),
+            declared: crate::spec::Declared::default(),
+        };
+        let outcome = match self.passes {
+            Some(passes) => crate::run::diff_on(&spec, Arc::new(crate::progress::NoProgress), passes).await,
+            None => crate::run::diff(&spec).await,
+        };
+        match outcome {
+            Ok(report) => serde_json::to_value(&report).unwrap_or_default(),
+            Err(error) => serde_json::json!({ "verdict": "error", "error": error.to_string() }),
+        }
+    }
+}
