@@ -135,6 +135,24 @@ fn dqc(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dqc")).args(args).output().unwrap()
 }
 
+/// Runs dqc with `args` and `--format json`, its S3 locations on the tests' S3 server; returns
+/// its output and JSON.
+fn dqc_with_s3(args: &[&str]) -> (Output, Value) {
+    let output = Command::new(env!("CARGO_BIN_EXE_dqc"))
+        .args(args)
+        .args(["--format", "json"])
+        .env("AWS_ENDPOINT_URL", &dqc_tests::s3::server().endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "dqc-test")
+        .env("AWS_SECRET_ACCESS_KEY", "dqc-test-secret")
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    (output, report)
+}
+
 fn partition_dir(root: &Path, cluster: &str, table: &str, run: &str) -> PathBuf {
     root.join(cluster).join("warehouse/dw.db").join(table).join(format!("dt={run}"))
 }
@@ -345,18 +363,9 @@ fn a_hive_table_in_an_object_store_is_inventoried_with_partitions_outside_its_lo
     );
     let baseline = format!("hive://{}/s3inv/visits", hms().address);
     let candidate = dir.path().join("c/warehouse/dw.db");
-    let output = Command::new(env!("CARGO_BIN_EXE_dqc"))
-        .args(["inventory", "--baseline", &baseline, "--candidate", candidate.to_str().unwrap()])
-        .args(["--deep", "--key", "id", "--format", "json"])
-        .env("AWS_ENDPOINT_URL", &dqc_tests::s3::server().endpoint)
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "dqc-test")
-        .env("AWS_SECRET_ACCESS_KEY", "dqc-test-secret")
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    let candidate = candidate.to_str().unwrap();
+    let (output, report) =
+        dqc_with_s3(&["inventory", "--baseline", &baseline, "--candidate", candidate, "--deep", "--key", "id"]);
     assert_eq!(output.status.code(), Some(0), "{report:#}");
     let partitions = report["tables"][0]["partitions"].as_array().unwrap();
     let found: Vec<(&str, &str, &str)> = partitions
@@ -398,25 +407,8 @@ fn a_partition_in_an_object_store_is_read_where_the_metastore_says() {
     let baseline = format!("hive://{}/s3db/events", hms().address);
     let candidate = partition_dir(dir.path(), "c", "events", "2024-05-01");
     let candidate = candidate.to_str().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_dqc"))
-        .args([
-            "diff",
-            "--baseline",
-            &format!("{baseline}/dt=2024-05-01"),
-            "--candidate",
-            candidate,
-            "--format",
-            "json",
-        ])
-        .env("AWS_ENDPOINT_URL", &dqc_tests::s3::server().endpoint)
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "dqc-test")
-        .env("AWS_SECRET_ACCESS_KEY", "dqc-test-secret")
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    let partition = format!("{baseline}/dt=2024-05-01");
+    let (output, report) = dqc_with_s3(&["diff", "--baseline", &partition, "--candidate", candidate]);
     assert_eq!(output.status.code(), Some(1), "{report:#}");
     assert_eq!(report["baseline"]["uri"], "s3a://warehouse/s3db/events/dt=2024-05-01");
     assert_eq!((report["baseline"]["rows"].as_u64(), report["summary"]["changed"].as_u64()), (Some(30), Some(1)));
