@@ -37,7 +37,9 @@ impl Reader {
         let files = &partition.files;
         let reads = files.iter().map(|listed| async move {
             let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
-            format::inspect(self.side, &partition.store, listed, partition.remote).await.map_err(|e| e.to_string())
+            format::inspect(self.side, &partition.store, listed, partition.remote, true)
+                .await
+                .map_err(|e| e.to_string())
         });
         // In path order, as many at once as permits allow (the semaphore is the store's bound).
         let inspected: Vec<Result<Option<DataFile>, String>> =

@@ -49,7 +49,7 @@ impl Dataset {
         let files: Vec<DataFile> = futures::stream::iter(listing.files)
             .map(|listed| {
                 let store = Arc::clone(&store);
-                async move { format::inspect(side, &store, &listed, remote).await }
+                async move { format::inspect(side, &store, &listed, remote, false).await }
             })
             .buffered(FOOTER_CONCURRENCY)
             .try_filter_map(|file| async move { Ok(file) })

@@ -49,8 +49,8 @@ pub(crate) struct DataFile {
     pub(crate) schema: SchemaRef,
     /// Footer statistics of its top-level columns, by the file's column names.
     pub(crate) stats: HashMap<String, ColumnStats>,
-    /// Footer statistics of its top-level columns as an inventory compares them (empty for a
-    /// file received from another process).
+    /// Footer statistics of its top-level columns as an inventory compares them (empty unless
+    /// `inspect` was asked for them, and for a file received from another process).
     pub(crate) summaries: Arc<Vec<(String, ColumnSummary)>>,
     /// The parts it can be read in, in file order: ORC stripes, Parquet row groups.
     pub(crate) pieces: Vec<Piece>,
@@ -178,12 +178,14 @@ impl DataFile {
 pub(crate) type BatchStream = BoxStream<'static, Result<RecordBatch, DataFusionError>>;
 
 /// Recognises the file's format and reads its footer. `Ok(None)` for an empty (0-byte) file,
-/// which Hive and Spark write for empty outputs.
+/// which Hive and Spark write for empty outputs. `summaries`: also every column's statistics as
+/// an inventory compares them (`DataFile::summaries`; a diff does without them).
 pub(crate) async fn inspect(
     side: Side,
     store: &Arc<dyn ObjectStore>,
     listed: &ListedFile,
     remote: bool,
+    summaries: bool,
 ) -> Result<Option<DataFile>> {
     if listed.size == 0 {
         return Ok(None);
@@ -228,7 +230,8 @@ pub(crate) async fn inspect(
                     length: stripe.index_length() + stripe.data_length() + stripe.footer_length(),
                 })
                 .collect();
-            (metadata.number_of_rows(), builder.schema(), footer::orc(metadata), summary::orc(metadata), pieces)
+            let summaries = if summaries { summary::orc(metadata) } else { Vec::new() };
+            (metadata.number_of_rows(), builder.schema(), footer::orc(metadata), summaries, pieces)
         }
         FileFormat::Parquet => {
             let builder = ParquetRecordBatchStreamBuilder::new(reader(store, listed, &fetched, true))
@@ -241,7 +244,7 @@ pub(crate) async fn inspect(
                 .iter()
                 .map(|group| Piece { rows: u64::try_from(group.num_rows()).unwrap_or(0), offset: 0, length: 0 })
                 .collect();
-            let summaries = summary::parquet(metadata, builder.schema());
+            let summaries = if summaries { summary::parquet(metadata, builder.schema()) } else { Vec::new() };
             (rows, Arc::clone(builder.schema()), footer::parquet(metadata), summaries, pieces)
         }
     };
