@@ -266,7 +266,13 @@ impl Metastore {
             }
             Err(error) => return Err(self.refused("get_table", qualified, error)),
         };
-        let table = Arc::new(HiveTable {
+        let table = Arc::new(self.hive_table(table, primary_key));
+        self.inner.tables.lock().expect("cache lock").insert(key, (Instant::now(), Arc::clone(&table)));
+        Ok(table)
+    }
+
+    fn hive_table(&self, table: wire::Table, primary_key: Vec<String>) -> HiveTable {
+        HiveTable {
             metastore: self.inner.uri.clone(),
             db: table.db_name.to_lowercase(),
             name: table.table_name.to_lowercase(),
@@ -275,9 +281,40 @@ impl Metastore {
             columns: table.sd.cols,
             partition_keys: table.partition_keys.into_iter().map(|k| k.name.to_lowercase()).collect(),
             primary_key,
-        });
-        self.inner.tables.lock().expect("cache lock").insert(key, (Instant::now(), Arc::clone(&table)));
-        Ok(table)
+        }
+    }
+
+    /// The table `db.name` (without its primary key) and its partitions in name order, over one
+    /// connection: what an inventory needs of each table of a database.
+    async fn table_and_partitions(
+        &self,
+        db: &str,
+        name: &str,
+    ) -> Result<(HiveTable, Vec<HivePartition>), MetastoreError> {
+        let (db, name) = (db.to_lowercase(), name.to_lowercase());
+        let qualified = format!("{db}.{name}");
+        let answer = self
+            .with_connection(move |connection| {
+                let table = connection.get_table(&db, &name)?;
+                let partitions = if table.partition_keys.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    connection.get_partitions(&db, &name)
+                };
+                Ok((table, partitions))
+            })
+            .await?;
+        let (table, partitions) = match answer {
+            Ok(found) => found,
+            Err(error) if error.is_no_such_object() => {
+                return Err(MetastoreError::UnknownTable { metastore: self.inner.uri.clone(), table: qualified });
+            }
+            Err(error) => return Err(self.refused("get_table", qualified, error)),
+        };
+        let table = self.hive_table(table, Vec::new());
+        let partitions = partitions.map_err(|error| self.refused("get_partitions", qualified, error))?;
+        let partitions = sorted_partitions(&table, partitions);
+        Ok((table, partitions))
     }
 
     /// Every partition of `table`, in name order.
@@ -285,9 +322,7 @@ impl Metastore {
         let (db, name) = (table.db.clone(), table.name.clone());
         let answer = self.with_connection(move |connection| connection.get_partitions(&db, &name)).await?;
         let partitions = answer.map_err(|error| self.refused("get_partitions", table.qualified_name(), error))?;
-        let mut found: Vec<HivePartition> =
-            partitions.into_iter().map(|partition| hive_partition(table, partition)).collect();
-        found.sort_by(|a, b| a.name.cmp(&b.name));
+        let found = sorted_partitions(table, partitions);
         let now = Instant::now();
         let mut cache = self.inner.partitions.lock().expect("cache lock");
         for partition in &found {
@@ -361,9 +396,9 @@ impl Metastore {
         let names = names.into_iter().filter(|name| verifier::inventory::table_kept(patterns, name));
         let found: Vec<Result<verifier::inventory::CatalogTable, MetastoreError>> = futures::stream::iter(names)
             .map(|name| async move {
-                let table = self.table(db, &name).await?;
+                let (table, partitions) = self.table_and_partitions(db, &name).await?;
                 let partitions = if table.is_partitioned() {
-                    self.partitions(&table).await?.into_iter().map(|p| (p.name, p.location)).collect()
+                    partitions.into_iter().map(|p| (p.name, p.location)).collect()
                 } else {
                     vec![(String::new(), table.location.clone())]
                 };
@@ -378,6 +413,14 @@ impl Metastore {
             .await;
         Ok(verifier::inventory::Catalog { tables: found.into_iter().collect::<Result<_, _>>()? })
     }
+}
+
+/// `table`'s partitions as the metastore gave them, in name order.
+fn sorted_partitions(table: &HiveTable, partitions: Vec<wire::Partition>) -> Vec<HivePartition> {
+    let mut found: Vec<HivePartition> =
+        partitions.into_iter().map(|partition| hive_partition(table, partition)).collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found
 }
 
 fn hive_partition(table: &HiveTable, partition: wire::Partition) -> HivePartition {
