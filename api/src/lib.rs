@@ -24,6 +24,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod gating;
+pub mod inventories;
 pub mod metastore;
 pub mod notify;
 pub mod rest;

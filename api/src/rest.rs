@@ -16,6 +16,7 @@ mod error;
 mod export_rows;
 mod gates;
 mod gating;
+mod inventories;
 mod locations;
 mod ops;
 mod reports;
@@ -90,6 +91,7 @@ impl AppState {
         (name = "reports", description = "Stored reports and their differing rows"),
         (name = "tables", description = "The table registry"),
         (name = "intake", description = "Task-finished events and dead letters"),
+        (name = "inventories", description = "Whole warehouses compared partition by partition (dqc inventory)"),
         (name = "gating", description = "The migration DAG, transitions between workflow states, and the overview"),
         (name = "operations", description = "Health, readiness, metrics")
     )
@@ -102,6 +104,10 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(diffs::create))
         .routes(routes!(diffs::get))
         .routes(routes!(diffs::cancel))
+        .routes(routes!(inventories::create, inventories::list))
+        .routes(routes!(inventories::get))
+        .routes(routes!(inventories::partitions))
+        .routes(routes!(inventories::cancel))
         .routes(routes!(reports::list))
         .routes(routes!(reports::get))
         .routes(routes!(reports::rows))

@@ -1,5 +1,5 @@
-//! `dqc serve`: the REST API, the collector, the deadline sweep, the job runner and the
-//! notifier in one process.
+//! `dqc serve`: the REST API, the collector, the deadline sweep, the job runner, the inventory
+//! runner and the notifier in one process.
 //!
 //! [`run`] binds `api.listen`, opens the store (applying migrations), registers the configured
 //! tables and imports the gating DAG file, then runs every part as a task of one `JoinSet`
@@ -102,6 +102,13 @@ pub async fn run_on(mut config: Config, listener: TcpListener, shutdown: watch::
     tasks.spawn({
         let (store, config, shutdown) = (store.clone(), Arc::clone(&config), shutdown.clone());
         async move {
+            crate::inventories::run(store, config, shutdown).await;
+            Ok(())
+        }
+    });
+    tasks.spawn({
+        let (store, config, shutdown) = (store.clone(), Arc::clone(&config), shutdown.clone());
+        async move {
             crate::runner::run(store, config, telemetry, shutdown).await;
             Ok(())
         }
@@ -153,6 +160,7 @@ async fn prune(store: Store, config: Arc<Config>, mut shutdown: watch::Receiver<
                         events = pruned.events,
                         reports = pruned.reports,
                         jobs = pruned.jobs,
+                        inventories = pruned.inventories,
                         dead_letters = pruned.dead_letters,
                         exports = pruned.exports.len(),
                         "pruned by retention"

@@ -13,6 +13,7 @@
 
 mod gating;
 mod history;
+mod inventories;
 mod jobs;
 mod outbox;
 mod pairing;
@@ -31,6 +32,9 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
 pub use gating::{Actor, DagChange, Imported};
+pub use inventories::{
+    ClaimedInventory, InventoryOutcome, InventoryPlan, InventorySide, InventoryState, InventoryStatus,
+};
 pub use jobs::{ClaimedJob, JobOrigin, JobSpec, JobState, JobStatus, SideSpec};
 pub use outbox::{ClaimedNotification, NewNotification, NotificationStatus, Stats, UnroutedReport};
 pub use registry::RegistryChange;

@@ -45,6 +45,9 @@ use crate::report::Verdict;
 use crate::source::Stores;
 use crate::spec::{Confinement, DiffOptions, DiffSpec, ResourceLimits, Side};
 
+/// Partitions finished by an earlier run, by `(table, partition)`.
+pub type EarlierPartitions = std::collections::HashMap<(String, String), PartitionInventory>;
+
 /// What to inventory and how deep.
 #[derive(Debug, Clone)]
 pub struct InventorySpec {
@@ -70,6 +73,9 @@ pub struct InventorySpec {
     pub concurrency: usize,
     /// The checkpoint file: finished partitions are recorded there, and taken from there.
     pub checkpoint: Option<PathBuf>,
+    /// Partitions an earlier run of this inventory finished, kept by the caller (a service's
+    /// store): taken as they are instead of being read again, like a checkpoint's.
+    pub earlier: Arc<EarlierPartitions>,
     /// The directories each side may be read from (a service's).
     pub confinement: Option<Confinement>,
     pub stores: Stores,
@@ -94,6 +100,7 @@ impl InventorySpec {
             limits: ResourceLimits::default(),
             concurrency: 16,
             checkpoint: None,
+            earlier: Arc::default(),
             confinement: None,
             stores: Stores::default(),
             catalogs: [None, None],
@@ -119,8 +126,8 @@ impl InventorySpec {
 pub trait InventoryProgress: Send + Sync {
     /// Both warehouses are listed: the tables to do, each with its number of partitions.
     fn listed(&self, tables: &[(String, usize)]);
-    /// A partition is done (`resumed`: taken from the checkpoint).
-    fn partition_done(&self, table: &str, verdict: PartitionVerdict, resumed: bool);
+    /// A partition is done (`resumed`: taken from the checkpoint or from `earlier`).
+    fn partition_done(&self, table: &str, partition: &PartitionInventory, resumed: bool);
 }
 
 /// Progress reported nowhere.
@@ -129,7 +136,13 @@ pub struct NoInventoryProgress;
 
 impl InventoryProgress for NoInventoryProgress {
     fn listed(&self, _: &[(String, usize)]) {}
-    fn partition_done(&self, _: &str, _: PartitionVerdict, _: bool) {}
+    fn partition_done(&self, _: &str, _: &PartitionInventory, _: bool) {}
+}
+
+/// Checks table patterns and partition conditions as an inventory reads them, for a caller that
+/// queues an inventory to run later.
+pub fn check_filters(tables: &[String], partitions: &[String]) -> Result<()> {
+    Filters::new(tables, partitions).map(drop)
 }
 
 /// Runs an inventory in this process.
@@ -172,7 +185,8 @@ pub async fn inventory_on(
     let mut results: BTreeMap<String, Vec<PartitionInventory>> = BTreeMap::new();
     let mut outcomes = futures::stream::iter(work.items)
         .map(|item| {
-            let earlier = finished.get(&(item.table.clone(), item.partition.clone())).cloned();
+            let key = (item.table.clone(), item.partition.clone());
+            let earlier = finished.get(&key).or_else(|| spec.earlier.get(&key)).cloned();
             let run = &run;
             async move {
                 match earlier {
@@ -185,7 +199,7 @@ pub async fn inventory_on(
     while let Some(outcome) = outcomes.next().await {
         let (table, result, was_resumed) = outcome?;
         resumed += u64::from(was_resumed);
-        progress.partition_done(&table, result.verdict, was_resumed);
+        progress.partition_done(&table, &result, was_resumed);
         results.entry(table).or_default().push(result);
     }
     drop(outcomes);

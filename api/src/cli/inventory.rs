@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use verifier::inventory::{InventoryProgress, InventorySpec, Level, NoInventoryProgress, PartitionVerdict};
+use verifier::inventory::{InventoryProgress, InventorySpec, Level, NoInventoryProgress, PartitionInventory};
 use verifier::{DiffOptions, Verdict};
 
 use super::diff::{ClusterArgs, CompareArgs, Format, key_columns};
@@ -202,7 +202,7 @@ impl InventoryProgress for TerminalInventory {
         }
     }
 
-    fn partition_done(&self, table: &str, _verdict: PartitionVerdict, _resumed: bool) {
+    fn partition_done(&self, table: &str, _partition: &PartitionInventory, _resumed: bool) {
         self.bar.inc(1);
         if let Ok(mut state) = self.tables.lock() {
             let (left, done, all) = &mut *state;

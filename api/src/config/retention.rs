@@ -19,7 +19,8 @@ pub struct RetentionConfig {
     /// newest runs that gating evidence reads are kept whatever their age.
     #[serde(default, with = "duration::option")]
     pub reports: Option<Duration>,
-    /// Finished jobs (done, superseded, cancelled); queued and running ones are kept.
+    /// Finished jobs (done, superseded, cancelled) and finished inventories (done, failed,
+    /// cancelled) with their partitions; queued and running ones are kept.
     #[serde(default, with = "duration::option")]
     pub jobs: Option<Duration>,
     /// Dead letters.

@@ -18,6 +18,7 @@ mod dead_letters;
 mod diffs;
 mod gating;
 mod impact;
+mod inventories;
 pub mod links;
 mod overview;
 mod report;
@@ -103,6 +104,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/diffs/new", get(diffs::form).post(diffs::start))
         .route("/diffs/{id}", get(diffs::progress))
         .route("/diffs/{id}/cancel", post(diffs::cancel))
+        .route("/inventories", get(inventories::list))
+        .route("/inventories/{id}", get(inventories::page))
+        .route("/inventories/{id}/tables", get(inventories::table))
+        .route("/inventories/{id}/cancel", post(inventories::cancel))
         .route("/static/{digest}/dqc.css", get(stylesheet))
         .route("/static/{digest}/dqc.js", get(script))
 }

@@ -375,7 +375,7 @@ fn job_status(row: &AnyRow) -> Result<JobStatus> {
     })
 }
 
-fn lease_millis(lease: Duration) -> i64 {
+pub(super) fn lease_millis(lease: Duration) -> i64 {
     i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)
 }
 

@@ -18,6 +18,8 @@ pub struct Pruned {
     pub reports: u64,
     /// Finished jobs.
     pub jobs: u64,
+    /// Finished inventories (with their partitions).
+    pub inventories: u64,
     /// Dead letters.
     pub dead_letters: u64,
     /// The export files of the removed reports, for the caller to delete.
@@ -54,6 +56,19 @@ impl Store {
                     .execute(&self.pool)
                     .await?;
             pruned.jobs = done.rows_affected();
+            let mut tx = self.pool.begin().await?;
+            let finished =
+                "SELECT id FROM inventories WHERE state IN ('done', 'failed', 'cancelled') AND updated_at < $1";
+            sqlx::query(&format!("DELETE FROM inventory_partitions WHERE inventory_id IN ({finished})"))
+                .bind(cutoff(age))
+                .execute(&mut *tx)
+                .await?;
+            let done = sqlx::query(&format!("DELETE FROM inventories WHERE id IN ({finished})"))
+                .bind(cutoff(age))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            pruned.inventories = done.rows_affected();
         }
         if let Some(age) = retention.reports {
             self.prune_reports(cutoff(age), evidence_runs, &mut pruned).await?;

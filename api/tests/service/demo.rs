@@ -19,6 +19,9 @@ fn the_demo_prints_every_report_with_the_expected_verdicts_and_exits() {
         "divergent     shop.shipments",
         "/api/v1/openapi.json",
         "every verdict is the expected one",
+        "Inventory 1 of both warehouses' shop database",
+        "inconsistent  5 tables, 5 partitions: 3 equal, 1 different, 1 missing in the candidate, 0 missing in the baseline",
+        "/inventories/1   (its page",
     ] {
         assert!(stdout.contains(line), "`{line}` in\n{stdout}");
     }

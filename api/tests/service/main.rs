@@ -12,6 +12,7 @@ mod crash;
 mod demo;
 mod distributed;
 mod gating;
+mod inventories;
 mod metastore;
 mod notify;
 mod pages;

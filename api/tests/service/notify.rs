@@ -64,7 +64,7 @@ async fn http_sink(
     }
 }
 
-async fn start_http(receiver: Receiver) -> String {
+pub(crate) async fn start_http(receiver: Receiver) -> String {
     let router = axum::Router::new()
         .route("/hook", axum::routing::post(http_sink).with_state((receiver.clone(), "hook")))
         .route("/slack", axum::routing::post(http_sink).with_state((receiver.clone(), "slack")))

@@ -414,6 +414,17 @@ async fn retention_prunes_by_age_and_keeps_what_pairs_jobs_and_gating_need() {
         stored_on_demand(&store, 6).await;
         store.accept_at(&[delivery("not json", 9)], at(6)).await.unwrap();
         let queued = store.enqueue(&on_demand_spec("dw.waiting"), at(6)).await.unwrap();
+        // An inventory finished (with a partition recorded), and one still queued.
+        let finished = store.create_inventory(&inventory_plan(), "test", at(6)).await.unwrap();
+        store.claim_inventory("gate", at(6), Duration::from_secs(60)).await.unwrap().unwrap();
+        store.record_inventory_partitions(finished, &[("t".to_owned(), recorded_partition())]).await.unwrap();
+        let outcome = api::store::InventoryOutcome::Done {
+            verdict: Verdict::Consistent,
+            report: serde_json::json!({}),
+            tables: Vec::new(),
+        };
+        assert!(store.finish_inventory(finished, "gate", &outcome, at(6)).await.unwrap());
+        let waiting = store.create_inventory(&inventory_plan(), "test", at(6)).await.unwrap();
         let hour = Some(Duration::from_secs(3600));
         let retention = api::config::RetentionConfig {
             events: hour,
@@ -425,6 +436,10 @@ async fn retention_prunes_by_age_and_keeps_what_pairs_jobs_and_gating_need() {
         let pruned = store.prune(&retention, &|_| 2, at(20)).await.unwrap();
         assert_eq!((pruned.events, pruned.reports, pruned.dead_letters), (10, 4, 1), "{engine}: {pruned:?}");
         assert_eq!(pruned.jobs, 6, "every finished job: {pruned:?}");
+        assert_eq!(pruned.inventories, 1, "{pruned:?}");
+        assert!(store.inventory(finished).await.unwrap().is_none(), "{engine}");
+        assert!(store.inventory_partitions(finished).await.unwrap().is_empty(), "with its partitions");
+        assert!(store.inventory(waiting).await.unwrap().is_some(), "a queued inventory stays");
         let left: Vec<(String, String)> = store
             .reports(&ReportFilter::default())
             .await
@@ -441,6 +456,39 @@ async fn retention_prunes_by_age_and_keeps_what_pairs_jobs_and_gating_need() {
         assert_eq!(store.prune(&retention, &|_| 2, at(6)).await.unwrap(), api::store::Pruned::default());
     })
     .await;
+}
+
+fn inventory_plan() -> api::store::InventoryPlan {
+    let side = |cluster: &str| api::store::InventorySide {
+        cluster: cluster.to_owned(),
+        warehouse: format!("file:///w/{cluster}/"),
+        database: None,
+        roots: vec![format!("file:///w/{cluster}/")],
+        rule: "the warehouse root".to_owned(),
+    };
+    api::store::InventoryPlan {
+        baseline: side("idc-hadoop"),
+        candidate: side("cloud-emr"),
+        tables: Vec::new(),
+        partitions: Vec::new(),
+        level: verifier::inventory::Level::Footers,
+        diff: false,
+        key: Vec::new(),
+    }
+}
+
+fn recorded_partition() -> verifier::inventory::PartitionInventory {
+    verifier::inventory::PartitionInventory {
+        partition: "dt=1".to_owned(),
+        verdict: verifier::inventory::PartitionVerdict::EqualFooters,
+        reason: None,
+        differences: Vec::new(),
+        not_comparable: Vec::new(),
+        schema: verifier::inventory::SchemaChanges::default(),
+        baseline: None,
+        candidate: None,
+        diff: None,
+    }
 }
 
 /// An on-demand diff's report at `time`.

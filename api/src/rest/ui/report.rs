@@ -195,6 +195,41 @@ pub(crate) struct ReportPage {
     impact: Option<super::impact::Impact>,
     /// The export's download, when the rows were exported.
     export_link: Option<String>,
+    /// What an inventory found of the table, when the report is an inventory's.
+    inventory: Option<InventoryFinding>,
+}
+
+/// An inventory's report of one table: its page, and the first partitions not equal.
+#[derive(Debug)]
+struct InventoryFinding {
+    id: i64,
+    link: String,
+    /// (partition, verdict, reason).
+    partitions: Vec<(String, String, String)>,
+}
+
+impl InventoryFinding {
+    fn of(document: &Value) -> Option<Self> {
+        if document["kind"].as_str() != Some("inventory") {
+            return None;
+        }
+        let id = document["inventory_id"].as_i64()?;
+        let table = document["inventory_table"].as_str().unwrap_or_default();
+        let partitions = document["partitions"]
+            .as_array()
+            .map(|partitions| {
+                partitions
+                    .iter()
+                    .map(|p| {
+                        let field = |name: &str| p[name].as_str().unwrap_or_default().to_owned();
+                        (field("partition"), field("verdict"), field("reason"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let link = format!("/inventories/{id}/tables?name={}", super::path_segment(table));
+        Some(Self { id, link, partitions })
+    }
 }
 
 /// A count of the summary.
@@ -407,11 +442,14 @@ impl ReportPage {
                 .unwrap_or_default(),
             mode: document["mode"].as_str().unwrap_or_default().to_owned(),
             rows_link: None,
-            diff_again: visitor.role >= AccessRole::Operator && visitor.session,
+            diff_again: visitor.role >= AccessRole::Operator
+                && visitor.session
+                && document["kind"].as_str() != Some("inventory"),
             history: Vec::new(),
             notifications: Vec::new(),
             impact: None,
             export_link: None,
+            inventory: InventoryFinding::of(document),
         }
     }
 }
