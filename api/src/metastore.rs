@@ -250,12 +250,7 @@ impl Metastore {
         let answer = self
             .with_connection(move |connection| {
                 let table = connection.get_table(&db, &name)?;
-                let primary_key = match connection.get_primary_keys(&db, &name) {
-                    Ok(columns) => columns.into_iter().map(|c| c.column_name.to_lowercase()).collect(),
-                    // A metastore older than 2.1 has no constraints.
-                    Err(error) if error.is_unknown_method() => Vec::new(),
-                    Err(error) => return Err(error),
-                };
+                let primary_key = primary_key(connection, &db, &name)?;
                 Ok((table, primary_key))
             })
             .await?;
@@ -284,8 +279,8 @@ impl Metastore {
         }
     }
 
-    /// The table `db.name` (without its primary key) and its partitions in name order, over one
-    /// connection: what an inventory needs of each table of a database.
+    /// The table `db.name` and its partitions in name order, over one connection: what an
+    /// inventory needs of each table of a database.
     async fn table_and_partitions(
         &self,
         db: &str,
@@ -296,22 +291,23 @@ impl Metastore {
         let answer = self
             .with_connection(move |connection| {
                 let table = connection.get_table(&db, &name)?;
+                let primary_key = primary_key(connection, &db, &name)?;
                 let partitions = if table.partition_keys.is_empty() {
                     Ok(Vec::new())
                 } else {
                     connection.get_partitions(&db, &name)
                 };
-                Ok((table, partitions))
+                Ok((table, primary_key, partitions))
             })
             .await?;
-        let (table, partitions) = match answer {
+        let (table, primary_key, partitions) = match answer {
             Ok(found) => found,
             Err(error) if error.is_no_such_object() => {
                 return Err(MetastoreError::UnknownTable { metastore: self.inner.uri.clone(), table: qualified });
             }
             Err(error) => return Err(self.refused("get_table", qualified, error)),
         };
-        let table = self.hive_table(table, Vec::new());
+        let table = self.hive_table(table, primary_key);
         let partitions = partitions.map_err(|error| self.refused("get_partitions", qualified, error))?;
         let partitions = sorted_partitions(&table, partitions);
         Ok((table, partitions))
@@ -406,12 +402,23 @@ impl Metastore {
                     name: table.name.clone(),
                     columns: table.columns.iter().map(|c| (c.name.to_lowercase(), c.type_name.clone())).collect(),
                     partitions,
+                    primary_key: table.primary_key.clone(),
                 })
             })
             .buffered(concurrency.max(1))
             .collect()
             .await;
         Ok(verifier::inventory::Catalog { tables: found.into_iter().collect::<Result<_, _>>()? })
+    }
+}
+
+/// The primary key the metastore declares for `db.name` (lowercase; none from a metastore older
+/// than 2.1, which has no constraints).
+fn primary_key(connection: &mut Connection, db: &str, name: &str) -> Result<Vec<String>, CallError> {
+    match connection.get_primary_keys(db, name) {
+        Ok(columns) => Ok(columns.into_iter().map(|c| c.column_name.to_lowercase()).collect()),
+        Err(error) if error.is_unknown_method() => Ok(Vec::new()),
+        Err(error) => Err(error),
     }
 }
 

@@ -281,6 +281,7 @@ impl Item<'_> {
             schema: SchemaChanges::default(),
             baseline: side(self.files[0]),
             candidate: side(self.files[1]),
+            key: Vec::new(),
             diff: None,
         }
     }
@@ -388,6 +389,7 @@ impl Run<'_> {
             result.verdict = PartitionVerdict::Different;
             result.reason = Some(first.clone());
             if self.spec.diff {
+                result.key = self.key(item, &b, &c);
                 result.diff = Some(self.diff(item, &b, &c).await);
             }
             return result;
@@ -399,12 +401,21 @@ impl Run<'_> {
         result
     }
 
-    /// The key of a deep comparison or a diff: the spec's, where both sides have it all.
-    fn key(&self, b: &PartitionFooters, c: &PartitionFooters) -> Vec<String> {
+    /// The key of a deep comparison or a diff: the spec's, else the primary key the table's
+    /// catalog declares (the baseline's first), where both sides have it all; else none (whole
+    /// rows are compared).
+    fn key(&self, item: &Item<'_>, b: &PartitionFooters, c: &PartitionFooters) -> Vec<String> {
         let has = |footers: &PartitionFooters, column: &String| {
             footers.fields.iter().any(|f| f.name().eq_ignore_ascii_case(column))
         };
-        if self.spec.key.iter().all(|k| has(b, k) && has(c, k)) { self.spec.key.clone() } else { Vec::new() }
+        let declared = || {
+            self.spec.catalogs.iter().flatten().find_map(|catalog| {
+                let table = catalog.tables.iter().find(|t| t.name == item.table)?;
+                (!table.primary_key.is_empty()).then(|| table.primary_key.clone())
+            })
+        };
+        let key = if self.spec.key.is_empty() { declared().unwrap_or_default() } else { self.spec.key.clone() };
+        if key.iter().all(|k| has(b, k) && has(c, k)) { key } else { Vec::new() }
     }
 
     fn uris(&self, item: &Item<'_>) -> [String; 2] {
@@ -414,7 +425,8 @@ impl Run<'_> {
     /// Fingerprints both sides of a partition whose footers agree and compares them.
     async fn deep(&self, item: &Item<'_>, b: &PartitionFooters, c: &PartitionFooters, result: &mut PartitionInventory) {
         let Ok(_permit) = self.heavy.acquire().await else { return };
-        let key = self.key(b, c);
+        let key = self.key(item, b, c);
+        result.key.clone_from(&key);
         let [b_uri, c_uri] = self.uris(item);
         let fingerprint = |side, uri: String| {
             let spec = FingerprintSpec {
@@ -471,7 +483,7 @@ impl Run<'_> {
         let spec = DiffSpec {
             baseline,
             candidate,
-            key: self.key(b, c),
+            key: self.key(item, b, c),
             options: self.spec.options.clone(),
             limits: self.spec.limits.clone(),
             export: None,

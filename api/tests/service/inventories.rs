@@ -311,6 +311,7 @@ async fn resumes_on(store: Option<String>) {
         schema: SchemaChanges::default(),
         baseline: side(500),
         candidate: side(500),
+        key: Vec::new(),
         diff: None,
     };
     store.record_inventory_partitions(id, &[("changed".to_owned(), recorded.clone())]).await.unwrap();

@@ -288,7 +288,8 @@ fn a_hive_database_is_inventoried_partition_by_partition_where_each_partition_is
     let (baseline, candidate) = two_tables(dir.path(), "inv");
     let database = |table: &str| table.trim_end_matches("/orders").to_owned();
     let (baseline_db, candidate_db) = (database(&baseline), database(&candidate));
-    let args = ["--deep", "--key", "id", "--format", "json"];
+    // No --key: the primary key the baseline's metastore declares.
+    let args = ["--deep", "--format", "json"];
     let output = dqc(&[&["inventory", "--baseline", &baseline_db, "--candidate", &candidate_db], &args[..]].concat());
     let stderr = String::from_utf8_lossy(&output.stderr);
     let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
@@ -305,6 +306,7 @@ fn a_hive_database_is_inventoried_partition_by_partition_where_each_partition_is
         [("dt=2024-05-01", "different"), ("dt=2024-05-02", "equal"), ("dt=2024-05-03", "missing_in_baseline")],
         "{report:#}"
     );
+    assert_eq!(partitions[0]["key"], serde_json::json!(["id"]), "the declared primary key: {report:#}");
     // The second partition is read where the metastore puts it, away from its table.
     let custom = format!("file://{}", dir.path().join("b/custom/p2").display());
     assert_eq!(partitions[1]["baseline"]["location"], custom);

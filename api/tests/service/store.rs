@@ -487,6 +487,7 @@ fn recorded_partition() -> verifier::inventory::PartitionInventory {
         schema: verifier::inventory::SchemaChanges::default(),
         baseline: None,
         candidate: None,
+        key: Vec::new(),
         diff: None,
     }
 }

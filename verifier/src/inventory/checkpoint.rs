@@ -135,6 +135,7 @@ mod tests {
             schema: crate::inventory::SchemaChanges::default(),
             baseline: None,
             candidate: None,
+            key: Vec::new(),
             diff: None,
         }
     }

@@ -63,6 +63,9 @@ pub struct CatalogTable {
     /// Its partitions, each `(name, location)`: `dt=2024-05-01/h=3` (escaped as in Hive's
     /// paths), or an empty name for an unpartitioned table and its location.
     pub partitions: Vec<(String, String)>,
+    /// Its declared primary key (lowercase), if any: the key of its deep comparisons and diffs
+    /// when the inventory names none.
+    pub primary_key: Vec<String>,
 }
 
 impl Warehouse {

@@ -106,6 +106,9 @@ pub struct PartitionInventory {
     pub schema: SchemaChanges,
     pub baseline: Option<PartitionSide>,
     pub candidate: Option<PartitionSide>,
+    /// The key its fingerprints or its diff compared by (empty: whole rows, or not read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key: Vec<String>,
     /// The report of a full diff of the partition (`--diff`, for a different partition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<serde_json::Value>,
