@@ -6,7 +6,7 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value;
 use verifier::inventory::SchemaChanges;
@@ -272,10 +272,10 @@ pub(super) async fn table(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     Query(query): Query<TableQuery>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let here = with_query(&format!("/inventories/{id}/tables"), &format!("name={}", super::path_segment(&query.name)));
-    let visitor = match visitor(&state, &headers, &here).await {
+    let visitor = match state.reader_of(&headers, &uri).await {
         Ok(visitor) => visitor,
         Err(answer) => return answer,
     };
