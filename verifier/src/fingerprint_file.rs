@@ -183,6 +183,28 @@ async fn fingerprint_where(
     // `--threads 0` is refused before anything is read.
     crate::run::threads(&spec.limits)?;
     let dataset = Arc::new(Dataset::open(spec.side, &spec.uri, &spec.stores).await?);
+    fingerprint_opened(spec, dataset, progress, passes, started).await
+}
+
+/// The fingerprint of `dataset`, whose files were listed and inspected already (an inventory's
+/// partition): here, or its reads run by `passes`.
+pub(crate) async fn fingerprint_files(
+    spec: &FingerprintSpec,
+    dataset: Dataset,
+    passes: Option<&dyn RemotePasses>,
+) -> Result<FingerprintFile> {
+    let started = Instant::now();
+    crate::run::threads(&spec.limits)?;
+    fingerprint_opened(spec, Arc::new(dataset), Arc::new(NoProgress), passes, started).await
+}
+
+async fn fingerprint_opened(
+    spec: &FingerprintSpec,
+    dataset: Arc<Dataset>,
+    progress: Arc<dyn Progress>,
+    passes: Option<&dyn RemotePasses>,
+    started: Instant,
+) -> Result<FingerprintFile> {
     let schema = dataset.schema();
     let mut plan = ColumnPlan::new(&schema, &schema, &spec.key, &spec.options, [&spec.uri, &spec.uri])?;
     plan.values.sort_by_key(|pair| pair.baseline_name.to_lowercase());

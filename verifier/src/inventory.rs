@@ -39,10 +39,12 @@ use self::checkpoint::{Checkpoint, Finished, Header};
 use self::footers::{PartitionFooters, Reader};
 use self::layout::{Filters, PartitionFiles, Warehouse};
 use crate::error::Result;
-use crate::fingerprint_file::{FingerprintSpec, compare_fingerprints, fingerprint_dataset};
+use crate::fingerprint_file::{FingerprintSpec, compare_fingerprints};
 use crate::remote::RemotePasses;
 use crate::report::Verdict;
+use crate::source::Dataset;
 use crate::source::Stores;
+use crate::source::format::DataFile;
 use crate::spec::{Confinement, DiffOptions, DiffSpec, ResourceLimits, Side};
 
 /// Partitions finished by an earlier run, by `(table, partition)`.
@@ -428,7 +430,9 @@ impl Run<'_> {
         let key = self.key(item, b, c);
         result.key.clone_from(&key);
         let [b_uri, c_uri] = self.uris(item);
-        let fingerprint = |side, uri: String| {
+        // Each side's files as the footers' read inspected them (not read again), with their
+        // partition values dropped: a partition is fingerprinted as the dataset at its location.
+        let fingerprint = |side, uri: String, footers: &PartitionFooters, index: usize| {
             let spec = FingerprintSpec {
                 uri,
                 side,
@@ -438,21 +442,25 @@ impl Run<'_> {
                 buckets: None,
                 stores: self.spec.stores.clone(),
             };
+            let files: Vec<DataFile> = footers
+                .files
+                .iter()
+                .map(|file| {
+                    let mut file = file.clone();
+                    file.listed.partition.clear();
+                    file
+                })
+                .collect();
+            let store = item.files[index].map(|located| Arc::clone(&located.store));
             async move {
-                match self.passes {
-                    Some(passes) => {
-                        crate::fingerprint_file::fingerprint_dataset_on(
-                            &spec,
-                            Arc::new(crate::progress::NoProgress),
-                            passes,
-                        )
-                        .await
-                    }
-                    None => fingerprint_dataset(&spec).await,
-                }
+                let store = store.ok_or_else(|| crate::Error::Internal("a deep side without files".to_owned()))?;
+                let dataset = Dataset::from_files(side, &spec.uri, store, files)?;
+                crate::fingerprint_file::fingerprint_files(&spec, dataset, self.passes).await
             }
         };
-        let compared = match tokio::try_join!(fingerprint(Side::Baseline, b_uri), fingerprint(Side::Candidate, c_uri)) {
+        let both =
+            tokio::try_join!(fingerprint(Side::Baseline, b_uri, b, 0), fingerprint(Side::Candidate, c_uri, c, 1));
+        let compared = match both {
             Ok((bf, cf)) => compare_fingerprints(&bf, &cf, ["baseline", "candidate"]),
             Err(error) => Err(error),
         };

@@ -244,6 +244,7 @@ mod tests {
             rows,
             fields: columns.iter().map(|(name, t, _)| Arc::new(Field::new(*name, t.clone(), true))).collect(),
             columns: columns.iter().map(|(name, _, s)| (name.to_lowercase(), s.clone())).collect::<BTreeMap<_, _>>(),
+            files: Vec::new(),
         }
     }
 

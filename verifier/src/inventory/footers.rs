@@ -22,6 +22,9 @@ pub(crate) struct PartitionFooters {
     pub(crate) fields: Vec<FieldRef>,
     /// Statistics by lowercased column name; a file without a column adds NULLs.
     pub(crate) columns: BTreeMap<String, ColumnSummary>,
+    /// Its non-empty files as inspected, in path order: a deep comparison reads them without
+    /// reading their footers again.
+    pub(crate) files: Vec<DataFile>,
 }
 
 /// One side's footer reads, and how many may be in flight at once.
@@ -50,7 +53,9 @@ impl Reader {
                 data_files.push(file);
             }
         }
-        Ok(merge(&data_files))
+        let mut footers = merge(&data_files);
+        footers.files = data_files;
+        Ok(footers)
     }
 }
 
@@ -82,5 +87,5 @@ fn merge(files: &[DataFile]) -> PartitionFooters {
             (field.name().to_lowercase(), summary)
         })
         .collect();
-    PartitionFooters { rows: files.iter().map(|file| file.rows).sum(), fields, columns }
+    PartitionFooters { rows: files.iter().map(|file| file.rows).sum(), fields, columns, files: Vec::new() }
 }

@@ -55,6 +55,12 @@ impl Dataset {
             .try_filter_map(|file| async move { Ok(file) })
             .try_collect()
             .await?;
+        Self::from_files(side, uri, store, files)
+    }
+
+    /// The dataset of files already inspected (the non-empty files of a location, in path
+    /// order, with their Hive partition values relative to it), read through `store`.
+    pub(crate) fn from_files(side: Side, uri: &str, store: Arc<dyn ObjectStore>, files: Vec<DataFile>) -> Result<Self> {
         if files.is_empty() {
             return Err(Error::EmptyDataset { side, uri: uri.to_owned() });
         }
