@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use orc_rust::reader::metadata::FileMetadata;
-use orc_rust::statistics::TypeStatistics;
+use orc_rust::statistics::{ColumnStatistics, TypeStatistics};
 use parquet::file::metadata::ParquetMetaData;
 
 /// Footer statistics of one column, in one file or summed over a dataset. `None`: not known
@@ -41,20 +41,26 @@ fn known_and_unequal<T: PartialEq>(a: Option<T>, b: Option<T>) -> bool {
     a.zip(b).is_some_and(|(a, b)| a != b)
 }
 
-/// Statistics per top-level column (by name) from an ORC footer.
-pub(crate) fn orc(metadata: &FileMetadata) -> HashMap<String, ColumnStats> {
+/// An ORC footer's top-level columns that have statistics, by name (orc-rust's own writer
+/// keeps none).
+pub(crate) fn orc_columns(metadata: &FileMetadata) -> impl Iterator<Item = (&str, &ColumnStatistics)> {
     let statistics = metadata.column_file_statistics();
     metadata
         .root_data_type()
         .children()
         .iter()
-        .filter_map(|column| {
-            let found = statistics.get(column.data_type().column_index())?;
+        .filter_map(|column| Some((column.name(), statistics.get(column.data_type().column_index())?)))
+}
+
+/// Statistics per top-level column (by name) from an ORC footer.
+pub(crate) fn orc(metadata: &FileMetadata) -> HashMap<String, ColumnStats> {
+    orc_columns(metadata)
+        .map(|(name, found)| {
             let sum = match found.type_statistics() {
                 Some(TypeStatistics::Integer { sum, .. }) => sum.map(i128::from),
                 _ => None,
             };
-            Some((column.name().to_owned(), ColumnStats { values: Some(found.number_of_values()), sum }))
+            (name.to_owned(), ColumnStats { values: Some(found.number_of_values()), sum })
         })
         .collect()
 }

@@ -249,13 +249,8 @@ impl ColumnSummary {
 /// The statistics of an ORC file's top-level columns, by name. A column missing from the map
 /// has no statistics (orc-rust's own writer keeps none).
 pub(crate) fn orc(metadata: &FileMetadata) -> Vec<(String, ColumnSummary)> {
-    let statistics = metadata.column_file_statistics();
-    metadata
-        .root_data_type()
-        .children()
-        .iter()
-        .filter_map(|column| {
-            let found = statistics.get(column.data_type().column_index())?;
+    super::footer::orc_columns(metadata)
+        .map(|(name, found)| {
             let values = found.number_of_values();
             let number = |n: i64| Some(Bound::Number(Number::integer(n.into())));
             let decimal = |text: &str| Number::parse(text).map(Bound::Number);
@@ -279,7 +274,7 @@ pub(crate) fn orc(metadata: &FileMetadata) -> Vec<(String, ColumnSummary)> {
                 Some(TypeStatistics::Binary { sum }) => (None, None, number(*sum)),
                 Some(TypeStatistics::Collection { .. }) | None => (None, None, None),
             };
-            Some((column.name().to_owned(), ColumnSummary { values: Some(values), min, max, sum }))
+            (name.to_owned(), ColumnSummary { values: Some(values), min, max, sum })
         })
         .collect()
 }
