@@ -14,7 +14,8 @@
 # For each data set: the best wall time of N runs (default 2) of each, their ratio (the cluster's
 # overhead: on a 2-core machine no speed-up is expected), whether each report's counts match the
 # data set's truth, and the bytes the executor processes wrote (shuffle and result data, to files
-# and over Flight) per input row, for the cluster diff alone.
+# and over Flight) per input row, for the cluster diff alone; then, per job of the last cluster
+# diff and per stage, the rows its tasks wrote to the shuffle and the bytes they spilled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,7 +46,8 @@ cargo build --quiet "${release[@]}" -p cluster --bins
 dqc="$CARGO_TARGET_DIR/$profile/dqc"
 out="$(mktemp -d)"
 cluster_dir="$out/cluster"
-exec 3< <(DQC_CLUSTER_BIN="$CARGO_TARGET_DIR/$profile" scripts/cluster-local.sh --executors 2 --slots "$slots" --dir "$cluster_dir")
+# The executors log each task's shuffle-writer metrics (rows in and out, spills) for `stages`.
+exec 3< <(RUST_LOG="info,ballista_executor::metrics=debug" DQC_CLUSTER_BIN="$CARGO_TARGET_DIR/$profile" scripts/cluster-local.sh --executors 2 --slots "$slots" --dir "$cluster_dir")
 script=$!
 trap 'kill $script 2>/dev/null; rm -rf "$out"' EXIT
 read -r url <&3
@@ -85,6 +87,41 @@ work_bytes() {
   echo "$total"
 }
 
+# Per job of the last cluster diff (named as the client named it): per stage, its tasks and the
+# rows they wrote to the shuffle (the shuffle writers' metrics, which the executors log at debug
+# level; counts as DataFusion prints them, to 3 digits), and the bytes they spilled.
+stages() {
+  python3 - "$out/stderr" "$cluster_dir"/executor-*.log <<'PY'
+import collections, re, sys
+plain = lambda text: re.sub(r"\x1b\[[0-9;]*m", "", text)
+jobs = {}
+for line in open(sys.argv[1], errors="replace"):
+    found = re.search(r'what="([^"]*)" job=(\S+) cluster job submitted|cluster job submitted what="([^"]*)" job=(\S+)', plain(line))
+    if found:
+        what, job = (found.group(1), found.group(2)) if found.group(1) else (found.group(3), found.group(4))
+        jobs[job] = what
+def count(text):
+    value, _, unit = text.strip().partition(" ")
+    return float(value) * {"": 1, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}.get(unit, 1)
+totals = collections.defaultdict(lambda: [0, 0.0, 0.0, 0.0])
+pattern = re.compile(r"=== \[(\w+)/(\d+)/(\d+)\] Physical plan with metrics ===\s*\n\s*DefaultQueryStageExec\(\w+\): \(([^)]*)\)")
+for log in sys.argv[2:]:
+    for job, stage, _task, metrics in pattern.findall(plain(open(log, errors="replace").read())):
+        if job not in jobs:
+            continue
+        values = dict(m.split("=", 1) for m in metrics.split(", ") if "=" in m)
+        entry = totals[(job, int(stage))]
+        entry[0] += 1
+        entry[1] += count(values.get("input_rows", "0"))
+        entry[2] += count(values.get("output_rows", "0"))
+        entry[3] += count(values.get("spill_bytes", "0"))
+for job, what in jobs.items():
+    for (j, stage), (tasks, rows_in, rows_out, spilled) in sorted(totals.items()):
+        if j == job:
+            print(f"    {what}: stage {stage}, {tasks} tasks, {rows_out:,.0f} rows written of {rows_in:,.0f} in, {spilled:,.0f} bytes spilled")
+PY
+}
+
 for rows in "${sets[@]}"; do
   data="$peers/orders-$rows"
   best_local="" best_cluster="" verdicts=""
@@ -93,7 +130,7 @@ for rows in "${sets[@]}"; do
     verdicts+=" local:$verdict"
     best_local=$(python3 -c "print(min(x for x in [$wall, ${best_local:-1e9}]))")
     before=$(work_bytes)
-    read -r wall verdict < <(diff_once "$data" --cluster "$url" --cluster-partitions $((2 * slots)))
+    read -r wall verdict < <(RUST_LOG=cluster=debug diff_once "$data" --cluster "$url" --cluster-partitions $((2 * slots)))
     written=$(( $(work_bytes) - before ))
     verdicts+=" cluster:$verdict"
     best_cluster=$(python3 -c "print(min(x for x in [$wall, ${best_cluster:-1e9}]))")
@@ -104,4 +141,5 @@ rows, local, cluster, written, verdicts = int(sys.argv[1]), float(sys.argv[2]), 
 print(f"2 x {rows:,} rows: local {local:.2f} s, cluster {cluster:.2f} s, ratio {cluster / local:.2f}; "
       f"executors wrote {written:,} bytes ({written / (2 * rows):.2f} per input row);{verdicts}")
 PY
+  stages
 done
