@@ -194,8 +194,8 @@ impl Config {
         {
             return invalid("kafka: brokers and topic must not be empty, batch_size must be at least 1".into());
         }
-        if self.runner.max_concurrent == 0 || self.runner.max_attempts == 0 {
-            return invalid("runner: max_concurrent and max_attempts must be at least 1".into());
+        if self.runner.max_concurrent == 0 || self.runner.max_attempts == 0 || self.runner.inventory_concurrency == 0 {
+            return invalid("runner: max_concurrent, max_attempts and inventory_concurrency must be at least 1".into());
         }
         if let Some(url) = &self.cluster.url
             && let Err(error) = ::cluster::Cluster::new(url, self.cluster.partitions)

@@ -22,9 +22,6 @@ use crate::store::{ClaimedInventory, InventoryOutcome, InventoryPlan, InventoryS
 /// The longest time between a running inventory's heartbeats (progress and cancellation).
 const HEARTBEAT: Duration = Duration::from_secs(2);
 
-/// Partitions worked on at once, and footer reads in flight per warehouse.
-const CONCURRENCY: usize = 16;
-
 /// Finished partitions written to the store per statement batch, at most.
 const BATCH: usize = 500;
 
@@ -159,9 +156,22 @@ fn spawn(
         .spawn(move || {
             let outcome = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(runtime) => runtime.block_on(async move {
+                    // Deep fingerprints and diffs of large partitions go to the cluster, as
+                    // diffs do (`[cluster]`; its URL was checked at load).
+                    let cluster = match config.cluster.cluster() {
+                        Ok(cluster) => cluster,
+                        Err(error) => return Some(Err(error.to_string())),
+                    };
                     tokio::select! {
-                        outcome = inventory(&config, &claimed, earlier, progress) => Some(outcome),
-                        _ = cancelled => None,
+                        outcome = inventory(&config, &claimed, earlier, progress, cluster.as_ref()) => Some(outcome),
+                        _ = cancelled => {
+                            if let Some(cluster) = &cluster
+                                && let Err(error) = cluster.cancel_running().await
+                            {
+                                tracing::warn!(inventory = claimed.id, %error, "the inventory's jobs on the cluster could not be cancelled");
+                            }
+                            None
+                        }
                     }
                 }),
                 Err(error) => Some(Err(format!("cannot start the inventory's runtime: {error}"))),
@@ -235,12 +245,14 @@ async fn finish(store: &Store, config: &Config, id: i64, outcome: InventoryOutco
 }
 
 /// Runs a claimed inventory: both sides (a metastore side's catalog asked for now), confined to
-/// the roots resolved when it was asked for, taking the partitions an earlier attempt finished.
+/// the roots resolved when it was asked for, taking the partitions an earlier attempt finished;
+/// a partition's fingerprints or diff run on `cluster` where `[cluster]` routes its rows.
 async fn inventory(
     config: &Config,
     claimed: &ClaimedInventory,
     earlier: EarlierPartitions,
     progress: Arc<dyn InventoryProgress>,
+    cluster: Option<&::cluster::Cluster>,
 ) -> Result<InventoryReport, String> {
     let plan = &claimed.plan;
     let catalog = |side: &InventorySide| {
@@ -248,7 +260,10 @@ async fn inventory(
         let tables = plan.tables.clone();
         async move {
             match HiveWarehouse::parse(&side.warehouse)? {
-                Some(warehouse) => warehouse.catalog(&tables, CONCURRENCY).await.map(|catalog| Some(Arc::new(catalog))),
+                Some(warehouse) => warehouse
+                    .catalog(&tables, config.runner.inventory_concurrency)
+                    .await
+                    .map(|catalog| Some(Arc::new(catalog))),
                 None => Ok::<_, MetastoreError>(None),
             }
         }
@@ -264,18 +279,19 @@ async fn inventory(
     spec.key.clone_from(&plan.key);
     spec.options.sample_limit = 20;
     spec.limits.memory_limit = Some(config.memory_limit());
-    spec.concurrency = CONCURRENCY;
+    spec.concurrency = config.runner.inventory_concurrency;
     spec.earlier = Arc::new(earlier);
     spec.confinement =
         Some(verifier::Confinement { baseline: roots(&plan.baseline), candidate: roots(&plan.candidate) });
     spec.stores = config.stores.clone();
     spec.catalogs = [baseline, candidate];
-    verifier::inventory::inventory(&spec, progress).await.map_err(|error| crate::error::chain(&error))
+    let route = |rows: u64| config.cluster.route(cluster, rows);
+    verifier::inventory::inventory_on(&spec, progress, &route).await.map_err(|error| crate::error::chain(&error))
 }
 
 /// A finished inventory as stored: its report without partitions (they are rows of their own),
 /// and a report for the owners of each table that is not consistent.
-fn done(config: &Config, claimed: &ClaimedInventory, report: InventoryReport) -> InventoryOutcome {
+fn done(config: &Config, claimed: &ClaimedInventory, mut report: InventoryReport) -> InventoryOutcome {
     let plan = &claimed.plan;
     let link = format!("{}/inventories/{}", config.public_url(), claimed.id);
     let tables = report
@@ -288,6 +304,10 @@ fn done(config: &Config, claimed: &ClaimedInventory, report: InventoryReport) ->
         })
         .collect();
     let verdict = report.verdict;
+    // The partitions are stored already: only the rest is serialised.
+    for table in &mut report.tables {
+        table.partitions = Vec::new();
+    }
     let mut document = serde_json::to_value(&report).unwrap_or_default();
     if let Some(tables) = document.get_mut("tables").and_then(serde_json::Value::as_array_mut) {
         for table in tables {

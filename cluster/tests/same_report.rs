@@ -323,12 +323,9 @@ fn an_inventory_fingerprinted_on_the_cluster_reports_as_one_fingerprinted_here()
         || Arc::new(verifier::inventory::NoInventoryProgress) as Arc<dyn verifier::inventory::InventoryProgress>;
     let local = RUNTIME.block_on(verifier::inventory::inventory(&spec, progress())).expect("local inventory");
     let passes = on(cluster());
+    let route = |_: u64| verifier::Route::Remote { passes: &passes, fall_back: false };
     let remote = RUNTIME
-        .block_on(verifier::inventory::inventory_on(
-            &spec,
-            progress(),
-            Some(&passes as &dyn verifier::remote::RemotePasses),
-        ))
+        .block_on(verifier::inventory::inventory_on(&spec, progress(), &route))
         .expect("inventory on the cluster");
     let verdicts = |report: &verifier::inventory::InventoryReport| -> Vec<(String, String, Option<String>)> {
         report.tables[0]

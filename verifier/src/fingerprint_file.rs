@@ -190,12 +190,12 @@ async fn fingerprint_where(
 /// partition): here, or its reads run by `passes`.
 pub(crate) async fn fingerprint_files(
     spec: &FingerprintSpec,
-    dataset: Dataset,
+    dataset: Arc<Dataset>,
     passes: Option<&dyn RemotePasses>,
 ) -> Result<FingerprintFile> {
     let started = Instant::now();
     crate::run::threads(&spec.limits)?;
-    fingerprint_opened(spec, Arc::new(dataset), Arc::new(NoProgress), passes, started).await
+    fingerprint_opened(spec, dataset, Arc::new(NoProgress), passes, started).await
 }
 
 async fn fingerprint_opened(

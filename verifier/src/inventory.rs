@@ -39,9 +39,9 @@ use self::checkpoint::{Checkpoint, Finished, Header};
 use self::footers::{PartitionFooters, Reader};
 use self::layout::{Filters, PartitionFiles, Warehouse};
 use crate::error::Result;
-use crate::fingerprint_file::{FingerprintSpec, compare_fingerprints};
-use crate::remote::RemotePasses;
+use crate::fingerprint_file::{FingerprintFile, FingerprintSpec, compare_fingerprints, fingerprint_files};
 use crate::report::Verdict;
+use crate::run::{Route, Router};
 use crate::source::Dataset;
 use crate::source::Stores;
 use crate::source::format::DataFile;
@@ -149,14 +149,15 @@ pub fn check_filters(tables: &[String], partitions: &[String]) -> Result<()> {
 
 /// Runs an inventory in this process.
 pub async fn inventory(spec: &InventorySpec, progress: Arc<dyn InventoryProgress>) -> Result<InventoryReport> {
-    inventory_on(spec, progress, None).await
+    inventory_on(spec, progress, &|_: u64| Route::Local).await
 }
 
-/// Runs an inventory whose deep fingerprints and diffs run on `passes` (a cluster), if any.
-pub async fn inventory_on(
+/// Runs an inventory whose deep fingerprints and diffs of a partition run where `route` says
+/// from the partition's larger side's rows (in its footers): here, or on a cluster.
+pub async fn inventory_on<'r>(
     spec: &InventorySpec,
     progress: Arc<dyn InventoryProgress>,
-    passes: Option<&dyn RemotePasses>,
+    route: &Router<'r>,
 ) -> Result<InventoryReport> {
     let started = Instant::now();
     if spec.concurrency == 0 {
@@ -180,7 +181,7 @@ pub async fn inventory_on(
         spec,
         readers: [reader(Side::Baseline), reader(Side::Candidate)],
         heavy: Semaphore::new(threads),
-        passes,
+        route,
         checkpoint: checkpoint.as_ref(),
     };
     let mut resumed = 0u64;
@@ -316,16 +317,16 @@ impl<'a> Work<'a> {
 }
 
 /// What every partition's work shares.
-struct Run<'a> {
+struct Run<'a, 'r> {
     spec: &'a InventorySpec,
     readers: [Reader; 2],
     /// Bounds the fingerprints and diffs running at once (they read data, on every core).
     heavy: Semaphore,
-    passes: Option<&'a dyn RemotePasses>,
+    route: &'a Router<'r>,
     checkpoint: Option<&'a Checkpoint>,
 }
 
-impl Run<'_> {
+impl Run<'_, '_> {
     /// Works out one partition and records it in the checkpoint.
     async fn partition(&self, item: &Item<'_>) -> Result<PartitionInventory> {
         let result = self.judge(item).await;
@@ -392,7 +393,7 @@ impl Run<'_> {
             result.reason = Some(first.clone());
             if self.spec.diff {
                 result.key = self.key(item, &b, &c);
-                result.diff = Some(self.diff(item, &b, &c).await);
+                result.diff = Some(self.diff(item, result.key.clone(), &b, &c).await);
             }
             return result;
         }
@@ -420,6 +421,24 @@ impl Run<'_> {
         if key.iter().all(|k| has(b, k) && has(c, k)) { key } else { Vec::new() }
     }
 
+    /// A side's fingerprint, here or where the route for the partition's `rows` says (both sides
+    /// of a partition go the same way).
+    async fn fingerprint(&self, spec: &FingerprintSpec, dataset: Arc<Dataset>, rows: u64) -> Result<FingerprintFile> {
+        match (self.route)(rows) {
+            Route::Local => fingerprint_files(spec, dataset, None).await,
+            Route::Refused(reason) => Err(crate::Error::InvalidOption(reason)),
+            Route::Remote { passes, fall_back } => {
+                match fingerprint_files(spec, Arc::clone(&dataset), Some(passes)).await {
+                    Err(error @ crate::Error::Cluster { .. }) if fall_back => {
+                        tracing::warn!(%error, uri = %spec.uri, "the cluster did not fingerprint the partition: fingerprinting it here");
+                        fingerprint_files(spec, dataset, None).await
+                    }
+                    outcome => outcome,
+                }
+            }
+        }
+    }
+
     fn uris(&self, item: &Item<'_>) -> [String; 2] {
         item.files.map(|located| located.map(|l| l.uri.clone()).unwrap_or_default())
     }
@@ -429,37 +448,25 @@ impl Run<'_> {
         let Ok(_permit) = self.heavy.acquire().await else { return };
         let key = self.key(item, b, c);
         result.key.clone_from(&key);
-        let [b_uri, c_uri] = self.uris(item);
-        // Each side's files as the footers' read inspected them (not read again), with their
-        // partition values dropped: a partition is fingerprinted as the dataset at its location.
-        let fingerprint = |side, uri: String, footers: &PartitionFooters, index: usize| {
-            let spec = FingerprintSpec {
-                uri,
-                side,
-                key: key.clone(),
-                options: self.spec.options.clone(),
-                limits: self.spec.limits.clone(),
-                buckets: None,
-                stores: self.spec.stores.clone(),
-            };
-            let files: Vec<DataFile> = footers
-                .files
-                .iter()
-                .map(|file| {
-                    let mut file = file.clone();
-                    file.listed.partition.clear();
-                    file
-                })
-                .collect();
-            let store = item.files[index].map(|located| Arc::clone(&located.store));
+        let rows = b.rows.max(c.rows);
+        let fingerprint = |side, footers: &PartitionFooters| {
+            let dataset = dataset(item, side, footers);
+            let key = key.clone();
             async move {
-                let store = store.ok_or_else(|| crate::Error::Internal("a deep side without files".to_owned()))?;
-                let dataset = Dataset::from_files(side, &spec.uri, store, files)?;
-                crate::fingerprint_file::fingerprint_files(&spec, dataset, self.passes).await
+                let dataset = dataset?;
+                let spec = FingerprintSpec {
+                    uri: dataset.uri().to_owned(),
+                    side,
+                    key,
+                    options: self.spec.options.clone(),
+                    limits: self.spec.limits.clone(),
+                    buckets: None,
+                    stores: self.spec.stores.clone(),
+                };
+                self.fingerprint(&spec, dataset, rows).await
             }
         };
-        let both =
-            tokio::try_join!(fingerprint(Side::Baseline, b_uri, b, 0), fingerprint(Side::Candidate, c_uri, c, 1));
+        let both = tokio::try_join!(fingerprint(Side::Baseline, b), fingerprint(Side::Candidate, c));
         let compared = match both {
             Ok((bf, cf)) => compare_fingerprints(&bf, &cf, ["baseline", "candidate"]),
             Err(error) => Err(error),
@@ -485,13 +492,19 @@ impl Run<'_> {
     }
 
     /// A full diff of a partition whose footers differ, as its JSON report (or the error).
-    async fn diff(&self, item: &Item<'_>, b: &PartitionFooters, c: &PartitionFooters) -> serde_json::Value {
+    async fn diff(
+        &self,
+        item: &Item<'_>,
+        key: Vec<String>,
+        b: &PartitionFooters,
+        c: &PartitionFooters,
+    ) -> serde_json::Value {
         let Ok(_permit) = self.heavy.acquire().await else { return serde_json::Value::Null };
         let [baseline, candidate] = self.uris(item);
         let spec = DiffSpec {
             baseline,
             candidate,
-            key: self.key(item, b, c),
+            key,
             options: self.spec.options.clone(),
             limits: self.spec.limits.clone(),
             export: None,
@@ -499,13 +512,35 @@ impl Run<'_> {
             stores: self.spec.stores.clone(),
             declared: crate::spec::Declared::default(),
         };
-        let outcome = match self.passes {
-            Some(passes) => crate::run::diff_on(&spec, Arc::new(crate::progress::NoProgress), passes).await,
-            None => crate::run::diff(&spec).await,
+        let (progress, started) = (Arc::new(crate::progress::NoProgress), Instant::now());
+        let outcome = match (dataset(item, Side::Baseline, b), dataset(item, Side::Candidate, c)) {
+            (Ok(b), Ok(c)) => crate::run::diff_datasets_routed(&spec, progress, (b, c), self.route, started).await,
+            (Err(error), _) | (_, Err(error)) => Err(error),
         };
         match outcome {
             Ok(report) => serde_json::to_value(&report).unwrap_or_default(),
             Err(error) => serde_json::json!({ "verdict": "error", "error": error.to_string() }),
         }
     }
+}
+
+/// A side of a partition as the dataset at its location: the files as the footers' read
+/// inspected them (not listed or read again), their partition values dropped.
+fn dataset(item: &Item<'_>, side: Side, footers: &PartitionFooters) -> Result<Arc<Dataset>> {
+    let index = match side {
+        Side::Baseline => 0,
+        Side::Candidate => 1,
+    };
+    let located =
+        item.files[index].ok_or_else(|| crate::Error::Internal(format!("the {side} of a partition without files")))?;
+    let files: Vec<DataFile> = footers
+        .files
+        .iter()
+        .map(|file| {
+            let mut file = file.clone();
+            file.listed.partition.clear();
+            file
+        })
+        .collect();
+    Ok(Arc::new(Dataset::from_files(side, &located.uri, Arc::clone(&located.store), files)?))
 }

@@ -51,7 +51,7 @@ pub use fingerprint_file::{
 };
 pub use progress::{NoProgress, Pass, Progress};
 pub use report::{BucketSummary, Report, UnknownVerdict, Verdict};
-pub use run::{Route, diff, diff_on, diff_routed, diff_with_progress};
+pub use run::{Route, Router, diff, diff_on, diff_routed, diff_with_progress};
 pub use scan_floor::{ScanSummary, scan};
 pub use source::{
     ClusterStorage, Dataset, DatasetScanExec, DatasetTable, OptionValue, PortableScan, StoreKind, Stores, local_file,

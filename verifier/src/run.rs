@@ -61,6 +61,9 @@ pub enum Route<'a> {
     Refused(String),
 }
 
+/// Where the reads of a table of so many rows (its larger side's) run.
+pub type Router<'a> = dyn Fn(u64) -> Route<'a> + Send + Sync + 'a;
+
 /// [`diff_with_progress`], its reads run where `route` says from the larger side's rows (in its
 /// footers: nothing else has been read yet).
 pub async fn diff_routed<'a>(
@@ -74,7 +77,18 @@ pub async fn diff_routed<'a>(
         Dataset::open_within(Side::Baseline, &spec.baseline, roots(Side::Baseline), &spec.stores),
         Dataset::open_within(Side::Candidate, &spec.candidate, roots(Side::Candidate), &spec.stores)
     )?;
-    let sides = (Arc::new(baseline), Arc::new(candidate));
+    diff_datasets_routed(spec, progress, (Arc::new(baseline), Arc::new(candidate)), route, started).await
+}
+
+/// [`diff_routed`] of two open datasets (an inventory's partition: files listed and inspected
+/// already), its time counted from `started`.
+pub(crate) async fn diff_datasets_routed<'a>(
+    spec: &DiffSpec,
+    progress: Arc<dyn Progress>,
+    sides: (Arc<Dataset>, Arc<Dataset>),
+    route: impl FnOnce(u64) -> Route<'a>,
+    started: Instant,
+) -> Result<Report> {
     match route(sides.0.rows().max(sides.1.rows())) {
         Route::Local => diff_opened(spec, &progress, sides, started).await,
         Route::Refused(reason) => Err(Error::InvalidOption(reason)),

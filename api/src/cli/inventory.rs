@@ -134,7 +134,8 @@ pub(crate) async fn run(args: &InventoryArgs, threads: Option<usize>) -> i32 {
     let outcome = match args.on.cluster() {
         Ok(Some(cluster)) => {
             let passes: &dyn verifier::remote::RemotePasses = &cluster;
-            cluster.interruptible(verifier::inventory::inventory_on(&spec, progress, Some(passes))).await
+            let route = move |_: u64| verifier::Route::Remote { passes, fall_back: false };
+            cluster.interruptible(verifier::inventory::inventory_on(&spec, progress, &route)).await
         }
         Ok(None) => verifier::inventory::inventory(&spec, progress).await,
         Err(error) => Err(error),

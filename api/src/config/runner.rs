@@ -40,6 +40,9 @@ pub struct RunnerConfig {
     /// serves page by page; none: rows are not exported, reports keep their samples only.
     #[serde(default)]
     pub export_dir: Option<std::path::PathBuf>,
+    /// An inventory's partitions worked on at once, and its footer reads in flight per store.
+    #[serde(default = "default_inventory_concurrency")]
+    pub inventory_concurrency: usize,
 }
 
 impl Default for RunnerConfig {
@@ -54,12 +57,16 @@ impl Default for RunnerConfig {
             instance: default_instance(),
             poll_interval: default_poll(),
             export_dir: None,
+            inventory_concurrency: default_inventory_concurrency(),
         }
     }
 }
 
 fn default_concurrency() -> usize {
     2
+}
+fn default_inventory_concurrency() -> usize {
+    16
 }
 fn default_attempts() -> u32 {
     5

@@ -74,6 +74,10 @@ fn invalid_configurations_name_the_setting() {
         (CONFIG.replace("role = \"candidate\"", "role = \"baseline\""), "exactly one baseline and one candidate"),
         (CONFIG.replace("{partition_path}\"\n\n[kafka]", "{partition}\"\n\n[kafka]"), "unknown placeholder"),
         (CONFIG.replace("max_concurrent = 3", "max_concurrent = 0"), "max_concurrent"),
+        (
+            CONFIG.replace("max_concurrent = 3", "max_concurrent = 3\ninventory_concurrency = 0"),
+            "inventory_concurrency",
+        ),
         (CONFIG.replace("2GiB", "2 parsecs"), "unknown size unit"),
         (CONFIG.replace("01:00-07:00", "1am-7am"), "`1am-7am` is not a window"),
         (CONFIG.replace("deadline = \"2h\"", "deadline = \"soon\""), "`soon` is not a duration"),
@@ -99,6 +103,7 @@ fn the_example_in_the_repository_is_valid() {
     let config = parse(text, "dqc.example.toml", &BTreeMap::new()).unwrap();
     assert_eq!(config.tables[0].key, vec!["order_id".to_owned()]);
     assert_eq!(config.runner.windows.only, vec!["01:00-07:00".parse().unwrap()]);
+    assert_eq!(config.runner.inventory_concurrency, 16);
 }
 
 #[test]

@@ -58,7 +58,7 @@ async fn diff_through_the_runner(cluster: &str) -> StoredReport {
 }
 
 /// A port nothing listens on.
-fn dead_url() -> String {
+pub(crate) fn dead_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     format!("df://127.0.0.1:{}", listener.local_addr().unwrap().port())
 }

@@ -331,3 +331,53 @@ async fn resumes_on(store: Option<String>) {
     assert_eq!(same[0].verdict, PartitionVerdict::EqualFooters);
     running.stop().await;
 }
+
+/// A deep inventory whose `[cluster]` section is `cluster`: its verdict and the reasons of
+/// `changed` (3 of 500 rows changed) and `same`, by table.
+async fn deep_inventory_with(cluster: &str) -> (Value, [Value; 2]) {
+    let harness = Harness::start_on(&format!("[cluster]\n{cluster}\n"), None).await;
+    let running = Running::start(harness.config.clone()).await;
+    let url = running.url.as_str();
+    let (status, created) = post(url, json!({"database": "dw", "level": "deep", "key": ["id"]})).await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let done = wait_done(url, id).await;
+    let partition = |table: &'static str| async move {
+        let path = format!("/inventories/{id}/partitions?table={table}");
+        let (_, page) = call(url, reqwest::Method::GET, &path, VIEWER, None).await;
+        json!({"verdict": page["partitions"][0]["verdict"], "reason": page["partitions"][0]["reason"]})
+    };
+    let partitions = [partition("changed").await, partition("same").await];
+    running.stop().await;
+    (done["verdict"].clone(), partitions)
+}
+
+/// Deep fingerprints of partitions at or above `[cluster] above_rows` run on the cluster (Ballista's
+/// in-process one), and when it does not answer fail or run here as `fallback` says, as diffs do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deep_inventory_fingerprints_large_partitions_on_the_cluster_as_configured() {
+    let local = deep_inventory_with("").await;
+    assert_eq!(local.0, "inconsistent");
+    assert_eq!(local.1[0]["verdict"], "different", "{:?}", local.1);
+    assert!(local.1[0]["reason"].as_str().unwrap().contains("the fingerprints differ"), "{:?}", local.1);
+    assert_eq!(local.1[1], json!({"verdict": "equal", "reason": null}));
+
+    let live = cluster::standalone::start(1, 2).await.unwrap();
+    let on_cluster = deep_inventory_with(&format!("url = \"{live}\"\nabove_rows = 500\nfallback = \"fail\"")).await;
+    assert_eq!(on_cluster, local, "the cluster's fingerprints give the local verdicts");
+
+    let dead = crate::distributed::dead_url();
+    let (verdict, failed) =
+        deep_inventory_with(&format!("url = \"{dead}\"\nabove_rows = 500\nfallback = \"fail\"")).await;
+    assert_eq!(verdict, "error", "unreadable partitions make the inventory an error");
+    for partition in &failed {
+        assert_eq!(partition["verdict"], "unreadable", "{failed:?}");
+        let reason = partition["reason"].as_str().unwrap();
+        assert!(reason.contains(&format!("the cluster at {dead}")), "{reason}");
+    }
+    let fell_back = deep_inventory_with(&format!("url = \"{dead}\"\nabove_rows = 500\nfallback = \"local\"")).await;
+    assert_eq!(fell_back, local, "run here when the cluster does not answer");
+    // Below the threshold the cluster is not asked.
+    let small = deep_inventory_with(&format!("url = \"{dead}\"\nabove_rows = 501\nfallback = \"fail\"")).await;
+    assert_eq!(small, local);
+}
