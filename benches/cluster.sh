@@ -103,22 +103,30 @@ for line in open(sys.argv[1], errors="replace"):
 def count(text):
     value, _, unit = text.strip().partition(" ")
     return float(value) * {"": 1, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}.get(unit, 1)
-totals = collections.defaultdict(lambda: [0, 0.0, 0.0, 0.0])
-pattern = re.compile(r"=== \[(\w+)/(\d+)/(\d+)\] Physical plan with metrics ===\s*\n\s*DefaultQueryStageExec\(\w+\): \(([^)]*)\)")
+totals = collections.defaultdict(lambda: [0, 0.0, 0.0, 0.0, 0.0])
+pattern = re.compile(r"=== \[(\w+)/(\d+)/(\d+)\] Physical plan with metrics ===\s*\n\s*DefaultQueryStageExec\(\w+\): \((.*)\)\n")
 for log in sys.argv[2:]:
     for job, stage, _task, metrics in pattern.findall(plain(open(log, errors="replace").read())):
         if job not in jobs:
             continue
-        values = dict(m.split("=", 1) for m in metrics.split(", ") if "=" in m)
+        # `name{partition=N}=value, ...`: the repartitioning's and the writer's, summed.
+        values = collections.Counter()
+        for name, value in re.findall(r"(\w+)(?:\{[^}]*\})?=([^,]+)", metrics):
+            try:
+                values[name] += count(value)
+            except ValueError:  # times, NOT RECORDED
+                pass
         entry = totals[(job, int(stage))]
         entry[0] += 1
-        entry[1] += count(values.get("input_rows", "0"))
-        entry[2] += count(values.get("output_rows", "0"))
-        entry[3] += count(values.get("spill_bytes", "0"))
+        entry[1] += values["input_rows"]
+        entry[2] += values["output_rows"]
+        entry[3] += values["spill_count"]
+        entry[4] += values["spill_bytes"]
 for job, what in jobs.items():
-    for (j, stage), (tasks, rows_in, rows_out, spilled) in sorted(totals.items()):
+    for (j, stage), (tasks, rows_in, rows_out, spills, spilled) in sorted(totals.items()):
         if j == job:
-            print(f"    {what}: stage {stage}, {tasks} tasks, {rows_out:,.0f} rows written of {rows_in:,.0f} in, {spilled:,.0f} bytes spilled")
+            print(f"    {what}: stage {stage}, {tasks} tasks, {rows_out:,.0f} rows written of {rows_in:,.0f} in, "
+                  f"{spills:,.0f} spills of {spilled:,.0f} bytes (as Ballista counts them)")
 PY
 }
 

@@ -1,6 +1,6 @@
 //! The physical codec of dqc's plans, for the client, the scheduler and the executors alike:
-//! dqc's dataset scan, pass 2's classification and row functions, and Ballista's own nodes
-//! through Ballista's codec.
+//! dqc's dataset scan, pass 2's classification, the compaction before shuffles and row functions,
+//! and Ballista's own nodes through Ballista's codec.
 //!
 //! dqc's scan reaches the scheduler as a [`DatasetScanExec`] and is decoded as a file scan of its
 //! partitions ([`scan`]), which the scheduler can cut into tasks.
@@ -21,6 +21,7 @@ use verifier::remote::Classification;
 use verifier::{DatasetScanExec, PortableScan, Stores};
 
 use crate::classify::ClassifyExec;
+use crate::compact::CompactExec;
 use crate::scan;
 use crate::udf::RowUdf;
 
@@ -35,6 +36,8 @@ enum Node {
     Partitions(PortableScan, Vec<usize>),
     /// Pass 2's classification of its two inputs, partition by partition.
     Classify(Classification),
+    /// Its input's batches made compact before a shuffle.
+    Compact,
 }
 
 /// dqc's physical codec over Ballista's. `stores` are the object stores (and credentials) this
@@ -81,6 +84,12 @@ impl PhysicalExtensionCodec for DqcCodec {
                 let exec = ClassifyExec::try_new(classification, Arc::clone(baseline), Arc::clone(candidate))?;
                 return Ok(Arc::new(exec));
             }
+            Node::Compact => {
+                let [input] = inputs else {
+                    return Err(DataFusionError::Internal(format!("a CompactExec with {} inputs", inputs.len())));
+                };
+                return Ok(Arc::new(CompactExec::new(Arc::clone(input))));
+            }
         };
         let scan = DatasetScanExec::from_portable(portable.clone(), &self.stores).map_err(external)?;
         scan::sliceable(scan, portable, partitions.as_deref())
@@ -98,6 +107,8 @@ impl PhysicalExtensionCodec for DqcCodec {
             Node::Partitions(source.parts().1.as_ref().clone(), partitions)
         } else if let Some(classify) = node.downcast_ref::<ClassifyExec>() {
             Node::Classify(classify.classification().clone())
+        } else if node.downcast_ref::<CompactExec>().is_some() {
+            Node::Compact
         } else {
             return self.inner.try_encode(node, buf, proto_converter);
         };

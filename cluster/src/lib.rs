@@ -17,6 +17,7 @@
 
 pub mod classify;
 pub mod codec;
+pub mod compact;
 mod passes;
 pub mod processes;
 pub mod scan;

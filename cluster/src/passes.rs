@@ -101,7 +101,11 @@ impl Cluster {
             // dqc's plans run as planned here: the adaptive planner (on by default in Ballista
             // 55) re-plans stages from runtime statistics, which dqc's jobs do not need, and
             // pass 2's two inputs must keep the same partitions of buckets.
-            .with_ballista_adaptive_query_planner(false);
+            .with_ballista_adaptive_query_planner(false)
+            // A shuffle task's buffer before it spills (and so writes its rows twice): the
+            // duplicate-keys job holds 16 bytes a row, 400 MB for a scan task of 25M rows, above
+            // Ballista's 256 MiB. The executor's memory pool still makes it spill when short.
+            .set_u64(ballista_core::config::BALLISTA_SHUFFLE_SORT_BASED_MEMORY_LIMIT_PER_TASK_BYTES, 1 << 30);
         let options = config.options_mut();
         // Dynamic filters are not serialised: plans go to the cluster without them.
         options.optimizer.enable_dynamic_filter_pushdown = false;
@@ -181,6 +185,7 @@ impl Cluster {
         tracing::debug!(what, plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(false), "cluster job");
         let session = format!("dqc-{}-{}", std::process::id(), JOBS.fetch_add(1, Ordering::Relaxed));
         let config = self.config.clone().with_ballista_job_name(&format!("dqc {what}"));
+        let plan = crate::compact::before_shuffles(plan).map_err(|e| self.failed(format!("planning {what}: {e}")))?;
         let schema = plan.schema();
         let job =
             crate::submit::Job::submit(&self.endpoint, &config, plan, self.codec.as_ref(), session, &self.running)
