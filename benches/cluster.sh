@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # A local diff against the same diff on a local cluster of dqc's processes (one dqc-scheduler,
 # two dqc-executor processes: scripts/cluster-local.sh), in one run, on the reference data set
-# (2M + 2M rows) and, with --large, the 2 x 50M set too (both from `benches/peers.sh`).
+# (2M + 2M rows) and, with --large, the 2 x 50M set too (both from `benches/peers.sh`); with
+# --equal, also 2 x 2M equal rows in another file layout (`benches/peers.sh --equal`: the common
+# case, in which only pass 1's first job and the duplicate keys' job run).
 #
-#   benches/cluster.sh [--large] [--runs N] [--slots N] [--debug | --opt-dev]
+#   benches/cluster.sh [--large] [--equal] [--runs N] [--slots N] [--debug | --opt-dev]
 #
 # --debug uses the debug binaries (no release build; the times then mean nothing, the bytes do).
 # --opt-dev builds the dev profile with dqc's own crates optimized too (CARGO_PROFILE_DEV_OPT_LEVEL=2;
@@ -23,6 +25,7 @@ runs=2 slots=1 sets=(2000000) profile=release
 while [ $# -gt 0 ]; do
   case "$1" in
     --large) sets+=(50000000); shift ;;
+    --equal) sets+=(2000000-equal); shift ;;
     --runs) runs="$2"; shift 2 ;;
     --slots) slots="$2"; shift 2 ;;
     --debug) profile=debug; shift ;;
@@ -36,8 +39,8 @@ while [ $# -gt 0 ]; do
 done
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dqc-target}"
 peers="${DQC_PEERS_DIR:-$HOME/.cache/dqc-peers}/data"
-for rows in "${sets[@]}"; do
-  [ -f "$peers/orders-$rows/truth.json" ] || { echo "no data set at $peers/orders-$rows: run benches/peers.sh --rows $rows --only-dqc first" >&2; exit 2; }
+for set in "${sets[@]}"; do
+  [ -f "$peers/orders-$set/truth.json" ] || { echo "no data set at $peers/orders-$set: run benches/peers.sh --rows ${set%%-*}${set#"${set%%-*}"} --only-dqc first (-equal: --equal)" >&2; exit 2; }
 done
 release=()
 [ "$profile" = release ] && release=(--release)
@@ -130,8 +133,8 @@ for job, what in jobs.items():
 PY
 }
 
-for rows in "${sets[@]}"; do
-  data="$peers/orders-$rows"
+for set in "${sets[@]}"; do
+  data="$peers/orders-$set"
   best_local="" best_cluster="" verdicts=""
   for _ in $(seq "$runs"); do
     read -r wall verdict < <(diff_once "$data")
@@ -143,10 +146,11 @@ for rows in "${sets[@]}"; do
     verdicts+=" cluster:$verdict"
     best_cluster=$(python3 -c "print(min(x for x in [$wall, ${best_cluster:-1e9}]))")
   done
-  python3 - "$rows" "$best_local" "$best_cluster" "$written" "$verdicts" <<'PY'
+  python3 - "$set" "$best_local" "$best_cluster" "$written" "$verdicts" <<'PY'
 import sys
-rows, local, cluster, written, verdicts = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-print(f"2 x {rows:,} rows: local {local:.2f} s, cluster {cluster:.2f} s, ratio {cluster / local:.2f}; "
+name, local, cluster, written, verdicts = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+rows = int(name.split("-")[0])
+print(f"2 x {rows:,} rows{' (equal)' if name.endswith('-equal') else ''}: local {local:.2f} s, cluster {cluster:.2f} s, ratio {cluster / local:.2f}; "
       f"executors wrote {written:,} bytes ({written / (2 * rows):.2f} per input row);{verdicts}")
 PY
   stages
