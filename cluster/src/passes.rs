@@ -11,8 +11,7 @@
 //! whatever the table's size); only if some differ, the second compares single buckets, reading
 //! only the rows of the differing groups (`dqc_in_buckets`).
 //! The baseline's duplicate key hashes are a second job (`GROUP BY key_hash HAVING count > 1`:
-//! its shuffle is a key hash per row, which partial aggregation cannot shrink for unique keys, so
-//! there is none).
+//! its shuffle is a key hash per row, which partial aggregation cannot shrink for unique keys).
 //!
 //! Pass 2 is one job: each side's rows in the differing buckets (`dqc_in_buckets`), with their
 //! bucket, are hash-repartitioned by bucket into [`ClassifyExec`], whose tasks classify one
@@ -32,7 +31,7 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::functions::core::expr_fn::get_field;
 use datafusion::functions_aggregate::expr_fn::{count, sum};
-use datafusion::logical_expr::{Expr, Operator, Partitioning as LogicalPartitioning, binary_expr, cast, lit, when};
+use datafusion::logical_expr::{Expr, Operator, binary_expr, cast, lit, when};
 use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_plan::common::collect;
 use datafusion::physical_plan::repartition::RepartitionExec;
@@ -73,6 +72,9 @@ pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// The default of [`Cluster::with_bucket_groups`].
 pub const DEFAULT_BUCKET_GROUPS: usize = 1 << 12;
+
+/// The name of the duplicate keys' job.
+const DUPLICATE_KEYS: &str = "duplicate keys";
 
 /// Limb columns and their sums, in order.
 const LIMBS: [&str; 4] = ["l0", "l1", "l2", "l3"];
@@ -184,7 +186,13 @@ impl Cluster {
     async fn run_plan(&self, what: &'static str, plan: Arc<dyn ExecutionPlan>) -> Result<SendableRecordBatchStream> {
         tracing::debug!(what, plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(false), "cluster job");
         let session = format!("dqc-{}-{}", std::process::id(), JOBS.fetch_add(1, Ordering::Relaxed));
-        let config = self.config.clone().with_ballista_job_name(&format!("dqc {what}"));
+        let mut config = self.config.clone().with_ballista_job_name(&format!("dqc {what}"));
+        if what == DUPLICATE_KEYS {
+            // Partial counts of unique key hashes shrink nothing: DataFusion's probe (off for
+            // dqc's other jobs) stops them after 100,000 rows instead of holding every hash of a
+            // scan task in a hash table; the shuffle is the same.
+            config.options_mut().execution.skip_partial_aggregation_probe_ratio_threshold = 0.8;
+        }
         let plan = crate::compact::before_shuffles(plan).map_err(|e| self.failed(format!("planning {what}: {e}")))?;
         let schema = plan.schema();
         let job =
@@ -469,19 +477,15 @@ impl RemotePasses for Cluster {
 
     async fn duplicate_key_hashes(&self, side: &SideJob) -> Result<Vec<u64>> {
         let context = self.context();
-        let partitions = self.config.target_partitions();
         let frame = self
             .digested(&context, side, None)?
             .filter(col("bucket").is_not_null())
             .and_then(|frame| frame.select(vec![col("key_hash")]))
-            // Shuffled as they are, not partially aggregated first: partial counts of unique keys
-            // shrink nothing and would double the bytes shuffled per row (a count beside each hash).
-            .and_then(|frame| frame.repartition(LogicalPartitioning::Hash(vec![col("key_hash")], partitions)))
             .and_then(|frame| frame.aggregate(vec![col("key_hash")], vec![count(lit(1)).alias("n")]))
             .and_then(|frame| frame.filter(col("n").gt(lit(1i64))))
             .and_then(|frame| frame.select(vec![col("key_hash")]))
             .map_err(|e| self.failed(e))?;
-        let batches = self.collect("duplicate keys", frame).await?;
+        let batches = self.collect(DUPLICATE_KEYS, frame).await?;
         Ok(batches.iter().flat_map(|batch| batch.column(0).as_primitive::<UInt64Type>().values().to_vec()).collect())
     }
 
