@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
 # dqc inventory of a generated warehouse of 200 tables and 100,000 daily partitions (one small
-# Parquet file each), on local disk and on an S3-compatible server (moto, scripts/s3-server.sh, or
-# s3s-fs).
+# Parquet file each), on local disk and on an S3-compatible server (moto, scripts/s3-server.sh).
 #
-#   benches/inventory.sh [--tables 200] [--days 500] [--deep-tables 10] [--s3-tables 20]
-#                        [--s3-server moto|s3s-fs] [--debug | --opt-dev]
+#   benches/inventory.sh [--tables 200] [--days 500] [--deep-tables 10] [--s3-tables 20] [--debug | --opt-dev]
 #
 # The candidate is the baseline hard-linked (`cp -al`) with 3 partitions of one row fewer, one
 # partition missing and one extra. Prints, for each run, partitions per second and whether the
@@ -15,24 +13,19 @@
 # - S3, level 2 and level 3, on the first `--s3-tables` tables (uploading 200,000 objects to moto
 #   takes long), with the server's GET and LIST requests per partition. moto serves one request
 #   at a time: the S3 rates measure it as much as dqc (the deep S3 run takes over 5 minutes).
-#   `--s3-server s3s-fs` serves the generated warehouse itself (nothing uploaded; every table
-#   unless --s3-tables is given) with s3s-fs 0.14.1, a Rust S3 server over a directory, installed
-#   by `cargo install` into ~/.cache/dqc-s3s on first use (a few minutes); it logs no requests, so
-#   no request counts are printed.
 # --opt-dev: as benches/cluster.sh (dqc's crates optimized in the dev profile, its own target
 # directory); --debug: the debug build (dqc's own crates unoptimized; the dependencies, which
 # read the footers, are optimized in the dev profile); default: a release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tables=200 days=500 deep_tables=10 s3_tables="" s3_server=moto profile=release
+tables=200 days=500 deep_tables=10 s3_tables=20 profile=release
 while [ $# -gt 0 ]; do
   case "$1" in
     --tables) tables="$2"; shift 2 ;;
     --days) days="$2"; shift 2 ;;
     --deep-tables) deep_tables="$2"; shift 2 ;;
     --s3-tables) s3_tables="$2"; shift 2 ;;
-    --s3-server) s3_server="$2"; shift 2 ;;
     --debug) profile=debug; shift ;;
     --opt-dev)
       profile=debug
@@ -43,11 +36,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dqc-target}"
-case "$s3_server" in
-  moto) s3_tables="${s3_tables:-20}" ;;
-  s3s-fs) s3_tables="${s3_tables:-$tables}" ;;
-  *) echo "--s3-server: moto or s3s-fs, not $s3_server" >&2; exit 2 ;;
-esac
 peers_dir="${DQC_PEERS_DIR:-$HOME/.cache/dqc-peers}"
 venv="$peers_dir/venv"
 data="$peers_dir/data/warehouse-$tables-$days"
@@ -160,26 +148,13 @@ inventory --baseline "$data/baseline" --candidate "$data/candidate" --tables "${
 
 # S3: the first --s3-tables tables of each side in a bucket.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-if [ "$s3_server" = s3s-fs ]; then
-  s3s="$HOME/.cache/dqc-s3s/bin/s3s-fs"
-  if [ ! -x "$s3s" ]; then
-    echo "installing s3s-fs 0.14.1 into ~/.cache/dqc-s3s" >&2
-    CARGO_TARGET_DIR="$HOME/.cache/dqc-s3s/target" cargo install --quiet --locked --root "$HOME/.cache/dqc-s3s" \
-      --features binary s3s-fs@0.14.1
-  fi
-  # The bucket `bench` is the generated warehouse (baseline/ and candidate/).
-  mkdir -p "$out/s3s"
-  ln -s "$data" "$out/s3s/bench"
-  "$s3s" --host 127.0.0.1 --port "$port" --access-key bench --secret-key bench "$out/s3s" >"$out/server.log" 2>&1 &
-else
-  DQC_S3_LOG="$out/server.log" scripts/s3-server.sh "$port" &
-fi
+DQC_S3_LOG="$out/server.log" scripts/s3-server.sh "$port" &
 server=$!
 for _ in $(seq 600); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.5
 done
-[ "$s3_server" = moto ] && "${DQC_MOTO_VENV:-$HOME/.cache/dqc-moto}/bin/python" - "$port" "$data" "$s3_tables" <<'PY'
+"${DQC_MOTO_VENV:-$HOME/.cache/dqc-moto}/bin/python" - "$port" "$data" "$s3_tables" <<'PY'
 import os, sys
 from concurrent.futures import ThreadPoolExecutor
 import boto3
@@ -198,7 +173,6 @@ PY
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ALLOW_HTTP=true AWS_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench
 requests() {
-  [ "$s3_server" = moto ] || return 0
   python3 - "$out/server.log" "$1" "$2" <<'PY'
 import re, sys
 lines = [re.sub(r"\x1b\[[0-9;]*m", "", l) for l in open(sys.argv[1]).read().splitlines()[int(sys.argv[2]):]]
@@ -213,7 +187,7 @@ s3_list=$(printf 't%03d,' $(seq 0 $((s3_tables - 1))))
 before=$(wc -l <"$out/server.log")
 inventory --baseline s3://bench/baseline --candidate s3://bench/candidate --tables "${s3_list%,}" >"$out/s3.line"
 # (rchar counts no socket reads: the requests below say what was read.)
-report "S3 ($s3_server), footers ($s3_tables tables)" "" <"$out/s3.line"
+report "S3, footers ($s3_tables tables)" "" <"$out/s3.line"
 requests "$before" "$(cut -d' ' -f1 "$out/s3.line")"
 inventory --baseline s3://bench/baseline --candidate s3://bench/candidate --tables "${deep%,}" --deep --key id \
-  | report "S3 ($s3_server), deep ($deep_tables tables)" ""
+  | report "S3, deep ($deep_tables tables)" ""
