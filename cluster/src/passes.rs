@@ -13,6 +13,8 @@
 //! The baseline's duplicate key hashes are a second job (`GROUP BY key_hash HAVING count > 1`:
 //! its shuffle is a key hash per row, which partial aggregation cannot shrink for unique keys).
 //!
+//! Every job's batches are made compact before each of its shuffles ([`crate::compact`]).
+//!
 //! Pass 2 is one job: each side's rows in the differing buckets (`dqc_in_buckets`), with their
 //! bucket, are hash-repartitioned by bucket into [`ClassifyExec`], whose tasks classify one
 //! partition of buckets each; only counters, samples and export rows come back.
