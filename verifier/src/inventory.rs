@@ -424,19 +424,11 @@ impl Run<'_, '_> {
     /// A side's fingerprint, here or where the route for the partition's `rows` says (both sides
     /// of a partition go the same way).
     async fn fingerprint(&self, spec: &FingerprintSpec, dataset: Arc<Dataset>, rows: u64) -> Result<FingerprintFile> {
-        match (self.route)(rows) {
-            Route::Local => fingerprint_files(spec, dataset, None).await,
-            Route::Refused(reason) => Err(crate::Error::InvalidOption(reason)),
-            Route::Remote { passes, fall_back } => {
-                match fingerprint_files(spec, Arc::clone(&dataset), Some(passes)).await {
-                    Err(error @ crate::Error::Cluster { .. }) if fall_back => {
-                        tracing::warn!(%error, uri = %spec.uri, "the cluster did not fingerprint the partition: fingerprinting it here");
-                        fingerprint_files(spec, dataset, None).await
-                    }
-                    outcome => outcome,
-                }
-            }
-        }
+        let dataset = &dataset;
+        crate::run::on_route((self.route)(rows), "fingerprint", |passes| {
+            fingerprint_files(spec, Arc::clone(dataset), passes)
+        })
+        .await
     }
 
     fn uris(&self, item: &Item<'_>) -> [String; 2] {

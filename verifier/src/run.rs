@@ -89,18 +89,37 @@ pub(crate) async fn diff_datasets_routed<'a>(
     route: impl FnOnce(u64) -> Route<'a>,
     started: Instant,
 ) -> Result<Report> {
-    match route(sides.0.rows().max(sides.1.rows())) {
-        Route::Local => diff_opened(spec, &progress, sides, started).await,
-        Route::Refused(reason) => Err(Error::InvalidOption(reason)),
-        Route::Remote { passes, fall_back } => {
-            match diff_remotely(spec, &progress, passes, sides.clone(), started).await {
-                Err(error @ Error::Cluster { .. }) if fall_back => {
-                    tracing::warn!(%error, "the cluster did not run the diff: running it here");
-                    diff_opened(spec, &progress, sides, started).await
-                }
-                outcome => outcome,
-            }
+    let rows = sides.0.rows().max(sides.1.rows());
+    let (progress, sides) = (&progress, &sides);
+    on_route(route(rows), "diff", |passes| async move {
+        match passes {
+            None => diff_opened(spec, progress, sides.clone(), started).await,
+            Some(passes) => diff_remotely(spec, progress, passes, sides.clone(), started).await,
         }
+    })
+    .await
+}
+
+/// Runs `work` where `route` says: here (`None`), or with the cluster's passes and, when the
+/// cluster fails and the route falls back, here again.
+pub(crate) async fn on_route<'a, T, Fut>(
+    route: Route<'a>,
+    what: &str,
+    work: impl Fn(Option<&'a dyn RemotePasses>) -> Fut,
+) -> Result<T>
+where
+    Fut: Future<Output = Result<T>>,
+{
+    match route {
+        Route::Local => work(None).await,
+        Route::Refused(reason) => Err(Error::InvalidOption(reason)),
+        Route::Remote { passes, fall_back } => match work(Some(passes)).await {
+            Err(error @ Error::Cluster { .. }) if fall_back => {
+                tracing::warn!(%error, "the cluster did not run the {what}: running it here");
+                work(None).await
+            }
+            outcome => outcome,
+        },
     }
 }
 
